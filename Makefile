@@ -1,0 +1,56 @@
+# Customer Marts: `make` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3.11
+UV_VERSION  := 0.13.8
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
+
+.PHONY: help run test lint format docs bench up down clean lock
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+venv: $(STAMP) ## Create .venv with the pinned dependencies (requirements.lock)
+
+run: $(STAMP) ## Run the nightly DAG once on LANDING_DIR (demo data by default) and publish
+	$(BIN)/python scripts/run_nightly.py
+
+test: $(STAMP) ## Run the whole test suite (unit, dbt, DAG, end to end)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## Ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+docs: $(STAMP) ## Build and serve the dbt docs site on http://127.0.0.1:8080
+	$(BIN)/python scripts/serve_docs.py
+
+bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
+	$(BIN)/python scripts/bench.py
+
+up: ## Start the docker-compose deployment (needs a Docker engine)
+	docker compose up -d
+
+down: ## Stop the docker-compose deployment
+	docker compose down
+
+lock: ## Re-resolve requirements.lock from pyproject.toml (needs uv)
+	$(BIN)/uv pip compile pyproject.toml --extra dev -p 3.11 --generate-hashes -o requirements.lock
+
+clean: ## Remove generated data, Airflow home and dbt artefacts (keeps .venv)
+	rm -rf data/warehouse airflow_home dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,81 @@
+"""The one place where the pipeline reads its environment.
+
+Every setting is an environment variable with a documented default (README,
+"Environment variables"). Relative paths are resolved against the project root,
+so the DAG, the scripts and the tests see the same files whatever their
+working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_MARKER = "_demo.json"
+
+
+def _path(name: str, default: str) -> Path:
+    path = Path(os.environ.get(name) or default)
+    return path if path.is_absolute() else (PROJECT_ROOT / path)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one process. Build it with `Settings.from_env()`."""
+
+    landing_dir: Path
+    warehouse_dir: Path
+    dbt_project_dir: Path
+    expectations_dir: Path
+    max_quarantine_pct: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            landing_dir=_path("LANDING_DIR", "data/landing"),
+            warehouse_dir=_path("WAREHOUSE_DIR", "data/warehouse"),
+            dbt_project_dir=_path("DBT_PROJECT_DIR", "dbt_project"),
+            expectations_dir=_path("EXPECTATIONS_DIR", "expectations"),
+            max_quarantine_pct=_float("MAX_QUARANTINE_PCT", 1.0),
+        )
+
+    @property
+    def build_db(self) -> Path:
+        """The only database the pipeline writes to."""
+        return self.warehouse_dir / "build.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        """What BI tools read; replaced atomically by each successful run."""
+        return self.warehouse_dir / "published.duckdb"
+
+    def demo_last_date(self) -> date | None:
+        """The last day of the demo data, if LANDING_DIR holds the demo data."""
+        marker = self.landing_dir / DEMO_MARKER
+        if not marker.exists():
+            return None
+        return date.fromisoformat(json.loads(marker.read_text())["last_date"])
+
+    def default_run_date(self) -> date:
+        """RUN_DATE, else the demo data's last day, else yesterday in UTC."""
+        raw = os.environ.get("RUN_DATE")
+        if raw:
+            try:
+                return date.fromisoformat(raw)
+            except ValueError as exc:
+                raise ValueError(f"RUN_DATE={raw!r} is not a date in YYYY-MM-DD form") from exc
+        return self.demo_last_date() or (datetime.now(UTC).date() - timedelta(days=1))
