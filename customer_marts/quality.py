@@ -1,0 +1,234 @@
+"""The quality gate: Great Expectations suites on the build database, plus the
+ingest quarantine check, recorded in `audit.check_results`.
+
+Suites are authored as JSON in `expectations/<layer>/<table>.json` (checked in).
+Each run loads them into a file-backed GE context under `$WAREHOUSE_DIR/gx`,
+validates the tables in DuckDB (see `gx_duckdb`), and builds GE Data Docs into
+`$WAREHOUSE_DIR/quality/`. An expectation's `severity` decides what a failure
+means: `critical` (the default) blocks publish, `warning` is recorded and shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from customer_marts.config import Settings
+from customer_marts.logs import quiet_noisy_loggers
+from customer_marts.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("raw", "marts")
+DETAIL_VALUES = 5
+
+
+class GateFailed(Exception):
+    """A check of severity error failed: the run must not publish."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    layer: str
+    suite: str
+    check: str
+    status: str  # passed | warned | failed
+    observed_value: str | None = None
+    details: str | None = None
+
+    def describe(self) -> str:
+        text = f"{self.suite}: {self.check}"
+        if self.observed_value:
+            text += f" (observed: {self.observed_value})"
+        if self.details:
+            text += f"; {self.details}"
+        return text
+
+
+def load_suites(expectations_dir: Path, layer: str) -> list[dict[str, Any]]:
+    """The suite definitions of one layer, as written in expectations/<layer>/*.json."""
+    suites = []
+    for path in sorted((expectations_dir / layer).glob("*.json")):
+        suite = json.loads(path.read_text())
+        if "table" not in suite.get("meta", {}):
+            raise ValueError(f"{path}: meta.table (schema.table to validate) is missing")
+        suites.append(suite)
+    return suites
+
+
+# ---------------------------------------------------------------- GE suites
+
+
+def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
+    """(check name, observed value, details) for one GE expectation result."""
+    config = result.expectation_config
+    column = config.kwargs.get("column")
+    check = f"{config.type}({column})" if column else config.type
+    body = result.result or {}
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        return check, None, f"error: {result.exception_info.get('exception_message')}"
+    if "observed_value" in body:
+        return check, json.dumps(body["observed_value"], default=str), None
+    if "unexpected_count" in body:
+        observed = f"{body['unexpected_count']} of {body.get('element_count')} rows unexpected"
+        values = body.get("partial_unexpected_list") or []
+        details = f"failing values: {json.dumps(values[:DETAIL_VALUES], default=str)}" if (
+            values and not result.success) else None
+        return check, observed, details
+    return check, None, None
+
+
+def run_suites(settings: Settings, layer: str) -> list[CheckResult]:
+    """Validate every suite of a layer against the build database."""
+    suites = load_suites(settings.expectations_dir, layer)
+    if not suites:
+        return []
+    quiet_noisy_loggers()
+    import great_expectations as gx  # heavy: imported only when the gate runs
+
+    from customer_marts import gx_duckdb
+
+    gx_duckdb.install()
+    context = gx.get_context(mode="file", project_root_dir=str(settings.warehouse_dir))
+    _ensure_docs_site(context, settings.warehouse_dir / "quality")
+    context.variables.progress_bars = {"globally": False}
+    datasource = context.data_sources.add_or_update_sql(
+        name="build",
+        connection_string=f"duckdb:///{settings.build_db}",
+    )
+    definitions = []
+    for spec in suites:
+        table = spec["meta"]["table"]
+        # A query asset, not a table asset: GE's column reflection drops the schema
+        # of a table asset on DuckDB and then looks for `orders` in `main`.
+        try:
+            asset = datasource.get_asset(table)
+        except LookupError:
+            asset = datasource.add_query_asset(table, query=f"select * from {table}")
+        batch = next(iter(asset.batch_definitions), None) or asset.add_batch_definition_whole_table(
+            "whole_table")
+        suite = context.suites.add_or_update(gx.ExpectationSuite(
+            name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta", {})))
+        definitions.append(context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=spec["name"], data=batch, suite=suite)))
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=f"{layer}_gate",
+        validation_definitions=definitions,
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["quality"])],
+        result_format={"result_format": "SUMMARY"},
+    ))
+    try:
+        outcome = checkpoint.run()
+    finally:
+        gx_duckdb.close_all(datasource)
+    results: list[CheckResult] = []
+    for run_result in outcome.run_results.values():
+        suite_name = run_result.suite_name
+        for result in run_result.results:
+            check, observed, details = _describe_result(result)
+            severity = str(getattr(result.expectation_config, "severity", "critical"))
+            if result.success:
+                status = "passed"
+            else:
+                status = "warned" if "warning" in severity or "info" in severity else "failed"
+            results.append(CheckResult(layer, suite_name, check, status, observed, details))
+    return results
+
+
+def _ensure_docs_site(context: Any, directory: Path) -> None:
+    sites = context.get_config().data_docs_sites or {}
+    if "quality" in sites:
+        return
+    context.add_data_docs_site(
+        site_name="quality",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(directory),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+
+
+# ---------------------------------------------------------------- ingest check
+
+
+def quarantine_checks(
+    con: duckdb.DuckDBPyConnection, run_id: str, max_pct: float
+) -> list[CheckResult]:
+    """Fail when more than max_pct % of a file's rows went to quarantine in this run."""
+    files = con.execute(
+        """
+        select file_name, rows_read, rows_quarantined,
+            100.0 * rows_quarantined / rows_read as quarantined_pct
+        from audit.ingested_files
+        where run_id = ? and status = 'loaded' and rows_read > 0
+        order by file_name
+        """,
+        [run_id],
+    ).fetchall()
+    worst = max((pct for *_, pct in files), default=0.0)
+    over = [row for row in files if row[3] > max_pct]
+    if not over:
+        return [CheckResult("raw", "ingest", "quarantined_rows_pct", "passed",
+                            f"max {worst:.2f}% of a file's rows (limit {max_pct:g}%)")]
+    results = []
+    for file_name, read, quarantined, pct in over:
+        reasons = con.execute(
+            """
+            select "column" || ': ' || reason, count(*) from audit.quarantine
+            where run_id = ? and file_name = ? group by all order by 2 desc, 1 limit 3
+            """,
+            [run_id, file_name],
+        ).fetchall()
+        top = ", ".join(f"{reason} ({count})" for reason, count in reasons)
+        results.append(CheckResult(
+            "raw", "ingest", "quarantined_rows_pct", "failed",
+            f"{file_name}: {quarantined} of {read} rows quarantined ({pct:.1f}%, "
+            f"limit {max_pct:g}%)",
+            f"top reasons: {top}; the rows are in audit.quarantine",
+        ))
+    return results
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def record(build_db: Path, run_id: str, results: list[CheckResult]) -> None:
+    with connect(build_db) as con:
+        con.executemany(
+            "insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
+            [[run_id, r.layer, r.suite, r.check, r.status, r.observed_value, r.details]
+             for r in results],
+        )
+
+
+def enforce(layer: str, results: list[CheckResult]) -> None:
+    """Raise GateFailed naming every failed check; log the warnings."""
+    for result in results:
+        if result.status == "warned":
+            log.warning("quality warning: %s", result.describe())
+    failed = [result for result in results if result.status == "failed"]
+    if failed:
+        lines = "\n".join(f"  - {result.describe()}" for result in failed)
+        raise GateFailed(f"quality gate ({layer}) failed {len(failed)} check(s):\n{lines}")
+    log.info("quality gate (%s): %d checks passed", layer, len(results))
+
+
+def validate(settings: Settings, run_id: str, layer: str) -> list[CheckResult]:
+    """Run a layer's checks, record them in audit.check_results, and enforce them."""
+    results: list[CheckResult] = []
+    if layer == "raw":
+        with connect(settings.build_db, read_only=True) as con:
+            results += quarantine_checks(con, run_id, settings.max_quarantine_pct)
+    results += run_suites(settings, layer)
+    record(settings.build_db, run_id, results)
+    enforce(layer, results)
+    return results

@@ -1,0 +1,43 @@
+{#- One row per grain x customer x period in which the customer bought: the activity
+    spine every period and cohort mart is built on. Set-based, so it stays fast at
+    millions of orders (no customer x day rows). -#}
+{%- set grains = ['week', 'month', 'quarter', 'year'] -%}
+
+with
+
+completed_orders as (
+
+    select customer_id, order_date, amount
+    from {{ ref('int_orders_numbered') }}
+    where is_completed
+
+),
+
+aggregated as (
+
+    {%- for grain in grains %}
+    select
+        '{{ grain }}' as grain,
+        customer_id,
+        {{ period_start(grain, 'order_date') }} as period_start,
+        count(*) as orders,
+        sum(amount) as revenue
+
+    from completed_orders
+    group by customer_id, {{ period_start(grain, 'order_date') }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+final as (
+
+    select
+        *,
+        min(period_start) over (partition by grain, customer_id) as cohort_start
+
+    from aggregated
+
+)
+
+select * from final
