@@ -42,6 +42,7 @@ class Settings:
     dbt_project_dir: Path
     expectations_dir: Path
     max_quarantine_pct: float
+    keep_versions: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             dbt_project_dir=_path("DBT_PROJECT_DIR", "dbt_project"),
             expectations_dir=_path("EXPECTATIONS_DIR", "expectations"),
             max_quarantine_pct=_float("MAX_QUARANTINE_PCT", 1.0),
+            keep_versions=max(1, int(_float("KEEP_VERSIONS", 7))),
         )
 
     @property

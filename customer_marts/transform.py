@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -45,16 +47,34 @@ def dbt_args(settings: Settings, command: str, as_of: date, extra_vars: dict | N
     ]
 
 
-def run_dbt(settings: Settings, command: str, as_of: date, *args: str,
-            extra_vars: dict | None = None) -> Any:
-    """Invoke dbt in this process; return dbt's result object."""
-    from dbt.cli.main import dbtRunner  # heavy: imported only when dbt runs
+def dbt_executable() -> str:
+    """The `dbt` command of the running interpreter's environment."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
 
-    os.environ["WAREHOUSE_DIR"] = str(settings.warehouse_dir)
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+def run_dbt(settings: Settings, command: str, as_of: date, *args: str,
+            extra_vars: dict | None = None) -> tuple[int, Path]:
+    """Run a dbt command in a child process; return (exit code, run_results.json path).
+
+    A child process, not dbt's in-process runner: dbt-duckdb keeps its DuckDB
+    connection open for the life of the process, which would lock the build
+    database for the steps that follow when Airflow runs tasks in one process
+    (`airflow dags test`).
+    """
     arguments = [*dbt_args(settings, command, as_of, extra_vars), *args]
+    env = {
+        **os.environ,
+        "WAREHOUSE_DIR": str(settings.warehouse_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+        "DBT_USE_COLORS": "false",
+    }
     log.info("dbt %s", " ".join(arguments))
-    return dbtRunner().invoke(arguments)
+    completed = subprocess.run([dbt_executable(), *arguments], env=env, check=False,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in completed.stdout.splitlines():
+        log.info("dbt | %s", line)
+    return completed.returncode, settings.warehouse_dir / "dbt" / "target" / "run_results.json"
 
 
 def _failing_rows(build_db: Path, compiled_sql: str | None) -> str:
@@ -73,26 +93,25 @@ def _failing_rows(build_db: Path, compiled_sql: str | None) -> str:
 
 def build(settings: Settings, as_of: date, extra_vars: dict | None = None) -> DbtOutcome:
     """`dbt build` (models and their tests). Raises DbtFailure naming what failed."""
-    result = run_dbt(settings, "build", as_of, extra_vars=extra_vars)
-    outcome = DbtOutcome(success=bool(result.success))
-    failed_tests: list[tuple[str, str, str | None]] = []
-    for node_result in getattr(result.result, "results", None) or []:
-        node = node_result.node
-        status = str(node_result.status)
+    results_path = settings.warehouse_dir / "dbt" / "target" / "run_results.json"
+    results_path.unlink(missing_ok=True)
+    returncode, results_path = run_dbt(settings, "build", as_of, extra_vars=extra_vars)
+    if not results_path.exists():
+        raise DbtFailure(f"dbt build could not run (exit code {returncode}); see the dbt log above")
+    outcome = DbtOutcome(success=returncode == 0)
+    for node_result in json.loads(results_path.read_text())["results"]:
+        name = node_result["unique_id"].split(".")[2]
+        status = node_result["status"]
         outcome.nodes += 1
-        outcome.results.append({
-            "name": node.name, "resource_type": str(node.resource_type), "status": status,
-            "failures": node_result.failures, "message": node_result.message,
-        })
+        outcome.results.append({"unique_id": node_result["unique_id"], "status": status,
+                                "failures": node_result["failures"],
+                                "message": node_result["message"]})
         if status in ("error", "fail"):
-            failed_tests.append((node.name, node_result.message or status,
-                                 getattr(node, "compiled_code", None)))
+            rows = _failing_rows(settings.build_db, node_result.get("compiled_code")
+                                 if status == "fail" else None)
+            outcome.failures.append(f"{name}: {node_result['message'] or status}{rows}")
         elif status == "warn":
-            outcome.warnings.append(f"{node.name}: {node_result.message}")
-    if result.exception is not None:
-        raise DbtFailure(f"dbt build could not run: {result.exception}")
-    for name, message, compiled in failed_tests:
-        outcome.failures.append(f"{name}: {message}{_failing_rows(settings.build_db, compiled)}")
+            outcome.warnings.append(f"{name}: {node_result['message']}")
     if not outcome.success:
         details = "\n".join(f"  - {failure}" for failure in outcome.failures) or "  (see dbt log)"
         raise DbtFailure(f"dbt build failed ({len(outcome.failures)} node(s)):\n{details}")
