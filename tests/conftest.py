@@ -1,0 +1,92 @@
+"""Shared fixtures: real DuckDB files, real dbt, real GE, real Airflow runs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.demo import DemoSpec, write_landing
+
+BIN = Path(sys.executable).parent
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_settings(root: Path) -> Settings:
+    """Settings for a landing folder and warehouse under `root` (no environment needed)."""
+    (root / "landing").mkdir(parents=True, exist_ok=True)
+    defaults = Settings.from_env()
+    return Settings(
+        landing_dir=root / "landing",
+        warehouse_dir=root / "warehouse",
+        dbt_project_dir=defaults.dbt_project_dir,
+        expectations_dir=defaults.expectations_dir,
+        max_quarantine_pct=1.0,
+        keep_versions=7,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings pointing at an empty landing folder and warehouse under tmp_path."""
+    monkeypatch.setenv("LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    monkeypatch.delenv("RUN_DATE", raising=False)
+    (tmp_path / "landing").mkdir()
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated landing folder (400 customers, two years), shared read-only."""
+    landing = tmp_path_factory.mktemp("small_demo")
+    write_landing(landing, DemoSpec(customers=400, seed=7))
+    return landing
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow home with SQLite metadata, migrated once for the session."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=airflow_env(home), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return home
+
+
+def airflow_env(home: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "CUSTOMER_MARTS_RETRIES": "0",
+        **extra,
+    }
+
+
+def run_dag(home: Path, landing: Path, warehouse: Path, run_date: str) -> subprocess.CompletedProcess:
+    """`airflow dags test customer_marts_nightly RUN_DATE` on the given folders."""
+    env = airflow_env(home, LANDING_DIR=str(landing), WAREHOUSE_DIR=str(warehouse))
+    return subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", "customer_marts_nightly", run_date],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
