@@ -1,0 +1,117 @@
+"""Real `airflow dags test` runs of customer_marts_nightly on generated data.
+
+The published marts are checked against a monthly cohort triangle recomputed
+here with pandas straight from the landing CSV files (a second method, written
+separately from the SQL)."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import file_digest, run_dag, write_csv
+
+pytestmark = pytest.mark.slow
+AS_OF = "2025-12-31"
+MARTS = ("marts.fct_orders", "marts.dim_customers", "marts.cohort_retention")
+
+
+def mart_contents(path):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {table: con.execute(f"select * from {table} order by all").fetchall()
+                for table in MARTS}
+
+
+def pandas_monthly_triangle(landing) -> pd.DataFrame:
+    orders = pd.concat(pd.read_csv(path) for path in sorted((landing / "orders").glob("*.csv")))
+    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"], utc=True)
+    orders = orders[(orders["status"] == "completed")
+                    & (orders["ordered_at"] < pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=1))]
+    orders["month"] = orders["ordered_at"].dt.tz_localize(None).dt.to_period("M")
+    cohort = orders.groupby("customer_id")["month"].min().rename("cohort")
+    orders = orders.join(cohort, on="customer_id")
+    sizes = cohort.value_counts().rename("cohort_size")
+    cells = (orders.groupby(["cohort", "month"])
+             .agg(active_customers=("customer_id", "nunique"), revenue=("amount", "sum"))
+             .reset_index().join(sizes, on="cohort"))
+    cells["period_number"] = (cells["month"] - cells["cohort"]).apply(lambda offset: offset.n)
+    cells["retention_pct"] = 100.0 * cells["active_customers"] / cells["cohort_size"]
+    cells["cohort_start"] = cells["cohort"].dt.start_time.dt.date
+    return cells.set_index(["cohort_start", "period_number"]).sort_index()
+
+
+@pytest.fixture(scope="module")
+def first_run(airflow_home, small_demo, tmp_path_factory):
+    warehouse = tmp_path_factory.mktemp("e2e") / "warehouse"
+    result = run_dag(airflow_home, small_demo, warehouse, AS_OF)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return warehouse
+
+
+def test_published_triangle_matches_an_independent_pandas_computation(first_run, small_demo):
+    expected = pandas_monthly_triangle(small_demo)
+    with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
+        mart = con.execute(
+            "select cohort_start, period_number, cohort_size, active_customers, retention_pct, "
+            "revenue::double as revenue from marts.cohort_retention where grain = 'month'"
+        ).df()
+    mart["cohort_start"] = pd.to_datetime(mart["cohort_start"]).dt.date
+    mart = mart.set_index(["cohort_start", "period_number"]).sort_index()
+    active = mart[mart["active_customers"] > 0]
+    assert len(active) == len(expected)
+    assert (active.index == expected.index).all()
+    assert (active["cohort_size"].to_numpy() == expected["cohort_size"].to_numpy()).all()
+    assert (active["active_customers"].to_numpy() == expected["active_customers"].to_numpy()).all()
+    assert active["retention_pct"].to_numpy() == pytest.approx(expected["retention_pct"].to_numpy())
+    assert active["revenue"].to_numpy() == pytest.approx(expected["revenue"].to_numpy())
+    # every cohort has a cell for each month up to December 2025, zero or not
+    months = {cohort: 12 * (2025 - cohort.year) + 12 - cohort.month + 1
+              for cohort in mart.index.get_level_values(0).unique()}
+    assert mart.groupby(level=0).size().to_dict() == months
+
+
+def test_published_file_has_marts_and_run_record(first_run, small_demo):
+    with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
+        counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in MARTS}
+        runs = con.execute("select status, logical_date::varchar from audit.pipeline_runs").fetchall()
+    landed = sum(len(pd.read_csv(p)) for p in (small_demo / "orders").glob("*.csv"))
+    assert counts["marts.fct_orders"] == landed
+    assert counts["marts.dim_customers"] == 400  # every demo customer completes a first order
+    assert counts["marts.cohort_retention"] > 0
+    assert runs == [("success", AS_OF)]
+
+
+def test_rerun_is_idempotent(first_run, airflow_home, small_demo):
+    before = mart_contents(first_run / "published.duckdb")
+    result = run_dag(airflow_home, small_demo, first_run, AS_OF)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert mart_contents(first_run / "published.duckdb") == before
+
+
+def test_bad_new_file_fails_the_run_names_the_check_and_keeps_published(
+    first_run, airflow_home, small_demo, tmp_path
+):
+    landing = tmp_path / "landing"
+    shutil.copytree(small_demo, landing)
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(first_run, warehouse)
+    published = warehouse / "published.duckdb"
+    digest = file_digest(published)
+    rows = [[f"N{i}", "C0000001", "2025-12-31T12:00:00Z", "-5" if i % 2 else "5", "completed"]
+            for i in range(100)]  # half the rows carry a negative amount
+    write_csv(landing / "orders/orders_late.csv",
+              ["order_id", "customer_id", "ordered_at", "amount", "status"], rows)
+    result = run_dag(airflow_home, landing, warehouse, AS_OF)
+    assert result.returncode != 0
+    log = result.stdout + result.stderr
+    assert "quarantined_rows_pct" in log
+    assert "orders/orders_late.csv: 50 of 100 rows quarantined" in log
+    assert "amount: negative value (50)" in log
+    assert file_digest(published) == digest
+    with duckdb.connect(str(warehouse / "build.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select status, failed_step from audit.pipeline_runs order by started_at desc limit 1"
+        ).fetchone() == ("failed", "validate_raw")
