@@ -23,7 +23,7 @@ def test_failing_mart_expectation_blocks_with_check_and_values(settings):
         validate(settings, "r1", "marts")
     message = str(error.value)
     assert "marts.cohort_retention: expect_column_values_to_be_between(retention_pct)" in message
-    assert "1 of 2 rows unexpected" in message and "failing values: [150.0]" in message
+    assert "1 of 2 rows unexpected" in message and "failing values: [\"150.0\"]" in message
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         statuses = dict(con.execute(
             "select \"check\", status from audit.check_results where suite = "
