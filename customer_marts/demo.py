@@ -84,16 +84,15 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     day_float = np.concatenate([acquired_day + rng.uniform(0, 1, n), at])
     is_first = np.concatenate([np.ones(n, bool), np.zeros(owner.size, bool)])
     order_count = customer_idx.size
-    status = rng.choice(["completed", "cancelled", "refunded"], size=order_count,
-                        p=[0.92, 0.05, 0.03])
+    status = rng.choice(
+        ["completed", "cancelled", "refunded"], size=order_count, p=[0.92, 0.05, 0.03]
+    )
     status[is_first] = "completed"  # acquisition is a completed purchase
     amount = np.round(mean_amount[customer_idx] * rng.lognormal(0, 0.3, order_count), 2)
     order_channel = np.where(
         is_first, channel[customer_idx], rng.choice(REPEAT_CHANNELS, size=order_count)
     )
-    ordered_at = pd.Timestamp(spec.start) + pd.to_timedelta(
-        np.floor(day_float * 86_400), "s"
-    )
+    ordered_at = pd.Timestamp(spec.start) + pd.to_timedelta(np.floor(day_float * 86_400), "s")
     orders = pd.DataFrame(
         {
             "ordered_at": ordered_at,
@@ -119,7 +118,9 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         rng.integers(3_600, 10 * 86_400, len(sampled)), "s"
     )
     category = np.where(nps >= 9, "promoter", np.where(nps >= 7, "passive", "detractor"))
-    comment = [COMMENTS[c][k % 3] for c, k in zip(category, rng.integers(0, 3, len(sampled)))]
+    comment = [
+        COMMENTS[c][k % 3] for c, k in zip(category, rng.integers(0, 3, len(sampled)), strict=True)
+    ]
     surveys = pd.DataFrame(
         {
             "responded_at": responded_at,

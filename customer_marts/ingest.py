@@ -115,15 +115,19 @@ def row_rules(column: Column) -> list[tuple[str, str]]:
         rules.append((f"{text} is not null and {cast} is null", "unparseable number"))
     elif column.kind == "integer":
         rules.append(
-            (f"{text} is not null and not regexp_full_match({text}, '[+-]?[0-9]+')",
-             "not an integer")
+            (
+                f"{text} is not null and not regexp_full_match({text}, '[+-]?[0-9]+')",
+                "not an integer",
+            )
         )
     if column.kind in ("decimal", "integer"):
         value = typed_value(column)
         if column.minimum is not None and column.maximum is not None:
             rules.append(
-                (f"{value} not between {column.minimum:g} and {column.maximum:g}",
-                 f"outside {column.minimum:g}..{column.maximum:g}")
+                (
+                    f"{value} not between {column.minimum:g} and {column.maximum:g}",
+                    f"outside {column.minimum:g}..{column.maximum:g}",
+                )
             )
         elif column.minimum is not None:
             reason = "negative value" if column.minimum == 0 else f"below {column.minimum:g}"
@@ -131,8 +135,10 @@ def row_rules(column: Column) -> list[tuple[str, str]]:
     if column.kind == "enum":
         accepted = ", ".join(literal(value) for value in column.accepted)
         rules.append(
-            (f"{text} is not null and lower({text}) not in ({accepted})",
-             f"unknown value (accepted: {', '.join(column.accepted)})")
+            (
+                f"{text} is not null and lower({text}) not in ({accepted})",
+                f"unknown value (accepted: {', '.join(column.accepted)})",
+            )
         )
     return rules
 
@@ -166,7 +172,9 @@ def _csv_header(path: Path, file_name: str) -> tuple[str, list[str]]:
     return delimiter, header
 
 
-def _map_header(source: Source, file_name: str, found: list[str]) -> tuple[dict[str, str], list[str]]:
+def _map_header(
+    source: Source, file_name: str, found: list[str]
+) -> tuple[dict[str, str], list[str]]:
     """Map canonical names onto a file's header; return (mapping, extra columns)."""
     by_name: dict[str, str] = {}
     for original in found:
@@ -197,8 +205,10 @@ def _insert_landed(
         else f"null::varchar as {quote(column.name)}"
         for column in source.columns
     ]
-    con.execute(f"create or replace temp table one_read as select filename, "
-                f"{', '.join(selected)} from {relation}")
+    con.execute(
+        f"create or replace temp table one_read as select filename, "
+        f"{', '.join(selected)} from {relation}"
+    )
     cases = " ".join(f"when {literal(path)} then {seq}" for path, (seq, _) in file_seq.items())
     names_case = " ".join(
         f"when {literal(path)} then {literal(name)}" for path, (_, name) in file_seq.items()
@@ -246,14 +256,18 @@ def _land_files(
                 found = [r[0] for r in con.execute(f"describe select * from {relation}").fetchall()]
                 found.remove("filename")
                 by_name, extras[file_name] = _map_header(source, file_name, found)
-                _insert_landed(con, source, relation, by_name,
-                               {str(path): (seq, file_name)}, header_lines=0)
+                _insert_landed(
+                    con, source, relation, by_name, {str(path): (seq, file_name)}, header_lines=0
+                )
                 continue
             delimiter, header = _csv_header(path, file_name)
             by_name, extras[file_name] = _map_header(source, file_name, header)
         except (IngestError, duckdb.Error) as exc:
-            errors.append(str(exc) if isinstance(exc, IngestError) else
-                          f"{file_name}: cannot be read ({exc}).")
+            errors.append(
+                str(exc)
+                if isinstance(exc, IngestError)
+                else f"{file_name}: cannot be read ({exc})."
+            )
             continue
         groups.setdefault((delimiter, tuple(header)), []).append((seq, path, file_name))
     for (delimiter, header), members in groups.items():
@@ -264,8 +278,14 @@ def _land_files(
         )
         by_name, _ = _map_header(source, members[0][2], list(header))
         try:
-            _insert_landed(con, source, relation, by_name,
-                           {str(path): (seq, name) for seq, path, name in members}, header_lines=1)
+            _insert_landed(
+                con,
+                source,
+                relation,
+                by_name,
+                {str(path): (seq, name) for seq, path, name in members},
+                header_lines=1,
+            )
         except duckdb.Error as exc:
             names = ", ".join(name for _, _, name in members)
             errors.append(f"{members[0][2]}: cannot be read ({exc}); files in this read: {names}")
@@ -304,8 +324,15 @@ def _ingest_source(
         if (file_name, sha) in manifest:
             continue  # ingested (or skipped) in an earlier run: nothing to do
         if sha in loaded_shas:
-            _record(con, source, file_name, sha, run_id, status="skipped",
-                    message=f"same content as {loaded_shas[sha]}")
+            _record(
+                con,
+                source,
+                file_name,
+                sha,
+                run_id,
+                status="skipped",
+                message=f"same content as {loaded_shas[sha]}",
+            )
             counts["files_skipped"] += 1
             continue
         to_land.append((seq, path, file_name))
@@ -336,8 +363,8 @@ def _ingest_source(
         with cased as (
             select
                 file_seq, file_name, line_number,
-                {failure_case(source, 'column')} as failed_column,
-                {failure_case(source, 'reason')} as failed_reason,
+                {failure_case(source, "column")} as failed_column,
+                {failure_case(source, "reason")} as failed_reason,
                 {typed},
                 to_json(struct_pack({record}))::varchar as raw_record
             from landed
@@ -405,13 +432,22 @@ def _ingest_source(
     for _, file_name, sha, extra in new_files:
         read, loaded, quarantined, duplicate = stats.get(file_name, (0, 0, 0, 0))
         _record(
-            con, source, file_name, sha, run_id, status="loaded", rows=(read, loaded,
-            quarantined, duplicate), extra=extra,
+            con,
+            source,
+            file_name,
+            sha,
+            run_id,
+            status="loaded",
+            rows=(read, loaded, quarantined, duplicate),
+            extra=extra,
             message="replaces an earlier delivery" if file_name in replaced else None,
         )
         counts["files_loaded"] += 1
-        for name, value in zip(("rows_read", "rows_loaded", "rows_quarantined",
-                                "rows_duplicate"), (read, loaded, quarantined, duplicate)):
+        for name, value in zip(
+            ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate"),
+            (read, loaded, quarantined, duplicate),
+            strict=True,
+        ):
             counts[name] = counts.get(name, 0) + value
     return counts
 
@@ -429,16 +465,25 @@ def _record(
 ) -> None:
     con.execute(
         "insert into audit.ingested_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-        [source.name, file_name, sha, *rows, status, ", ".join(extra or []) or None, message,
-         run_id],
+        [
+            source.name,
+            file_name,
+            sha,
+            *rows,
+            status,
+            ", ".join(extra or []) or None,
+            message,
+            run_id,
+        ],
     )
 
 
 # ---------------------------------------------------------------- entry point
 
 
-def ingest(build_db: Path, landing_dir: Path, run_id: str,
-           sources: list[str] | None = None) -> IngestSummary:
+def ingest(
+    build_db: Path, landing_dir: Path, run_id: str, sources: list[str] | None = None
+) -> IngestSummary:
     """Ingest every new or changed file of the given sources (all by default)."""
     summary = IngestSummary()
     with connect(build_db) as con:
@@ -460,8 +505,12 @@ def ingest(build_db: Path, landing_dir: Path, run_id: str,
         con.execute("commit")
     log.info(
         "ingested %d file(s) (%d skipped): %d rows read, %d loaded, %d quarantined, %d duplicate",
-        summary.files_loaded, summary.files_skipped, summary.rows_read, summary.rows_loaded,
-        summary.rows_quarantined, summary.rows_duplicate,
+        summary.files_loaded,
+        summary.files_skipped,
+        summary.rows_read,
+        summary.rows_loaded,
+        summary.rows_quarantined,
+        summary.rows_duplicate,
     )
     return summary
 

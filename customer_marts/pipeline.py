@@ -62,8 +62,13 @@ def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None
     return run
 
 
-def finish_run(settings: Settings, run: RunInfo, status: str, failed_step: str | None = None,
-               message: str | None = None) -> None:
+def finish_run(
+    settings: Settings,
+    run: RunInfo,
+    status: str,
+    failed_step: str | None = None,
+    message: str | None = None,
+) -> None:
     with connect(settings.build_db) as con:
         con.execute(
             "update audit.pipeline_runs set status = ?, finished_at = ?, failed_step = ?, "
@@ -95,8 +100,10 @@ def validate(settings: Settings, run: RunInfo, layer: str) -> dict:
 
     with step(settings, run, f"validate_{layer}"):
         results = quality.validate(settings, run.run_id, layer)
-    return {status: sum(r.status == status for r in results)
-            for status in ("passed", "warned", "failed")}
+    return {
+        status: sum(r.status == status for r in results)
+        for status in ("passed", "warned", "failed")
+    }
 
 
 def build(settings: Settings, run: RunInfo) -> dict:
@@ -112,8 +119,9 @@ def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
 
     with step(settings, run, "publish"):
         finish_run(settings, run, "success")
-        counts = publish_files(settings.build_db, settings.published_db, run.run_id,
-                               settings.keep_versions)
+        counts = publish_files(
+            settings.build_db, settings.published_db, run.run_id, settings.keep_versions
+        )
     return counts
 
 

@@ -100,6 +100,10 @@ def publish(build_db: Path, published: Path, run_id: str, keep_versions: int) ->
     row_counts = write_version(build_db, version)
     point_to(version, published)
     removed = prune(published.parent, keep_versions, published)
-    log.info("published %s (%d tables); pruned %d old version(s)", version.name,
-             len(row_counts), len(removed))
+    log.info(
+        "published %s (%d tables); pruned %d old version(s)",
+        version.name,
+        len(row_counts),
+        len(removed),
+    )
     return row_counts

@@ -77,8 +77,11 @@ def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
     if "unexpected_count" in body:
         observed = f"{body['unexpected_count']} of {body.get('element_count')} rows unexpected"
         values = body.get("partial_unexpected_list") or []
-        details = f"failing values: {json.dumps(values[:DETAIL_VALUES], default=str)}" if (
-            values and not result.success) else None
+        details = (
+            f"failing values: {json.dumps(values[:DETAIL_VALUES], default=str)}"
+            if (values and not result.success)
+            else None
+        )
         return check, observed, details
     return check, None, None
 
@@ -111,17 +114,26 @@ def run_suites(settings: Settings, layer: str) -> list[CheckResult]:
         except LookupError:
             asset = datasource.add_query_asset(table, query=f"select * from {table}")
         batch = next(iter(asset.batch_definitions), None) or asset.add_batch_definition_whole_table(
-            "whole_table")
-        suite = context.suites.add_or_update(gx.ExpectationSuite(
-            name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta", {})))
-        definitions.append(context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=spec["name"], data=batch, suite=suite)))
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=f"{layer}_gate",
-        validation_definitions=definitions,
-        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["quality"])],
-        result_format={"result_format": "SUMMARY"},
-    ))
+            "whole_table"
+        )
+        suite = context.suites.add_or_update(
+            gx.ExpectationSuite(
+                name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta", {})
+            )
+        )
+        definitions.append(
+            context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=spec["name"], data=batch, suite=suite)
+            )
+        )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{layer}_gate",
+            validation_definitions=definitions,
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["quality"])],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
     try:
         outcome = checkpoint.run()
     finally:
@@ -177,8 +189,15 @@ def quarantine_checks(
     worst = max((pct for *_, pct in files), default=0.0)
     over = [row for row in files if row[3] > max_pct]
     if not over:
-        return [CheckResult("raw", "ingest", "quarantined_rows_pct", "passed",
-                            f"max {worst:.2f}% of a file's rows (limit {max_pct:g}%)")]
+        return [
+            CheckResult(
+                "raw",
+                "ingest",
+                "quarantined_rows_pct",
+                "passed",
+                f"max {worst:.2f}% of a file's rows (limit {max_pct:g}%)",
+            )
+        ]
     results = []
     for file_name, read, quarantined, pct in over:
         reasons = con.execute(
@@ -189,12 +208,17 @@ def quarantine_checks(
             [run_id, file_name],
         ).fetchall()
         top = ", ".join(f"{reason} ({count})" for reason, count in reasons)
-        results.append(CheckResult(
-            "raw", "ingest", "quarantined_rows_pct", "failed",
-            f"{file_name}: {quarantined} of {read} rows quarantined ({pct:.1f}%, "
-            f"limit {max_pct:g}%)",
-            f"top reasons: {top}; the rows are in audit.quarantine",
-        ))
+        results.append(
+            CheckResult(
+                "raw",
+                "ingest",
+                "quarantined_rows_pct",
+                "failed",
+                f"{file_name}: {quarantined} of {read} rows quarantined ({pct:.1f}%, "
+                f"limit {max_pct:g}%)",
+                f"top reasons: {top}; the rows are in audit.quarantine",
+            )
+        )
     return results
 
 
@@ -205,8 +229,10 @@ def record(build_db: Path, run_id: str, results: list[CheckResult]) -> None:
     with connect(build_db) as con:
         con.executemany(
             "insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
-            [[run_id, r.layer, r.suite, r.check, r.status, r.observed_value, r.details]
-             for r in results],
+            [
+                [run_id, r.layer, r.suite, r.check, r.status, r.observed_value, r.details]
+                for r in results
+            ],
         )
 
 

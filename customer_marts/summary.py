@@ -16,10 +16,12 @@ def describe_published(settings: Settings) -> str:
             ).fetchone()
             if run:
                 run_id, as_of, status, failed_step, message = run
-                checks = dict(con.execute(
-                    "select status, count(*) from audit.check_results where run_id = ? group by 1",
-                    [run_id],
-                ).fetchall())
+                checks = dict(
+                    con.execute(
+                        "select status, count(*) from audit.check_results where run_id = ? group by 1",
+                        [run_id],
+                    ).fetchall()
+                )
                 lines.append(f"latest run: {run_id} (as of {as_of}): {status.upper()}")
                 lines.append(
                     "quality verdict: "
@@ -37,8 +39,9 @@ def describe_published(settings: Settings) -> str:
             "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
             "where schema_name = 'marts' order by 1"
         ).fetchall()
-        counts = [(name, con.execute(f"select count(*) from {name}").fetchone()[0])
-                  for name, _ in tables]
+        counts = [
+            (name, con.execute(f"select count(*) from {name}").fetchone()[0]) for name, _ in tables
+        ]
         as_of = con.execute(
             "select max(logical_date) filter (status = 'success') from audit.pipeline_runs"
         ).fetchone()[0]

@@ -33,17 +33,24 @@ class DbtOutcome:
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
-def dbt_args(settings: Settings, command: str, as_of: date, extra_vars: dict | None = None) -> list[str]:
+def dbt_args(
+    settings: Settings, command: str, as_of: date, extra_vars: dict | None = None
+) -> list[str]:
     """CLI arguments for a dbt command on this project, with the run's vars."""
     dbt_dir = settings.warehouse_dir / "dbt"
     run_vars = {"as_of_date": as_of.isoformat(), **(extra_vars or {})}
     return [
         command,
-        "--project-dir", str(settings.dbt_project_dir),
-        "--profiles-dir", str(settings.dbt_project_dir),
-        "--target-path", str(dbt_dir / "target"),
-        "--log-path", str(dbt_dir / "logs"),
-        "--vars", json.dumps(run_vars),
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(dbt_dir / "target"),
+        "--log-path",
+        str(dbt_dir / "logs"),
+        "--vars",
+        json.dumps(run_vars),
     ]
 
 
@@ -53,8 +60,9 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def run_dbt(settings: Settings, command: str, as_of: date, *args: str,
-            extra_vars: dict | None = None) -> tuple[int, Path]:
+def run_dbt(
+    settings: Settings, command: str, as_of: date, *args: str, extra_vars: dict | None = None
+) -> tuple[int, Path]:
     """Run a dbt command in a child process; return (exit code, run_results.json path).
 
     A child process, not dbt's in-process runner: dbt-duckdb keeps its DuckDB
@@ -70,8 +78,14 @@ def run_dbt(settings: Settings, command: str, as_of: date, *args: str,
         "DBT_USE_COLORS": "false",
     }
     log.info("dbt %s", " ".join(arguments))
-    completed = subprocess.run([dbt_executable(), *arguments], env=env, check=False,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    completed = subprocess.run(
+        [dbt_executable(), *arguments],
+        env=env,
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in completed.stdout.splitlines():
         log.info("dbt | %s", line)
     return completed.returncode, settings.warehouse_dir / "dbt" / "target" / "run_results.json"
@@ -85,7 +99,7 @@ def _failing_rows(build_db: Path, compiled_sql: str | None) -> str:
         with connect(build_db, read_only=True) as con:
             cursor = con.execute(f"select * from ({compiled_sql}) limit {FAILING_ROWS_SHOWN}")
             names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except Exception as exc:  # noqa: BLE001 - the message is a convenience
         return f" (failing rows not available: {exc})"
     return f"; failing rows: {rows}" if rows else ""
@@ -103,12 +117,18 @@ def build(settings: Settings, as_of: date, extra_vars: dict | None = None) -> Db
         name = node_result["unique_id"].split(".")[2]
         status = node_result["status"]
         outcome.nodes += 1
-        outcome.results.append({"unique_id": node_result["unique_id"], "status": status,
-                                "failures": node_result["failures"],
-                                "message": node_result["message"]})
+        outcome.results.append(
+            {
+                "unique_id": node_result["unique_id"],
+                "status": status,
+                "failures": node_result["failures"],
+                "message": node_result["message"],
+            }
+        )
         if status in ("error", "fail"):
-            rows = _failing_rows(settings.build_db, node_result.get("compiled_code")
-                                 if status == "fail" else None)
+            rows = _failing_rows(
+                settings.build_db, node_result.get("compiled_code") if status == "fail" else None
+            )
             outcome.failures.append(f"{name}: {node_result['message'] or status}{rows}")
         elif status == "warn":
             outcome.warnings.append(f"{name}: {node_result['message']}")

@@ -11,8 +11,11 @@ from customer_marts.demo import DemoSpec, write_landing
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, help="landing folder (default: LANDING_DIR)")
-    parser.add_argument("--orders", type=lambda v: int(v.replace("_", "")),
-                        help="size the data for about this many orders (default: 5,000 customers)")
+    parser.add_argument(
+        "--orders",
+        type=lambda v: int(v.replace("_", "")),
+        help="size the data for about this many orders (default: 5,000 customers)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -47,15 +47,20 @@ def main() -> int:
     if not (home / "airflow.db").exists():
         home.mkdir(parents=True, exist_ok=True)
         print(f"initialising the Airflow home {home} (SQLite metadata)")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-    print(f"running {DAG_ID} for as-of date {run_date} "
-          f"(landing {settings.landing_dir}, warehouse {settings.warehouse_dir})")
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    print(
+        f"running {DAG_ID} for as-of date {run_date} "
+        f"(landing {settings.landing_dir}, warehouse {settings.warehouse_dir})"
+    )
     log_path = settings.warehouse_dir / "logs" / f"run_{run_date}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log_file:
-        result = subprocess.run([airflow, "dags", "test", DAG_ID, run_date.isoformat()],
-                                env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            [airflow, "dags", "test", DAG_ID, run_date.isoformat()],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     print(describe_published(settings))
     if result.returncode != 0:
         print(f"\nThe run FAILED (exit {result.returncode}); the full log is {log_path}.")

@@ -66,8 +66,13 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An Airflow home with SQLite metadata, migrated once for the session."""
     home = tmp_path_factory.mktemp("airflow_home")
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=airflow_env(home), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"],
+        env=airflow_env(home),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return home
 
 
@@ -83,10 +88,15 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def run_dag(home: Path, landing: Path, warehouse: Path, run_date: str) -> subprocess.CompletedProcess:
+def run_dag(
+    home: Path, landing: Path, warehouse: Path, run_date: str
+) -> subprocess.CompletedProcess:
     """`airflow dags test customer_marts_nightly RUN_DATE` on the given folders."""
     env = airflow_env(home, LANDING_DIR=str(landing), WAREHOUSE_DIR=str(warehouse))
     return subprocess.run(
         [str(BIN / "airflow"), "dags", "test", "customer_marts_nightly", run_date],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )

@@ -39,8 +39,9 @@ print(json.dumps({{
 def probe(tmp_path) -> dict:
     code = PROBE.format(path=str(DAG_FILE), folder=str(DAG_FILE.parent))
     env = airflow_env(tmp_path, CUSTOMER_MARTS_RETRIES="2")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -49,7 +50,7 @@ def test_dagbag_has_no_import_errors_and_the_expected_shape(tmp_path):
     assert result["errors"] == {}
     assert result["dag_ids"] == ["customer_marts_nightly"]
     chain = ["start_run", "ingest", "validate_raw", "dbt_build", "validate_marts", "publish"]
-    assert result["edges"] == sorted([a, b] for a, b in zip(chain, chain[1:]))
+    assert result["edges"] == sorted([a, b] for a, b in zip(chain, chain[1:], strict=False))
     assert result["max_active_runs"] == 1
     assert result["catchup"] is False
     assert result["has_doc"] and result["timezone_aware"]

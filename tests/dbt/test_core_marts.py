@@ -88,9 +88,13 @@ def test_fct_orders_numbers_completed_orders_only(built):
         "select order_id, is_first_order, customer_order_number, cohort_month::varchar "
         "from marts.fct_orders order by 1"
     ).fetchall() == [
-        ("a1", True, 1, "2025-01-01"), ("a2", False, 2, "2025-01-01"),
-        ("a3", False, None, "2025-01-01"), ("a4", False, 3, "2025-01-01"),
-        ("b1", True, 1, "2025-01-01"), ("b2", False, None, "2025-01-01"),
-        ("c1", False, None, "2025-02-01"), ("c2", True, 1, "2025-02-01"),
+        ("a1", True, 1, "2025-01-01"),
+        ("a2", False, 2, "2025-01-01"),
+        ("a3", False, None, "2025-01-01"),
+        ("a4", False, 3, "2025-01-01"),
+        ("b1", True, 1, "2025-01-01"),
+        ("b2", False, None, "2025-01-01"),
+        ("c1", False, None, "2025-02-01"),
+        ("c2", True, 1, "2025-02-01"),
         ("d1", False, None, None),
     ]

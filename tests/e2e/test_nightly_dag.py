@@ -21,22 +21,28 @@ MARTS = ("marts.fct_orders", "marts.dim_customers", "marts.cohort_retention")
 
 def mart_contents(path):
     with duckdb.connect(str(path), read_only=True) as con:
-        return {table: con.execute(f"select * from {table} order by all").fetchall()
-                for table in MARTS}
+        return {
+            table: con.execute(f"select * from {table} order by all").fetchall() for table in MARTS
+        }
 
 
 def pandas_monthly_triangle(landing) -> pd.DataFrame:
     orders = pd.concat(pd.read_csv(path) for path in sorted((landing / "orders").glob("*.csv")))
     orders["ordered_at"] = pd.to_datetime(orders["ordered_at"], utc=True)
-    orders = orders[(orders["status"] == "completed")
-                    & (orders["ordered_at"] < pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=1))]
+    orders = orders[
+        (orders["status"] == "completed")
+        & (orders["ordered_at"] < pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=1))
+    ]
     orders["month"] = orders["ordered_at"].dt.tz_localize(None).dt.to_period("M")
     cohort = orders.groupby("customer_id")["month"].min().rename("cohort")
     orders = orders.join(cohort, on="customer_id")
     sizes = cohort.value_counts().rename("cohort_size")
-    cells = (orders.groupby(["cohort", "month"])
-             .agg(active_customers=("customer_id", "nunique"), revenue=("amount", "sum"))
-             .reset_index().join(sizes, on="cohort"))
+    cells = (
+        orders.groupby(["cohort", "month"])
+        .agg(active_customers=("customer_id", "nunique"), revenue=("amount", "sum"))
+        .reset_index()
+        .join(sizes, on="cohort")
+    )
     cells["period_number"] = (cells["month"] - cells["cohort"]).apply(lambda offset: offset.n)
     cells["retention_pct"] = 100.0 * cells["active_customers"] / cells["cohort_size"]
     cells["cohort_start"] = cells["cohort"].dt.start_time.dt.date
@@ -68,15 +74,19 @@ def test_published_triangle_matches_an_independent_pandas_computation(first_run,
     assert active["retention_pct"].to_numpy() == pytest.approx(expected["retention_pct"].to_numpy())
     assert active["revenue"].to_numpy() == pytest.approx(expected["revenue"].to_numpy())
     # every cohort has a cell for each month up to December 2025, zero or not
-    months = {cohort: 12 * (2025 - cohort.year) + 12 - cohort.month + 1
-              for cohort in mart.index.get_level_values(0).unique()}
+    months = {
+        cohort: 12 * (2025 - cohort.year) + 12 - cohort.month + 1
+        for cohort in mart.index.get_level_values(0).unique()
+    }
     assert mart.groupby(level=0).size().to_dict() == months
 
 
 def test_published_file_has_marts_and_run_record(first_run, small_demo):
     with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
         counts = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in MARTS}
-        runs = con.execute("select status, logical_date::varchar from audit.pipeline_runs").fetchall()
+        runs = con.execute(
+            "select status, logical_date::varchar from audit.pipeline_runs"
+        ).fetchall()
     landed = sum(len(pd.read_csv(p)) for p in (small_demo / "orders").glob("*.csv"))
     assert counts["marts.fct_orders"] == landed
     assert counts["marts.dim_customers"] == 400  # every demo customer completes a first order
@@ -100,10 +110,15 @@ def test_bad_new_file_fails_the_run_names_the_check_and_keeps_published(
     shutil.copytree(first_run, warehouse)
     published = warehouse / "published.duckdb"
     digest = file_digest(published)
-    rows = [[f"N{i}", "C0000001", "2025-12-31T12:00:00Z", "-5" if i % 2 else "5", "completed"]
-            for i in range(100)]  # half the rows carry a negative amount
-    write_csv(landing / "orders/orders_late.csv",
-              ["order_id", "customer_id", "ordered_at", "amount", "status"], rows)
+    rows = [
+        [f"N{i}", "C0000001", "2025-12-31T12:00:00Z", "-5" if i % 2 else "5", "completed"]
+        for i in range(100)
+    ]  # half the rows carry a negative amount
+    write_csv(
+        landing / "orders/orders_late.csv",
+        ["order_id", "customer_id", "ordered_at", "amount", "status"],
+        rows,
+    )
     result = run_dag(airflow_home, landing, warehouse, AS_OF)
     assert result.returncode != 0
     log = result.stdout + result.stderr

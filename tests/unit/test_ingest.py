@@ -30,14 +30,21 @@ def manifest(settings, file_name):
 
 
 def test_clean_file_loads_every_row_as_utc(settings):
-    write_csv(settings.landing_dir / "orders/a.csv", HEADER, [
-        ["o1", "c1", "2025-01-01T10:00:00Z", "10.50", "completed"],
-        ["o2", "c1", "2025-01-01T23:30:00-05:00", "5", ""],  # offset -> next day 04:30 UTC
-        ["o3", "c2", "2025-01-02 08:00:00", "0", "CANCELLED"],  # naive -> UTC
-    ])
+    write_csv(
+        settings.landing_dir / "orders/a.csv",
+        HEADER,
+        [
+            ["o1", "c1", "2025-01-01T10:00:00Z", "10.50", "completed"],
+            ["o2", "c1", "2025-01-01T23:30:00-05:00", "5", ""],  # offset -> next day 04:30 UTC
+            ["o3", "c2", "2025-01-02 08:00:00", "0", "CANCELLED"],  # naive -> UTC
+        ],
+    )
     ingest(settings.build_db, settings.landing_dir, "r1")
-    rows = query(settings, "select order_id, ordered_at::varchar, amount::varchar, status "
-                           "from raw.orders order by order_id")
+    rows = query(
+        settings,
+        "select order_id, ordered_at::varchar, amount::varchar, status "
+        "from raw.orders order by order_id",
+    )
     assert rows == [
         ("o1", "2025-01-01 10:00:00", "10.50", "completed"),
         ("o2", "2025-01-02 04:30:00", "5.00", "completed"),  # empty status -> completed
@@ -47,17 +54,22 @@ def test_clean_file_loads_every_row_as_utc(settings):
 
 
 def test_bad_rows_go_to_quarantine_with_line_and_reason(settings):
-    write_csv(settings.landing_dir / "orders/bad.csv", HEADER, [
-        ["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"],  # line 2: ok
-        ["o2", "c1", "2025-01-01T10:00:00Z", "-3", "completed"],  # line 3: negative
-        ["o3", "", "2025-01-01T10:00:00Z", "1", "completed"],  # line 4: no customer
-        ["o4", "c2", "yesterday", "1", "completed"],  # line 5: bad timestamp
-        ["o5", "c2", "2025-01-01T10:00:00Z", "ten", "completed"],  # line 6: bad number
-        ["o6", "c2", "2025-01-01T10:00:00Z", "1", "shipped"],  # line 7: unknown status
-    ])
+    write_csv(
+        settings.landing_dir / "orders/bad.csv",
+        HEADER,
+        [
+            ["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"],  # line 2: ok
+            ["o2", "c1", "2025-01-01T10:00:00Z", "-3", "completed"],  # line 3: negative
+            ["o3", "", "2025-01-01T10:00:00Z", "1", "completed"],  # line 4: no customer
+            ["o4", "c2", "yesterday", "1", "completed"],  # line 5: bad timestamp
+            ["o5", "c2", "2025-01-01T10:00:00Z", "ten", "completed"],  # line 6: bad number
+            ["o6", "c2", "2025-01-01T10:00:00Z", "1", "shipped"],  # line 7: unknown status
+        ],
+    )
     ingest(settings.build_db, settings.landing_dir, "r1")
-    assert query(settings, 'select line_number, "column", reason from audit.quarantine '
-                           "order by line_number") == [
+    assert query(
+        settings, 'select line_number, "column", reason from audit.quarantine order by line_number'
+    ) == [
         (3, "amount", "negative value"),
         (4, "customer_id", "missing required value"),
         (5, "ordered_at", "unparseable timestamp"),
@@ -69,22 +81,34 @@ def test_bad_rows_go_to_quarantine_with_line_and_reason(settings):
 
 def test_line_numbers_count_embedded_newlines(settings):
     header = ["response_id", "responded_at", "nps_score", "comment"]
-    write_csv(settings.landing_dir / "surveys/s.csv", header, [
-        ["r1", "2025-01-01T10:00:00Z", "9", "two\nlines"],  # lines 2-3
-        ["r2", "2025-01-01T10:00:00Z", "7.5", "x"],  # line 4: not an integer
-        ["r3", "2025-01-01T10:00:00Z", "11", "y"],  # line 5: out of range
-    ])
+    write_csv(
+        settings.landing_dir / "surveys/s.csv",
+        header,
+        [
+            ["r1", "2025-01-01T10:00:00Z", "9", "two\nlines"],  # lines 2-3
+            ["r2", "2025-01-01T10:00:00Z", "7.5", "x"],  # line 4: not an integer
+            ["r3", "2025-01-01T10:00:00Z", "11", "y"],  # line 5: out of range
+        ],
+    )
     ingest(settings.build_db, settings.landing_dir, "r1")
     assert query(settings, "select line_number, reason from audit.quarantine order by 1") == [
-        (4, "not an integer"), (5, "outside 0..10")]
+        (4, "not an integer"),
+        (5, "outside 0..10"),
+    ]
     assert query(settings, "select comment from raw.surveys") == [("two\nlines",)]
 
 
 def test_missing_required_column_fails_by_name_and_loads_nothing(settings):
-    write_csv(settings.landing_dir / "orders/good.csv", HEADER,
-              [["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"]])
-    write_csv(settings.landing_dir / "orders/no_amount.csv", ["order_id", "customer_id",
-              "ordered_at"], [["o2", "c1", "2025-01-01T10:00:00Z"]])
+    write_csv(
+        settings.landing_dir / "orders/good.csv",
+        HEADER,
+        [["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"]],
+    )
+    write_csv(
+        settings.landing_dir / "orders/no_amount.csv",
+        ["order_id", "customer_id", "ordered_at"],
+        [["o2", "c1", "2025-01-01T10:00:00Z"]],
+    )
     with pytest.raises(IngestError) as error:
         ingest(settings.build_db, settings.landing_dir, "r1")
     message = str(error.value)
@@ -95,8 +119,11 @@ def test_missing_required_column_fails_by_name_and_loads_nothing(settings):
 
 
 def test_rerun_and_redelivery_under_another_name_are_skipped(settings):
-    first = write_csv(settings.landing_dir / "orders/a.csv", HEADER,
-                      [["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"]])
+    first = write_csv(
+        settings.landing_dir / "orders/a.csv",
+        HEADER,
+        [["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"]],
+    )
     ingest(settings.build_db, settings.landing_dir, "r1")
     ingest(settings.build_db, settings.landing_dir, "r2")  # nothing new
     shutil.copy(first, settings.landing_dir / "orders/a_copy.csv")
@@ -107,53 +134,83 @@ def test_rerun_and_redelivery_under_another_name_are_skipped(settings):
 
 
 def test_correction_replaces_rows_and_latest_file_wins_duplicates(settings):
-    write_csv(settings.landing_dir / "orders/a.csv", HEADER, [
-        ["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"],
-        ["o2", "c1", "2025-01-02T10:00:00Z", "20", "completed"],
-    ])
+    write_csv(
+        settings.landing_dir / "orders/a.csv",
+        HEADER,
+        [
+            ["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"],
+            ["o2", "c1", "2025-01-02T10:00:00Z", "20", "completed"],
+        ],
+    )
     ingest(settings.build_db, settings.landing_dir, "r1")
     # b.csv repeats o2 (refunded now) twice: the later line wins, the other is a duplicate
-    write_csv(settings.landing_dir / "orders/b.csv", HEADER, [
-        ["o2", "c1", "2025-01-02T10:00:00Z", "20", "cancelled"],
-        ["o2", "c1", "2025-01-02T10:00:00Z", "20", "refunded"],
-    ])
+    write_csv(
+        settings.landing_dir / "orders/b.csv",
+        HEADER,
+        [
+            ["o2", "c1", "2025-01-02T10:00:00Z", "20", "cancelled"],
+            ["o2", "c1", "2025-01-02T10:00:00Z", "20", "refunded"],
+        ],
+    )
     ingest(settings.build_db, settings.landing_dir, "r2")
     assert query(settings, "select order_id, status, _file_name from raw.orders order by 1") == [
-        ("o1", "completed", "orders/a.csv"), ("o2", "refunded", "orders/b.csv")]
+        ("o1", "completed", "orders/a.csv"),
+        ("o2", "refunded", "orders/b.csv"),
+    ]
     # a.csv's o2 was superseded: it now counts as a duplicate of a.csv
     assert manifest(settings, "orders/a.csv") == [("loaded", 2, 1, 0, 1)]
     assert manifest(settings, "orders/b.csv") == [("loaded", 2, 1, 0, 1)]
     # a corrected a.csv (same name, new content) replaces a.csv's rows
-    write_csv(settings.landing_dir / "orders/a.csv", HEADER,
-              [["o1", "c1", "2025-01-01T10:00:00Z", "11", "completed"]])
+    write_csv(
+        settings.landing_dir / "orders/a.csv",
+        HEADER,
+        [["o1", "c1", "2025-01-01T10:00:00Z", "11", "completed"]],
+    )
     ingest(settings.build_db, settings.landing_dir, "r3")
     assert query(settings, "select order_id, amount::varchar from raw.orders order by 1") == [
-        ("o1", "11.00"), ("o2", "20.00")]
+        ("o1", "11.00"),
+        ("o2", "20.00"),
+    ]
     assert [row[0] for row in manifest(settings, "orders/a.csv")] == ["replaced", "loaded"]
 
 
 def test_rows_are_conserved_and_match_the_raw_table(settings):
     """rows_read = loaded + quarantined + duplicate per loaded file, and the raw table
     holds exactly the sum of rows_loaded, across formats and delimiters."""
-    write_csv(settings.landing_dir / "orders/semicolon.csv", HEADER, [
-        ["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"],
-        ["o1", "c1", "2025-01-01T10:00:00Z", "12", "completed"],
-        ["o2", "c1", "2025-01-01T10:00:00Z", "-1", "completed"],
-    ], delimiter=";")
-    plain = write_csv(settings.landing_dir / "tmp.csv", HEADER,
-                      [["o3", "c2", "2025-01-03T10:00:00Z", "3", "completed"]])
+    write_csv(
+        settings.landing_dir / "orders/semicolon.csv",
+        HEADER,
+        [
+            ["o1", "c1", "2025-01-01T10:00:00Z", "10", "completed"],
+            ["o1", "c1", "2025-01-01T10:00:00Z", "12", "completed"],
+            ["o2", "c1", "2025-01-01T10:00:00Z", "-1", "completed"],
+        ],
+        delimiter=";",
+    )
+    plain = write_csv(
+        settings.landing_dir / "tmp.csv",
+        HEADER,
+        [["o3", "c2", "2025-01-03T10:00:00Z", "3", "completed"]],
+    )
     with gzip.open(settings.landing_dir / "orders/zipped.csv.gz", "wb") as handle:
         handle.write(plain.read_bytes())
     with duckdb.connect() as con:
-        con.execute(f"copy (select 'o4' as order_id, 'c3' as customer_id, "
-                    f"timestamp '2025-01-04 10:00' as ordered_at, 4.5 as amount) "
-                    f"to '{settings.landing_dir / 'orders/p.parquet'}' (format parquet)")
+        con.execute(
+            f"copy (select 'o4' as order_id, 'c3' as customer_id, "
+            f"timestamp '2025-01-04 10:00' as ordered_at, 4.5 as amount) "
+            f"to '{settings.landing_dir / 'orders/p.parquet'}' (format parquet)"
+        )
     ingest(settings.build_db, settings.landing_dir, "r1")
-    files = query(settings, "select file_name, rows_read, rows_loaded + rows_quarantined + "
-                            "rows_duplicate from audit.ingested_files where status = 'loaded'")
+    files = query(
+        settings,
+        "select file_name, rows_read, rows_loaded + rows_quarantined + "
+        "rows_duplicate from audit.ingested_files where status = 'loaded'",
+    )
     assert len(files) == 3 and all(read == accounted for _, read, accounted in files)
     assert query(settings, "select sum(rows_read) from audit.ingested_files") == [(5,)]
     assert query(settings, "select count(*) from raw.orders") == query(
-        settings, "select sum(rows_loaded) from audit.ingested_files where status = 'loaded'")
+        settings, "select sum(rows_loaded) from audit.ingested_files where status = 'loaded'"
+    )
     assert query(settings, "select amount::varchar from raw.orders where order_id = 'o1'") == [
-        ("12.00",)]
+        ("12.00",)
+    ]
