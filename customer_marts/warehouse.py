@@ -25,15 +25,25 @@ SQL_TYPES = {
 }
 
 AUDIT_TABLES = {
+    # One row per run (README, "Run record"). While a run is in progress its status is
+    # `running` and failed_step names the step it is in, so a run killed mid-way is
+    # recorded as failed in that step by the next run's start (pipeline.start_run).
     "pipeline_runs": """
         run_id varchar primary key,
-        airflow_run_id varchar,
         logical_date date,
+        data_as_of date,
         started_at timestamp,
         finished_at timestamp,
         status varchar,
         failed_step varchar,
-        message varchar
+        message varchar,
+        rows_ingested bigint,
+        rows_quarantined bigint,
+        checks_passed integer,
+        checks_warned integer,
+        checks_failed integer,
+        published_version varchar,
+        airflow_run_id varchar
     """,
     "ingested_files": """
         source varchar,
@@ -94,12 +104,56 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def split_columns(definition: str) -> list[tuple[str, str]]:
+    """(name, type) pairs of a column list such as AUDIT_TABLES' values.
+
+    Commas inside parentheses (`decimal(18, 2)`) do not split; constraints such as
+    `primary key` are dropped from the type.
+    """
+    parts, depth, current = [], 0, ""
+    for char in definition:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    columns = []
+    for part in filter(None, (part.strip() for part in parts)):
+        name, _, kind = part.partition(" ")
+        columns.append((name, kind.lower().replace("primary key", "").strip()))
+    return columns
+
+
+def add_missing_columns(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, columns: str
+) -> None:
+    """Add the columns a table created by an older version lacks (new ones come last)."""
+    existing = {
+        row[0].lower()
+        for row in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    for name, kind in split_columns(columns):
+        if name.strip('"').lower() not in existing:
+            con.execute(f"alter table {schema}.{table} add column if not exists {name} {kind}")
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and audit tables if they do not exist yet (idempotent)."""
+    """Create the raw and audit tables if they do not exist yet (idempotent).
+
+    An audit table created by an older version of the pipeline gains the columns
+    it lacks, so an existing build.duckdb keeps working after an upgrade.
+    """
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists audit")
     for name, columns in AUDIT_TABLES.items():
         con.execute(f"create table if not exists audit.{name} ({columns})")
+        add_missing_columns(con, "audit", name, columns)
     for source in SOURCES.values():
         columns = [f"{column.name} {column_type(column)}" for column in source.columns]
         columns += [f"{name} {kind}" for name, kind in LINEAGE_COLUMNS.items()]
