@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +33,17 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r} is not a number") from exc
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean (use 1 or 0)")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings for one process. Build it with `Settings.from_env()`."""
@@ -43,6 +54,8 @@ class Settings:
     expectations_dir: Path
     max_quarantine_pct: float
     keep_versions: int
+    # keyword-only with a default: fields added after it need no default
+    export_parquet: bool = field(default=True, kw_only=True)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,6 +66,7 @@ class Settings:
             expectations_dir=_path("EXPECTATIONS_DIR", "expectations"),
             max_quarantine_pct=_float("MAX_QUARANTINE_PCT", 1.0),
             keep_versions=max(1, int(_float("KEEP_VERSIONS", 7))),
+            export_parquet=_bool("EXPORT_PARQUET", True),
         )
 
     @property
