@@ -54,6 +54,9 @@ class Settings:
     expectations_dir: Path
     max_quarantine_pct: float
     keep_versions: int
+    # CUSTOMER_KEY_SALT: salt of the customer key hashed from e-mails (README,
+    # "Sources, presets and mappings"); a secret, so it has no default.
+    customer_key_salt: str | None = None
     # keyword-only with a default: fields added after it need no default
     export_parquet: bool = field(default=True, kw_only=True)
 
@@ -66,6 +69,7 @@ class Settings:
             expectations_dir=_path("EXPECTATIONS_DIR", "expectations"),
             max_quarantine_pct=_float("MAX_QUARANTINE_PCT", 1.0),
             keep_versions=max(1, int(_float("KEEP_VERSIONS", 7))),
+            customer_key_salt=os.environ.get("CUSTOMER_KEY_SALT") or None,
             export_parquet=_bool("EXPORT_PARQUET", True),
         )
 
