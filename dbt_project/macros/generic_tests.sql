@@ -37,3 +37,13 @@
     group by {{ columns | join(', ') }}
     having count(*) > 1
 {% endtest %}
+
+{#- The sum of a column equals the row count of another model (a reconciliation). -#}
+{% test equal_sum(model, column_name, compare_model) %}
+    with actual as (select coalesce(sum({{ column_name }}), 0) as total from {{ model }}),
+    expected as (select count(*) as total from {{ compare_model }})
+    select actual.total as actual_total, expected.total as expected_total
+    from actual
+    cross join expected
+    where actual.total != expected.total
+{% endtest %}

@@ -1,7 +1,7 @@
 {#- One row per grain x customer x period in which the customer bought: the activity
     spine every period and cohort mart is built on. Set-based, so it stays fast at
     millions of orders (no customer x day rows). -#}
-{%- set grains = ['week', 'month', 'quarter', 'year'] -%}
+{%- set grains = period_grains() -%}
 
 with
 

@@ -1,8 +1,16 @@
 with
 
-completed_orders as (
+orders as (
 
-    select customer_id, ordered_at, amount, cohort_month
+    select
+        customer_id,
+        ordered_at,
+        order_date,
+        amount,
+        channel,
+        country,
+        customer_order_number
+
     from {{ ref('int_orders_numbered') }}
     where is_completed
 
@@ -13,19 +21,103 @@ customers as (
     select
         customer_id,
         min(ordered_at) as first_order_at,
-        any_value(cohort_month) as cohort_month,
+        min(order_date) as first_order_date,
         max(ordered_at) as last_order_at,
+        max(order_date) as last_order_date,
         count(*) as completed_orders,
-        sum(amount) as historic_revenue
+        sum(amount) as historic_revenue,
+        any_value(channel) filter (where customer_order_number = 1) as acquisition_channel,
+        arg_max(country, ordered_at) filter (where country is not null) as country
 
-    from completed_orders
+    from orders
     group by customer_id
+
+),
+
+measured as (
+
+    select
+        customer_id,
+        first_order_at,
+        {{ period_start('month', 'first_order_date') }} as cohort_month,
+        {{ period_start('week', 'first_order_date') }} as cohort_week,
+        {{ period_start('quarter', 'first_order_date') }} as cohort_quarter,
+        acquisition_channel,
+        country,
+        last_order_at,
+        completed_orders,
+        historic_revenue,
+        historic_revenue / completed_orders as aov,
+        {{ dbt.datediff('last_order_date', as_of_date(), 'day') }} as days_since_last_order,
+        {{ dbt.datediff('first_order_date', as_of_date(), 'day') }} as days_since_first_order
+
+    from customers
+
+),
+
+staged as (
+
+    select
+        *,
+        case
+            when days_since_last_order >= {{ var('churn_window_days') }} then 'churned'
+            when days_since_last_order >= {{ var('at_risk_days') }} then 'at_risk'
+            when days_since_first_order < {{ var('new_customer_days') }} then 'new'
+            else 'active'
+        end as lifecycle_stage,
+        case
+            when days_since_last_order >= {{ var('churn_window_days') }}
+                then {{ dbt.dateadd('day', var('churn_window_days'), 'last_order_at') }}
+        end as churned_at
+
+    from measured
+
+),
+
+{#- High value: the top high_value_share of customers who have not churned, ranked by
+    value (ties share a rank, so tied customers are in or out together). #}
+ranked as (
+
+    select
+        *,
+        lifecycle_stage != 'churned' and percent_rank() over (
+            partition by lifecycle_stage = 'churned'
+            order by historic_revenue desc
+        ) < {{ var('high_value_share') }} as is_high_value,
+        {{ quintile_score('days_since_last_order', descending=true) }} as recency_score,
+        {{ quintile_score('completed_orders') }} as frequency_score,
+        {{ quintile_score('historic_revenue') }} as monetary_score
+
+    from staged
 
 ),
 
 final as (
 
-    select * from customers
+    select
+        customer_id,
+        first_order_at,
+        cohort_month,
+        cohort_week,
+        cohort_quarter,
+        acquisition_channel,
+        country,
+        last_order_at,
+        completed_orders,
+        historic_revenue,
+        aov,
+        days_since_last_order,
+        lifecycle_stage,
+        is_high_value,
+        churned_at,
+        recency_score,
+        frequency_score,
+        monetary_score,
+        cast(recency_score as varchar)
+            || cast(frequency_score as varchar)
+            || cast(monetary_score as varchar) as rfm_segment
+
+    from ranked
 
 )
 

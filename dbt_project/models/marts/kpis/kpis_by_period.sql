@@ -1,0 +1,126 @@
+{%- set grains = period_grains() -%}
+
+with
+
+period_counts as (
+
+    select * from {{ ref('int_periods_retention_counted') }}
+
+),
+
+customer_periods as (
+
+    select grain, period_start, orders, revenue
+    from {{ ref('int_customer_periods_aggregated') }}
+
+),
+
+{#- First and second completed orders: acquisitions (with their channel) and the
+    moment a customer becomes a repeat customer. #}
+milestone_orders as (
+
+    select order_date, channel, customer_order_number
+    from {{ ref('int_orders_numbered') }}
+    where customer_order_number in (1, 2)
+
+),
+
+purchases as (
+
+    select
+        grain,
+        period_start,
+        count(*) as purchasing_customers,
+        cast(sum(orders) as bigint) as orders,
+        sum(revenue) as revenue
+
+    from customer_periods
+    group by grain, period_start
+
+),
+
+milestones as (
+
+    {%- for grain in grains %}
+    select
+        '{{ grain }}' as grain,
+        {{ period_start(grain, 'order_date') }} as period_start,
+        count(*) filter (where customer_order_number = 1) as new_customers,
+        count(channel) filter (where customer_order_number = 1) as new_customers_with_channel,
+        count(*) filter (where customer_order_number = 1 and channel = 'referral')
+            as referred_customers,
+        count(*) filter (where customer_order_number = 2) as new_repeat_customers
+
+    from milestone_orders
+    group by {{ period_start(grain, 'order_date') }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+
+),
+
+joined as (
+
+    select
+        period_counts.grain,
+        period_counts.period_start,
+        period_counts.period_end,
+        period_counts.customers_end,
+        period_counts.churned_customers,
+        period_counts.retention_rate_pct,
+        period_counts.churn_rate_pct,
+        period_counts.is_complete,
+        coalesce(purchases.purchasing_customers, 0) as purchasing_customers,
+        coalesce(purchases.orders, 0) as orders,
+        coalesce(purchases.revenue, 0) as revenue,
+        coalesce(milestones.new_customers, 0) as new_customers,
+        coalesce(milestones.new_customers_with_channel, 0) as new_customers_with_channel,
+        coalesce(milestones.referred_customers, 0) as referred_customers,
+        sum(coalesce(milestones.new_customers, 0)) over cumulative as customers_to_date,
+        sum(coalesce(milestones.new_repeat_customers, 0)) over cumulative
+            as repeat_customers_to_date
+
+    from period_counts
+    left join purchases
+        on period_counts.grain = purchases.grain
+        and period_counts.period_start = purchases.period_start
+    left join milestones
+        on period_counts.grain = milestones.grain
+        and period_counts.period_start = milestones.period_start
+    window cumulative as (
+        partition by period_counts.grain
+        order by period_counts.period_start
+        rows between unbounded preceding and current row
+    )
+
+),
+
+final as (
+
+    select
+        grain,
+        period_start,
+        period_end,
+        customers_end as active_customers,
+        purchasing_customers,
+        new_customers,
+        churned_customers,
+        orders,
+        revenue,
+        case when orders > 0 then revenue / orders end as aov,
+        case when purchasing_customers > 0 then 1.0 * orders / purchasing_customers end
+            as purchase_frequency,
+        case
+            when customers_to_date > 0 then 100.0 * repeat_customers_to_date / customers_to_date
+        end as repeat_purchase_rate_pct,
+        case
+            when new_customers_with_channel > 0 then 100.0 * referred_customers / new_customers
+        end as referral_rate_pct,
+        retention_rate_pct,
+        churn_rate_pct,
+        is_complete
+
+    from joined
+
+)
+
+select * from final

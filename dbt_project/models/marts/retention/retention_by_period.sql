@@ -1,0 +1,30 @@
+with
+
+period_counts as (
+
+    select * from {{ ref('int_periods_retention_counted') }}
+    where grain in ('month', 'quarter', 'year')
+
+),
+
+final as (
+
+    select
+        grain,
+        period_start,
+        period_end,
+        customers_start,
+        customers_end,
+        new_customers,
+        reactivated_customers,
+        retained_customers,
+        lost_customers,
+        retention_rate_pct,
+        churn_rate_pct,
+        is_complete
+
+    from period_counts
+
+)
+
+select * from final
