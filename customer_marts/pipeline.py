@@ -1,8 +1,22 @@
-"""The nightly pipeline's steps, as plain functions.
+"""The nightly pipeline's steps, as plain functions, and the run record.
 
 The Airflow DAG calls one step per task; tests and benchmarks can call them
 directly. Every step takes the run (`RunInfo`), does its work on the build
-database, and records a failure in `audit.pipeline_runs` before re-raising it.
+database, and keeps `audit.pipeline_runs` up to date (README, "Run record"):
+
+- `start_run` inserts the run (status `running`) after marking any run still
+  `running` as failed: with one writer (`max_active_runs=1`) such a run was
+  killed or lost its machine, and is recorded failed in the step it was in;
+- each step first records itself as the step in progress (`failed_step`), and
+  on an exception records the run as failed with the message, then re-raises;
+- `build` records `data_as_of`, the newest event date in the marts it built,
+  and stages the dbt docs site;
+- `publish` records the run as a success with its `published_version` and
+  publishes, so the published file holds its own run's record and every earlier
+  run's, failed ones included.
+
+The row and check counts are computed from the audit tables whenever a run's
+outcome is recorded, failed or not.
 """
 
 from __future__ import annotations
@@ -12,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+
+import duckdb
 
 from customer_marts.config import Settings
 from customer_marts.ingest import IngestError
@@ -47,12 +63,68 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+# The newest event date of each mart that has one; data_as_of is the latest of them.
+DATA_AS_OF_COLUMNS = {
+    "marts.fct_orders": "order_date",
+    "marts.fct_survey_responses": "response_date",
+}
+
+# Sets a run's row and check counts from the audit tables (`{where}` picks the runs).
+RECORD_COUNTS = """
+    update audit.pipeline_runs as runs set
+        rows_ingested = (
+            select coalesce(sum(files.rows_loaded), 0) from audit.ingested_files as files
+            where files.run_id = runs.run_id
+        ),
+        rows_quarantined = (
+            select count(*) from audit.quarantine as quarantined
+            where quarantined.run_id = runs.run_id
+        ),
+        checks_passed = (
+            select count(*) from audit.check_results as checks
+            where checks.run_id = runs.run_id and checks.status = 'passed'
+        ),
+        checks_warned = (
+            select count(*) from audit.check_results as checks
+            where checks.run_id = runs.run_id and checks.status = 'warned'
+        ),
+        checks_failed = (
+            select count(*) from audit.check_results as checks
+            where checks.run_id = runs.run_id and checks.status = 'failed'
+        )
+    where {where}
+"""
+
+
 def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None) -> RunInfo:
-    """Create the run's record (status `running`) and return its identity."""
+    """Create the run's record (status `running`) and return its identity.
+
+    Runs still `running` were interrupted (killed, machine lost): they are
+    recorded as failed first, in the step they were in.
+    """
     started = _now()
     run = RunInfo(f"{started:%Y%m%dT%H%M%S%f}Z", as_of.isoformat(), airflow_run_id)
     with connect(settings.build_db) as con:
         ensure_schema(con)
+        interrupted = con.execute(
+            "select run_id, failed_step from audit.pipeline_runs where status = 'running'"
+        ).fetchall()
+        for run_id, in_step in interrupted:
+            log.warning(
+                "run %s was interrupted in step %s: recording it as failed", run_id, in_step
+            )
+            con.execute(
+                "update audit.pipeline_runs set status = 'failed', finished_at = ?, message = ? "
+                "where run_id = ?",
+                [
+                    started,
+                    f"interrupted in step {in_step or 'start_run'}: the run stopped without "
+                    "recording an outcome (process killed, machine restarted or task stopped); "
+                    f"recorded as failed by run {run.run_id}",
+                    run_id,
+                ],
+            )
+            con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run_id])
         con.execute(
             "insert into audit.pipeline_runs (run_id, airflow_run_id, logical_date, started_at, "
             "status) values (?, ?, ?, ?, 'running')",
@@ -68,23 +140,55 @@ def finish_run(
     status: str,
     failed_step: str | None = None,
     message: str | None = None,
+    published_version: str | None = None,
 ) -> None:
+    """Record the run's outcome and its row and check counts."""
     with connect(settings.build_db) as con:
         con.execute(
             "update audit.pipeline_runs set status = ?, finished_at = ?, failed_step = ?, "
-            "message = ? where run_id = ?",
-            [status, _now(), failed_step, message, run.run_id],
+            "message = ?, published_version = ? where run_id = ?",
+            [status, _now(), failed_step, message, published_version, run.run_id],
         )
+        con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run.run_id])
 
 
 @contextmanager
 def step(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
-    """Record the step's failure in the run record, then let it propagate."""
+    """Record the step as in progress; on failure record it, then let the error propagate."""
+    with connect(settings.build_db) as con:
+        con.execute(
+            "update audit.pipeline_runs set status = 'running', failed_step = ?, "
+            "finished_at = null, message = null where run_id = ?",
+            [name, run.run_id],
+        )
+    log.info("step %s started (run %s)", name, run.run_id)
     try:
         yield
     except BaseException as exc:
-        finish_run(settings, run, "failed", failed_step=name, message=str(exc)[:4000])
+        try:
+            finish_run(settings, run, "failed", failed_step=name, message=str(exc)[:4000])
+        except Exception as record_error:  # noqa: BLE001 - the step's own error matters more
+            log.error("could not record the failure of run %s: %s", run.run_id, record_error)
         raise
+
+
+def data_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The newest event date present in the marts (DATA_AS_OF_COLUMNS)."""
+    existing = {
+        f"{schema}.{table}"
+        for schema, table in con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database()"
+        ).fetchall()
+    }
+    parts = [
+        f"select max({column})::date as newest from {table}"
+        for table, column in DATA_AS_OF_COLUMNS.items()
+        if table in existing
+    ]
+    if not parts:
+        return None
+    return con.execute(f"select max(newest) from ({' union all '.join(parts)})").fetchone()[0]
 
 
 def ingest(settings: Settings, run: RunInfo) -> dict:
@@ -107,21 +211,32 @@ def validate(settings: Settings, run: RunInfo, layer: str) -> dict:
 
 
 def build(settings: Settings, run: RunInfo) -> dict:
+    """dbt build, then record data_as_of and stage the dbt docs site for publish."""
     from customer_marts import transform
+    from customer_marts.publish import DOCS_DIR, staged_dir
 
     with step(settings, run, "dbt_build"):
         outcome = transform.build(settings, run.as_of)
-    return {"nodes": outcome.nodes, "warnings": outcome.warnings}
+        with connect(settings.build_db) as con:
+            newest = data_as_of(con)
+            con.execute(
+                "update audit.pipeline_runs set data_as_of = ? where run_id = ?",
+                [newest, run.run_id],
+            )
+        transform.generate_docs(
+            settings, run.as_of, staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
+        )
+    return {"nodes": outcome.nodes, "warnings": outcome.warnings, "data_as_of": str(newest)}
 
 
 def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
-    from customer_marts.publish import publish as publish_files
+    """Record the run as a success, then publish (the record is part of what is published)."""
+    from customer_marts import publish as publishing
 
+    version = publishing.version_path(settings.warehouse_dir, run.run_id)
     with step(settings, run, "publish"):
-        finish_run(settings, run, "success")
-        counts = publish_files(
-            settings.build_db, settings.published_db, run.run_id, settings.keep_versions
-        )
+        finish_run(settings, run, "success", published_version=version.name)
+        counts = publishing.publish(settings, run.run_id)
     return counts
 
 

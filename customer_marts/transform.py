@@ -1,10 +1,11 @@
-"""Run dbt (in process, through dbt's programmatic runner) against the build database."""
+"""Run dbt (`build`, `docs generate`) in a child process against the build database."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -34,19 +35,23 @@ class DbtOutcome:
 
 
 def dbt_args(
-    settings: Settings, command: str, as_of: date, extra_vars: dict | None = None
+    settings: Settings,
+    command: str,
+    as_of: date,
+    extra_vars: dict | None = None,
+    target_path: Path | None = None,
 ) -> list[str]:
-    """CLI arguments for a dbt command on this project, with the run's vars."""
+    """CLI arguments for a dbt command (e.g. "build", "docs generate") with the run's vars."""
     dbt_dir = settings.warehouse_dir / "dbt"
     run_vars = {"as_of_date": as_of.isoformat(), **(extra_vars or {})}
     return [
-        command,
+        *command.split(),
         "--project-dir",
         str(settings.dbt_project_dir),
         "--profiles-dir",
         str(settings.dbt_project_dir),
         "--target-path",
-        str(dbt_dir / "target"),
+        str(target_path or dbt_dir / "target"),
         "--log-path",
         str(dbt_dir / "logs"),
         "--vars",
@@ -61,16 +66,22 @@ def dbt_executable() -> str:
 
 
 def run_dbt(
-    settings: Settings, command: str, as_of: date, *args: str, extra_vars: dict | None = None
+    settings: Settings,
+    command: str,
+    as_of: date,
+    *args: str,
+    extra_vars: dict | None = None,
+    target_path: Path | None = None,
 ) -> tuple[int, Path]:
     """Run a dbt command in a child process; return (exit code, run_results.json path).
 
     A child process, not dbt's in-process runner: dbt-duckdb keeps its DuckDB
     connection open for the life of the process, which would lock the build
     database for the steps that follow when Airflow runs tasks in one process
-    (`airflow dags test`).
+    (`airflow dags test`). dbt's output is logged line by line as it comes.
     """
-    arguments = [*dbt_args(settings, command, as_of, extra_vars), *args]
+    target = target_path or settings.warehouse_dir / "dbt" / "target"
+    arguments = [*dbt_args(settings, command, as_of, extra_vars, target), *args]
     env = {
         **os.environ,
         "WAREHOUSE_DIR": str(settings.warehouse_dir),
@@ -78,17 +89,16 @@ def run_dbt(
         "DBT_USE_COLORS": "false",
     }
     log.info("dbt %s", " ".join(arguments))
-    completed = subprocess.run(
+    with subprocess.Popen(
         [dbt_executable(), *arguments],
         env=env,
-        check=False,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    for line in completed.stdout.splitlines():
-        log.info("dbt | %s", line)
-    return completed.returncode, settings.warehouse_dir / "dbt" / "target" / "run_results.json"
+    ) as child:
+        for line in child.stdout:
+            log.info("dbt | %s", line.rstrip())
+    return child.returncode, target / "run_results.json"
 
 
 def _failing_rows(build_db: Path, compiled_sql: str | None) -> str:
@@ -137,3 +147,36 @@ def build(settings: Settings, as_of: date, extra_vars: dict | None = None) -> Db
         raise DbtFailure(f"dbt build failed ({len(outcome.failures)} node(s)):\n{details}")
     log.info("dbt build: %d nodes, %d warnings", outcome.nodes, len(outcome.warnings))
     return outcome
+
+
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "static_index.html")
+
+
+def generate_docs(settings: Settings, as_of: date, destination: Path) -> Path:
+    """`dbt docs generate --static` on the build database; the site's files go to `destination`.
+
+    dbt writes into its own target folder ($WAREHOUSE_DIR/dbt/docs_target, apart
+    from the build's run_results.json); the four files of the site are then copied
+    to `<destination>.partial` and renamed to `destination`, so `destination` is
+    either complete or absent. `static_index.html` embeds the manifest and catalog
+    and opens from disk without a web server.
+    """
+    target = settings.warehouse_dir / "dbt" / "docs_target"
+    for name in DOCS_FILES:
+        (target / name).unlink(missing_ok=True)
+    returncode, _ = run_dbt(settings, "docs generate", as_of, "--static", target_path=target)
+    missing = [name for name in DOCS_FILES if not (target / name).exists()]
+    if returncode != 0 or missing:
+        raise DbtFailure(
+            f"dbt docs generate failed (exit code {returncode}; missing: "
+            f"{', '.join(missing) or 'none'}); see the dbt log above"
+        )
+    partial = destination.with_name(destination.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(destination, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name in DOCS_FILES:
+        shutil.copy2(target / name, partial / name)
+    partial.rename(destination)
+    log.info("dbt docs site generated in %s", destination)
+    return destination

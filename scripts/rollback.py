@@ -1,0 +1,66 @@
+"""Roll `published.duckdb` back (or forward) to a kept published version.
+
+    python scripts/rollback.py                 # list the kept versions; * = published
+    python scripts/rollback.py --previous      # the version before the published one
+    python scripts/rollback.py RUN_ID          # a run id or a published-<run_id>.duckdb name
+
+The switch is one atomic rename (customer_marts.publish.point_to), as at publish:
+readers see the old file or the chosen one, never a mix; connected readers keep
+their snapshot until they reconnect. With EXPORT_PARQUET on, $WAREHOUSE_DIR/parquet
+is re-pointed to the chosen version's marts too. The next successful run
+publishes a new version again: pause the DAG if the rollback must stick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from customer_marts import publish
+from customer_marts.config import Settings
+
+
+def print_versions(settings: Settings) -> None:
+    versions = publish.describe_versions(settings)
+    if not versions:
+        print(f"no published versions in {settings.warehouse_dir}")
+        return
+    print(f"published versions in {settings.warehouse_dir} (* = published.duckdb):")
+    print(f"    {'run id':<24} {'as-of date':<11} {'data as of':<11} {'size':>8}")
+    for info in versions:
+        print(
+            f"  {'*' if info['is_published'] else ' '} {info['run_id']:<24} "
+            f"{info['logical_date'] or '?':<11} {info['data_as_of'] or '?':<11} "
+            f"{info['size_mb']:>6} MB"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("version", nargs="?", help="run id or published-<run_id>.duckdb")
+    choice.add_argument("--previous", action="store_true", help="the version before the current")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = Settings.from_env()
+    if not args.version and not args.previous:
+        print_versions(settings)
+        return 0
+    try:
+        version = (
+            publish.previous_version(settings.warehouse_dir, settings.published_db)
+            if args.previous
+            else publish.resolve_version(settings.warehouse_dir, args.version)
+        )
+    except FileNotFoundError as exc:
+        print(f"rollback: {exc}", file=sys.stderr)
+        return 2
+    publish.rollback(settings, version)
+    print(f"published.duckdb -> {version.name}")
+    print_versions(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
