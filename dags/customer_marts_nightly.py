@@ -4,27 +4,52 @@
 Builds the Customer Marts for one **as-of date** and publishes them to
 `$WAREHOUSE_DIR/published.duckdb` only if every quality check passes.
 
-| task | what it does |
-| --- | --- |
-| `start_run` | records the run in `audit.pipeline_runs` (status `running`) |
-| `ingest` | loads new or changed export files from `$LANDING_DIR` into `raw` (bad rows to `audit.quarantine`) |
-| `validate_raw` | Great Expectations suites on `raw` + the quarantine-share check |
-| `dbt_build` | `dbt build` (models and tests) with `as_of_date` = the run's logical date |
-| `validate_marts` | Great Expectations suites on `marts` |
-| `publish` | copies `marts` + `audit` into a new file, atomically renamed to `published.duckdb` |
+| task | what it does | timeout | retries |
+| --- | --- | --- | --- |
+| `start_run` | records the run in `audit.pipeline_runs` (status `running`) | 10 min | 2 |
+| `ingest` | loads new or changed export files from `$LANDING_DIR` into `raw` (bad rows to `audit.quarantine`) | 60 min | 2 |
+| `validate_raw` | Great Expectations suites on `raw` + the quarantine-share check | 30 min | 2 |
+| `dbt_build` | `dbt build` (models and tests) with `as_of_date` = the run's logical date | 90 min | 2 |
+| `validate_marts` | Great Expectations suites on `marts` | 30 min | 2 |
+| `publish` | copies `marts` + `audit` into a new file, atomically renamed to `published.duckdb` | 30 min | 2 |
 
-**As-of date.** The run's logical date (UTC). With the default data-interval
-timetable the run that starts just after midnight on D+1 has logical date D and
-uses everything up to the end of D. A manual run without a logical date uses
-the day before it was triggered.
+**Schedule.** `@daily` in UTC (env `CUSTOMER_MARTS_SCHEDULE`: any cron expression
+or preset, read when the DAG file is parsed), `catchup=False`: after a pause
+only the latest interval runs. New deployments start paused; unpause the DAG.
+
+**What a run for logical date D does.** With the data-interval timetable the
+run for D starts just after midnight UTC on D+1. It ingests every file in
+`$LANDING_DIR` it has not seen yet (by content hash), builds the marts from all
+rows dated on or before D (in the reporting time zone), checks them, and
+publishes `published.duckdb` with data as of D. A manual run triggered without
+a logical date uses the day before it was triggered.
 
 **Failure.** A failed check, an unreadable file or a failing dbt test fails the
-run with a message naming the check and its failing values; such failures are
-not retried. `published.duckdb` is left exactly as it was.
+task with a message naming the check and its failing values; such data errors
+are never retried (fix the input, then rerun). Machine errors (a lock, a
+killed process, a timeout) are retried after 5 minutes, twice by default (env
+`CUSTOMER_MARTS_RETRIES`). Whatever fails, `published.duckdb` is left exactly as
+it was, the run record says which step failed, and a one-paragraph alert is
+logged and, if `ALERT_WEBHOOK_URL` is set, POSTed there as JSON.
 
-**Reruns and backfills.** A rerun for the same logical date rebuilds the same
-marts (already ingested files are skipped by content hash). `max_active_runs=1`
-because DuckDB allows one writer to `build.duckdb`.
+**Rerun a date.** Clear the run (UI: the run > *Clear*;
+CLI: `airflow tasks clear customer_marts_nightly -s D -e D -y`; API:
+`POST /api/v2/dags/customer_marts_nightly/dagRuns/{run_id}/clear`). Clearing
+only the failed task resumes from it. A rerun for D rebuilds the same marts
+from the same files and publishes them again.
+
+**One run at a time.** `max_active_runs=1`: scheduled and manual runs queue
+and run one after another, because every run writes the single
+`build.duckdb` (DuckDB allows one writer) and publishes what it built. Airflow
+3 counts a backfill's runs separately: give it `--max-active-runs 1` and do
+not let it overlap a nightly run.
+
+**Backfill a range.** `airflow backfill create --dag-id customer_marts_nightly
+--from-date 2025-01-01 --to-date 2025-01-31 --max-active-runs 1` (API:
+`POST /api/v2/backfills`). One run per day, oldest first; each publishes in
+turn, so afterwards `published.duckdb` holds the last date of the range until
+the next nightly run. `--reprocess-behavior failed|completed` also reruns
+dates that already have a run.
 """
 
 from __future__ import annotations
@@ -36,14 +61,30 @@ import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 DAG_ID = "customer_marts_nightly"
-SCHEDULE = os.environ.get("CUSTOMER_MARTS_SCHEDULE", "@daily")
+SCHEDULE = os.environ.get("CUSTOMER_MARTS_SCHEDULE") or "@daily"
 PUBLISHED = Asset("customer_marts://published")
+TIMEOUTS = {
+    "start_run": timedelta(minutes=10),
+    "ingest": timedelta(minutes=60),
+    "validate_raw": timedelta(minutes=30),
+    "dbt_build": timedelta(minutes=90),
+    "validate_marts": timedelta(minutes=30),
+    "publish": timedelta(minutes=30),
+}
+
+
+def _alert(context) -> None:
+    """on_failure_callback: the alert module loads only when a task has failed."""
+    from customer_marts.alerts import on_failure_callback
+
+    on_failure_callback(context)
+
 
 default_args = {
     "owner": "data-engineering",
     "retries": int(os.environ.get("CUSTOMER_MARTS_RETRIES", "2")),
     "retry_delay": timedelta(minutes=5),
-    "execution_timeout": timedelta(hours=2),
+    "on_failure_callback": _alert,
 }
 
 
@@ -74,7 +115,7 @@ def _run(step: str, run: dict, *args: str):
     doc_md=__doc__,
 )
 def customer_marts_nightly():
-    @task
+    @task(execution_timeout=TIMEOUTS["start_run"])
     def start_run(**context) -> dict:
         from customer_marts import pipeline
         from customer_marts.config import Settings
@@ -84,27 +125,27 @@ def customer_marts_nightly():
         as_of = logical.astimezone(pendulum.UTC).date()
         return pipeline.start_run(Settings.from_env(), as_of, dag_run.run_id).to_dict()
 
-    @task
+    @task(execution_timeout=TIMEOUTS["ingest"])
     def ingest(run: dict) -> dict:
         _run("ingest", run)
         return run
 
-    @task
+    @task(execution_timeout=TIMEOUTS["validate_raw"])
     def validate_raw(run: dict) -> dict:
         _run("validate", run, "raw")
         return run
 
-    @task
+    @task(execution_timeout=TIMEOUTS["dbt_build"])
     def dbt_build(run: dict) -> dict:
         _run("build", run)
         return run
 
-    @task
+    @task(execution_timeout=TIMEOUTS["validate_marts"])
     def validate_marts(run: dict) -> dict:
         _run("validate", run, "marts")
         return run
 
-    @task(outlets=[PUBLISHED])
+    @task(outlets=[PUBLISHED], execution_timeout=TIMEOUTS["publish"])
     def publish(run: dict) -> dict:
         return _run("publish", run)
 

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from customer_marts.config import PROJECT_ROOT
 from tests.conftest import airflow_env
 
@@ -32,21 +34,35 @@ print(json.dumps({{
     "has_doc": bool(dag and dag.doc_md),
     "timezone_aware": bool(dag and dag.start_date.tzinfo),
     "retries": dag.default_args.get("retries") if dag else None,
+    "timeouts_minutes": {{
+        t.task_id: t.execution_timeout.total_seconds() / 60 for t in dag.tasks
+    }} if dag else {{}},
+    "failure_callbacks": {{
+        t.task_id: [cb.__name__ for cb in t.on_failure_callback] for t in dag.tasks
+    }} if dag else {{}},
+    "schedule": dag.timetable.expression if dag else None,
 }}))
 """
 
 
-def probe(tmp_path) -> dict:
+def probe(tmp_path, **extra: str) -> dict:
     code = PROBE.format(path=str(DAG_FILE), folder=str(DAG_FILE.parent))
     env = airflow_env(tmp_path, CUSTOMER_MARTS_RETRIES="2")
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
+    env.pop("CUSTOMER_MARTS_SCHEDULE", None)  # the default, unless a test sets it
+    env.update(extra)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_dagbag_has_no_import_errors_and_the_expected_shape(tmp_path):
-    result = probe(tmp_path)
+@pytest.fixture(scope="module")
+def default(tmp_path_factory) -> dict:
+    """The DAG as parsed with the default environment (one parse shared by the tests)."""
+    return probe(tmp_path_factory.mktemp("dag_probe"))
+
+
+def test_dagbag_has_no_import_errors_and_the_expected_shape(default):
+    result = default
     assert result["errors"] == {}
     assert result["dag_ids"] == ["customer_marts_nightly"]
     chain = ["start_run", "ingest", "validate_raw", "dbt_build", "validate_marts", "publish"]
@@ -57,8 +73,37 @@ def test_dagbag_has_no_import_errors_and_the_expected_shape(tmp_path):
     assert result["retries"] == 2
 
 
-def test_dag_file_imports_in_under_a_second(tmp_path):
-    assert probe(tmp_path)["import_seconds"] < 1.0
+def doc_table() -> dict[str, dict[str, str]]:
+    """The task table of the DAG's doc_md (its module docstring), by task id."""
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
+        for line in ast.get_docstring(ast.parse(DAG_FILE.read_text())).splitlines()
+        if line.startswith("| `")
+    ]
+    return {row[0]: {"timeout": row[2], "retries": row[3]} for row in rows}
+
+
+def test_every_task_has_the_timeout_and_retries_its_documentation_states(default):
+    """doc_md is what operators read in the UI: it must match what the scheduler enforces."""
+    result = default
+    documented = doc_table()
+    assert set(documented) == set(result["timeouts_minutes"])
+    for task_id, minutes in result["timeouts_minutes"].items():
+        assert documented[task_id]["timeout"] == f"{minutes:.0f} min", task_id
+        assert documented[task_id]["retries"].startswith(str(result["retries"])), task_id
+    # every task alerts on failure (customer_marts.alerts, loaded lazily by the DAG's _alert)
+    assert result["failure_callbacks"] == {task_id: ["_alert"] for task_id in documented}
+
+
+def test_schedule_defaults_to_daily_and_is_overridable_by_env(default, tmp_path):
+    assert default["schedule"] == "0 0 * * *"  # @daily
+    nightly_at_two = probe(tmp_path, CUSTOMER_MARTS_SCHEDULE="0 2 * * *")
+    assert nightly_at_two["schedule"] == "0 2 * * *"
+    assert nightly_at_two["errors"] == {}
+
+
+def test_dag_file_imports_in_under_a_second(default):
+    assert default["import_seconds"] < 1.0
 
 
 def test_dag_module_imports_nothing_heavy_at_parse_time():
