@@ -1,0 +1,263 @@
+"""BG/NBD and Gamma-Gamma in customer_marts.clv against an independent implementation
+(lifetimes 0.11.3, a test-only dependency) on the same day-level inputs, against data
+simulated from known parameters, and against the properties the models must have."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from customer_marts import clv
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # lifetimes imports the deprecated pkg_resources
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+TRUE_BG_NBD = (0.8, 60.0, 0.6, 3.0)  # r, alpha (days), a, b
+TRUE_GAMMA_GAMMA = (6.0, 4.0, 50.0)  # p, q, gamma (currency)
+RTOL = 1e-3  # the issue's 0.1 %
+
+
+def simulate(n: int, seed: int, max_days: int = 730, whole_days: bool = True):
+    """(x, t_x, T, m) drawn from BG/NBD + Gamma-Gamma with the TRUE_* parameters.
+
+    BG/NBD: lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b); purchases are a Poisson
+    process; after each repeat purchase the customer drops out with probability p (so the
+    number of repeat purchases until dropout is Geometric(p)). Given N events in (0, T],
+    the x-th event time is T times the x-th of N uniform order statistics,
+    ~ T Beta(x, N - x + 1). Gamma-Gamma: nu ~ Gamma(q, rate gamma); the mean of x spends
+    ~ Gamma(p, rate nu) is Gamma(p x, rate nu x). With whole_days, t_x and T are floored
+    to whole days, as the SQL inputs are.
+    """
+    r, alpha, a, b = TRUE_BG_NBD
+    p, q, gamma = TRUE_GAMMA_GAMMA
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(0, max_days, n)
+    rate = rng.gamma(r, 1 / alpha, n)
+    dropout = rng.beta(a, b, n)
+    events = rng.poisson(rate * T)
+    x = np.minimum(events, rng.geometric(dropout))
+    t_x = np.zeros(n)
+    repeat = x > 0
+    t_x[repeat] = T[repeat] * rng.beta(x[repeat], events[repeat] - x[repeat] + 1)
+    nu = rng.gamma(q, 1 / gamma, n)
+    m = np.zeros(n)
+    m[repeat] = rng.gamma(p * x[repeat], 1 / (nu[repeat] * x[repeat]))
+    if whole_days:
+        t_x, T = np.floor(t_x), np.floor(T)
+    return x.astype(float), t_x, T, m
+
+
+@pytest.fixture(scope="module")
+def days():
+    return simulate(20_000, seed=11)
+
+
+@pytest.fixture(scope="module")
+def ours(days):
+    x, t_x, T, m = days
+    return clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+
+
+@pytest.fixture(scope="module")
+def theirs(days):
+    """lifetimes on the same day-level values (not its freq='W' summaries)."""
+    x, t_x, T, m = days
+    bg = BetaGeoFitter().fit(x, t_x, T)
+    repeat = x > 0
+    gg = GammaGammaFitter().fit(x[repeat], m[repeat])
+    return bg, gg
+
+
+def test_bg_nbd_parameters_match_lifetimes(ours, theirs):
+    bg, _ = ours
+    assert bg.converged and bg.n_customers == 20_000
+    np.testing.assert_allclose(bg.values(), theirs[0].params_.values, rtol=RTOL)
+
+
+def test_gamma_gamma_parameters_match_lifetimes(ours, theirs, days):
+    _, gg = ours
+    assert gg.converged and gg.n_customers == int((days[0] > 0).sum())
+    np.testing.assert_allclose(gg.values(), theirs[1].params_.values, rtol=RTOL)
+
+
+def test_log_likelihoods_equal_lifetimes_formulas(ours, days):
+    # lifetimes' negative log-likelihoods (mean over customers, written independently)
+    # evaluated at our parameters on the unscaled day-level data.
+    x, t_x, T, m = days
+    bg, gg = ours
+    theirs_bg = BetaGeoFitter._negative_log_likelihood(
+        np.log(bg.values()), x, t_x, T, np.ones_like(x), 0.0
+    )
+    assert bg.log_likelihood == pytest.approx(-theirs_bg * len(x), rel=1e-10)
+    repeat = x > 0
+    theirs_gg = GammaGammaFitter._negative_log_likelihood(
+        np.log(gg.values()), x[repeat], m[repeat], np.ones(repeat.sum()), 0.0
+    )
+    assert gg.log_likelihood == pytest.approx(-theirs_gg * repeat.sum(), rel=1e-10)
+
+
+def test_our_maximum_is_at_least_lifetimes(ours, theirs, days):
+    x, t_x, T, _ = days
+    at_theirs = clv.bg_nbd_log_likelihood(tuple(theirs[0].params_.values), x, t_x, T).sum()
+    assert ours[0].log_likelihood >= at_theirs - 1e-6
+
+
+@pytest.mark.parametrize("horizon", [30, 90, 365])
+def test_predictions_match_lifetimes(ours, theirs, days, horizon):
+    x, t_x, T, m = days
+    bg, gg = ours
+    np.testing.assert_allclose(
+        clv.p_alive(bg.values(), x, t_x, T),
+        theirs[0].conditional_probability_alive(x, t_x, T),
+        rtol=RTOL,
+    )
+    np.testing.assert_allclose(
+        clv.expected_purchases(bg.values(), horizon, x, t_x, T),
+        theirs[0].conditional_expected_number_of_purchases_up_to_time(horizon, x, t_x, T),
+        rtol=RTOL,
+    )
+    np.testing.assert_allclose(
+        clv.expected_average_order_value(gg.values(), x, m),
+        theirs[1].conditional_expected_average_profit(x, m),
+        rtol=RTOL,
+    )
+
+
+def test_clv_12m_equals_a_sum_built_from_lifetimes_predictions(ours, theirs, days):
+    # Second method: lifetimes' cumulative expected purchases at each month end
+    # (m * 365 / 12 days), differenced, discounted monthly, times lifetimes' expected AOV.
+    x, t_x, T, m = days
+    bg, gg = ours
+    margin, rate = 0.3, 0.10
+    predicted = clv.predict(bg.values(), gg.values(), x, t_x, T, m, margin, rate)
+    model_bg, model_gg = theirs
+    expected = np.zeros_like(x)
+    previous = np.zeros_like(x)
+    for month in range(1, 13):
+        cumulative = model_bg.conditional_expected_number_of_purchases_up_to_time(
+            month * 365 / 12, x, t_x, T
+        )
+        expected += (cumulative - previous) / (1 + rate / 12) ** month
+        previous = cumulative
+    expected *= np.asarray(model_gg.conditional_expected_average_profit(x, m)) * margin
+    np.testing.assert_allclose(predicted["clv_12m"], expected, rtol=RTOL)
+    np.testing.assert_allclose(
+        predicted["expected_purchases_365d"],
+        model_bg.conditional_expected_number_of_purchases_up_to_time(365, x, t_x, T),
+        rtol=RTOL,
+    )
+
+
+def test_recovers_the_simulated_parameters():
+    # 200k customers in continuous time: the estimates land near the truth (sampling
+    # error of a few per cent at this size, so 10 % is a safe but meaningful bound).
+    x, t_x, T, m = simulate(200_000, seed=3, whole_days=False)
+    bg, gg = clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+    np.testing.assert_allclose(bg.values(), TRUE_BG_NBD, rtol=0.10)
+    np.testing.assert_allclose(gg.values(), TRUE_GAMMA_GAMMA, rtol=0.10)
+
+
+@pytest.mark.parametrize(
+    ("objective", "data", "point"),
+    [
+        (
+            clv._bg_nbd_objective,
+            lambda x, t_x, T, m: clv._BgNbdData.build(x, t_x / 100, T / 100, None),
+            [0.3, -0.5, 0.2, 1.1],
+        ),
+        (
+            clv._gamma_gamma_objective,
+            lambda x, t_x, T, m: clv._GammaGammaData.build(x[x > 0], m[x > 0] / 50),
+            [1.5, 1.2, 0.1],
+        ),
+    ],
+)
+def test_analytic_gradients_match_finite_differences(days, objective, data, point):
+    prepared = data(*days)
+    point = np.array(point)
+    _, gradient = objective(point, prepared)
+    numeric = approx_fprime(point, lambda theta: objective(theta, prepared)[0], 1e-7)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-7)
+
+
+# ---------------------------------------------------------------- properties
+
+GRID_X = np.repeat(np.arange(0, 40, 3.0), 60)
+GRID_T = np.tile(np.linspace(0, 1500, 60), len(np.arange(0, 40, 3.0)))
+
+
+@pytest.mark.parametrize(
+    "params", [TRUE_BG_NBD, (0.05, 2.0, 0.01, 50.0), (20.0, 500.0, 30.0, 0.2), (1.0, 1.0, 1.2, 1.0)]
+)
+def test_p_alive_is_a_probability_and_rises_with_recency(params):
+    x = np.where(GRID_T == 0, 0, GRID_X)
+    for share in (0.0, 0.3, 0.7, 1.0):
+        alive = clv.p_alive(params, x, np.where(x > 0, share * GRID_T, 0), GRID_T)
+        assert np.all((alive >= 0) & (alive <= 1))
+    # same x and T, a later last purchase (t_x closer to T): strictly higher p_alive
+    repeat = (GRID_X > 0) & (GRID_T > 0)
+    x, T = GRID_X[repeat], GRID_T[repeat]
+    earlier = clv.p_alive(params, x, 0.2 * T, T)
+    later = clv.p_alive(params, x, 0.8 * T, T)
+    assert np.all(later > earlier)
+    assert np.all(clv.p_alive(params, x, T, T) >= later)
+
+
+@pytest.mark.parametrize(
+    "params", [TRUE_BG_NBD, (0.05, 2.0, 0.01, 50.0), (20.0, 500.0, 30.0, 0.2), (1.0, 1.0, 1.2, 1.0)]
+)
+def test_clv_12m_is_non_negative_and_purchases_grow_with_the_horizon(params):
+    x = np.where(GRID_T == 0, 0, GRID_X)
+    t_x = np.where(x > 0, 0.5 * GRID_T, 0)
+    m = np.where(x > 0, 80.0, 0.0)
+    predicted = clv.predict(params, TRUE_GAMMA_GAMMA, x, t_x, GRID_T, m)
+    assert np.all(predicted["clv_12m"] >= 0)
+    assert np.all(np.isfinite(predicted["clv_12m"]))
+    assert np.all(predicted["expected_purchases_30d"] >= 0)
+    assert np.all(predicted["expected_purchases_90d"] >= predicted["expected_purchases_30d"])
+    assert np.all(predicted["expected_purchases_365d"] >= predicted["expected_purchases_90d"])
+
+
+def test_clv_12m_scales_with_margin_and_falls_with_the_discount_rate(ours, days):
+    x, t_x, T, m = days
+    bg, gg = ours
+    base = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 1.0, 0.0)["clv_12m"]
+    half = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 0.5, 0.0)["clv_12m"]
+    discounted = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 1.0, 0.10)["clv_12m"]
+    np.testing.assert_allclose(half, base / 2)
+    assert np.all(discounted <= base)
+    # undiscounted, clv_12m is the 365-day purchases times the expected order value
+    np.testing.assert_allclose(
+        base,
+        clv.expected_purchases(bg.values(), 365, x, t_x, T)
+        * clv.expected_average_order_value(gg.values(), x, m),
+        rtol=1e-9,
+    )
+
+
+# ---------------------------------------------------------------- failure modes
+
+
+def test_iteration_limit_is_reported_as_not_converged(days):
+    x, t_x, T, m = days
+    assert not clv.fit_bg_nbd(x, t_x, T, max_iterations=1).converged
+    assert not clv.fit_gamma_gamma(x, m, max_iterations=1).converged
+
+
+def test_no_repeat_purchases_gives_an_unfitted_result_not_an_error():
+    fit = clv.fit_bg_nbd(np.zeros(5), np.zeros(5), np.arange(5.0))
+    assert not fit.converged and np.isnan(fit.values()).all() and fit.n_customers == 5
+    assert "repeat purchases" in fit.message
+    spend = clv.fit_gamma_gamma(np.array([0.0, 1.0]), np.array([0.0, 10.0]))
+    assert not spend.converged and spend.n_customers == 1
+
+
+def test_invalid_inputs_are_named():
+    with pytest.raises(ValueError, match=r"recency outside \[0, T\]"):
+        clv.fit_bg_nbd(np.array([1.0]), np.array([5.0]), np.array([3.0]))
+    with pytest.raises(ValueError, match="frequency < 0"):
+        clv.fit_bg_nbd(np.array([-1.0]), np.array([0.0]), np.array([3.0]))
