@@ -210,6 +210,16 @@ def validate(settings: Settings, run: RunInfo, layer: str) -> dict:
     }
 
 
+def record_data_as_of(settings: Settings, run: RunInfo) -> date | None:
+    """Record the newest event date of the marts just built as the run's data_as_of."""
+    with connect(settings.build_db) as con:
+        newest = data_as_of(con)
+        con.execute(
+            "update audit.pipeline_runs set data_as_of = ? where run_id = ?", [newest, run.run_id]
+        )
+    return newest
+
+
 def build(settings: Settings, run: RunInfo) -> dict:
     """dbt build, then record data_as_of and stage the dbt docs site for publish."""
     from customer_marts import transform
@@ -217,12 +227,7 @@ def build(settings: Settings, run: RunInfo) -> dict:
 
     with step(settings, run, "dbt_build"):
         outcome = transform.build(settings, run.as_of)
-        with connect(settings.build_db) as con:
-            newest = data_as_of(con)
-            con.execute(
-                "update audit.pipeline_runs set data_as_of = ? where run_id = ?",
-                [newest, run.run_id],
-            )
+        newest = record_data_as_of(settings, run)
         transform.generate_docs(
             settings, run.as_of, staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
         )

@@ -174,10 +174,10 @@ def write_partial(build_db: Path, target: Path) -> tuple[Path, dict[str, int]]:
     """
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
-    log.info("writing %s", partial.name)
     row_counts: dict[str, int] = {}
     with connect(build_db, read_only=False) as con:
         con.execute(f"attach '{partial}' as publish_target")
+        log.info("copying %s into %s", " and ".join(PUBLISHED_SCHEMAS), partial.name)
         try:
             tables = con.execute(
                 "select schema_name, table_name from duckdb_tables() "

@@ -45,7 +45,7 @@ def ensure_docs(settings: Settings, regenerate: bool) -> None:
     docs = settings.warehouse_dir / publish.DOCS_DIR
     if (docs / "index.html").exists() and not regenerate:
         return
-    print(f"generating the dbt docs site in {docs} ...")
+    print(f"generating the dbt docs site in {docs} ...", flush=True)
     staged = publish.staged_dir(settings.warehouse_dir, publish.DOCS_DIR, "manual")
     generate_docs(settings, latest_as_of(settings), staged)
     publish.swap_directory(staged, docs)
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     # server runs is served from its next request on.
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(docs))
     with ThreadingHTTPServer((HOST, args.port), handler) as server:
-        print(f"dbt docs: http://{HOST}:{args.port}/  (serving {docs}; Ctrl-C stops)")
+        print(f"dbt docs: http://{HOST}:{args.port}/  (serving {docs}; Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

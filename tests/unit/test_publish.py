@@ -1,0 +1,333 @@
+"""Write-audit-publish on real DuckDB files, without dbt: the run record (upgrade of
+an older build.duckdb, counts, interrupted runs), versioned publish with pruning,
+rollback, the Parquet export and the swap of folders. Build databases are made by
+hand, so every expected value below is worked out from what the test wrote."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_marts import pipeline, publish
+from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.warehouse import connect, ensure_schema
+from tests.conftest import file_digest
+
+AS_OF = date(2025, 6, 30)
+
+# The pipeline_runs table as the first version of the pipeline created it.
+OLD_PIPELINE_RUNS = """
+    create table audit.pipeline_runs (
+        run_id varchar primary key, airflow_run_id varchar, logical_date date,
+        started_at timestamp, finished_at timestamp, status varchar,
+        failed_step varchar, message varchar
+    )
+"""
+
+
+def build_marts(settings: Settings, orders: int) -> None:
+    """A build database with `orders` orders on consecutive days from 2025-06-01."""
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        con.execute("create schema if not exists marts")
+        con.execute(
+            "create or replace table marts.fct_orders as select 'O' || i as order_id, "
+            "'C' || (i % 3) as customer_id, date '2025-06-01' + i::int as order_date "
+            f"from range({orders}) as r(i)"
+        )
+        con.execute(
+            "create or replace table marts.dim_customers as "
+            "select distinct customer_id from marts.fct_orders"
+        )
+
+
+def full_run(settings: Settings, orders: int) -> pipeline.RunInfo:
+    """start_run, a build of `orders` orders, publish: the run record as the DAG keeps it."""
+    run = pipeline.start_run(settings, AS_OF)
+    build_marts(settings, orders)
+    pipeline.record_data_as_of(settings, run)  # as the dbt_build step does after dbt build
+    pipeline.publish(settings, run)
+    return run
+
+
+def table_rows(path: Path, query: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(query).fetchall()
+
+
+def test_ensure_schema_adds_missing_columns_to_an_older_run_record(settings):
+    with connect(settings.build_db) as con:
+        con.execute("create schema audit")
+        con.execute(OLD_PIPELINE_RUNS)
+        con.execute(
+            "insert into audit.pipeline_runs (run_id, logical_date, status) "
+            "values ('old', '2025-01-31', 'success')"
+        )
+        ensure_schema(con)
+        ensure_schema(con)  # idempotent
+        columns = [row[0] for row in con.execute("describe audit.pipeline_runs").fetchall()]
+        old_row = con.execute(
+            "select run_id, logical_date::varchar, status, data_as_of, checks_passed "
+            "from audit.pipeline_runs"
+        ).fetchall()
+    assert columns[:8] == [
+        "run_id",
+        "airflow_run_id",
+        "logical_date",
+        "started_at",
+        "finished_at",
+        "status",
+        "failed_step",
+        "message",
+    ]
+    assert sorted(columns[8:]) == sorted(
+        [
+            "data_as_of",
+            "rows_ingested",
+            "rows_quarantined",
+            "checks_passed",
+            "checks_warned",
+            "checks_failed",
+            "published_version",
+        ]
+    )
+    assert old_row == [("old", "2025-01-31", "success", None, None)]
+    run = full_run(settings, orders=3)  # the upgraded database works end to end
+    assert table_rows(
+        settings.published_db, "select run_id, status from audit.pipeline_runs order by run_id"
+    ) == sorted([("old", "success"), (run.run_id, "success")])
+
+
+def test_counts_come_from_the_audit_tables_of_the_run(settings):
+    run = pipeline.start_run(settings, AS_OF)
+    with connect(settings.build_db) as con:
+        con.executemany(
+            "insert into audit.ingested_files (run_id, file_name, rows_loaded) values (?, ?, ?)",
+            [[run.run_id, "a.csv", 10], [run.run_id, "b.csv", 5], ["other", "c.csv", 7]],
+        )
+        con.executemany(
+            "insert into audit.quarantine (run_id, file_name) values (?, ?)",
+            [[run.run_id, "a.csv"]] * 3 + [["other", "c.csv"]],
+        )
+        con.executemany(
+            "insert into audit.check_results (run_id, status) values (?, ?)",
+            [[run.run_id, s] for s in ("passed", "passed", "warned", "failed")]
+            + [["other", "failed"]],
+        )
+    with pytest.raises(ValueError), pipeline.step(settings, run, "validate_raw"):
+        raise ValueError("expect_column_values_to_not_be_null(order_id) failed")
+    record = table_rows(
+        settings.build_db,
+        "select status, failed_step, message, rows_ingested, rows_quarantined, "
+        "checks_passed, checks_warned, checks_failed, published_version, finished_at is not null "
+        "from audit.pipeline_runs",
+    )
+    # 10 + 5 rows loaded, 3 quarantined, 2/1/1 checks: the other run's rows do not count
+    assert record == [
+        (
+            "failed",
+            "validate_raw",
+            "expect_column_values_to_not_be_null(order_id) failed",
+            15,
+            3,
+            2,
+            1,
+            1,
+            None,
+            True,
+        )
+    ]
+
+
+def test_interrupted_run_is_recorded_failed_in_its_step_by_the_next_run(settings):
+    killed = pipeline.start_run(settings, AS_OF)
+    # entering a step and never leaving it: what a kill -9 inside the step leaves behind
+    # (the reference keeps the generator from being closed, which would run its handler)
+    in_step = pipeline.step(settings, killed, "dbt_build")
+    in_step.__enter__()
+    assert table_rows(settings.build_db, "select status, failed_step from audit.pipeline_runs") == [
+        ("running", "dbt_build")
+    ]
+    time.sleep(0.001)  # run ids are start times in microseconds
+    next_run = pipeline.start_run(settings, AS_OF)
+    rows = table_rows(
+        settings.build_db,
+        "select run_id, status, failed_step, message, finished_at is not null "
+        "from audit.pipeline_runs order by started_at",
+    )
+    assert [row[:3] for row in rows] == [
+        (killed.run_id, "failed", "dbt_build"),
+        (next_run.run_id, "running", None),
+    ]
+    assert rows[0][3].startswith("interrupted in step dbt_build")
+    assert next_run.run_id in rows[0][3] and rows[0][4]
+    del in_step
+
+
+def test_data_as_of_is_the_newest_event_date_in_the_marts(settings):
+    build_marts(settings, orders=10)  # order dates 2025-06-01 .. 2025-06-10
+    with connect(settings.build_db) as con:
+        assert pipeline.data_as_of(con) == date(2025, 6, 10)
+        con.execute(
+            "create table marts.fct_survey_responses as select date '2025-06-12' as response_date"
+        )
+        assert pipeline.data_as_of(con) == date(2025, 6, 12)
+
+
+def test_publish_keeps_versions_never_prunes_the_published_one_and_rolls_back(settings):
+    settings = dataclasses.replace(settings, keep_versions=2)
+    runs = [full_run(settings, orders) for orders in (1, 2, 3)]
+    versions = publish.list_versions(settings.warehouse_dir)
+    assert [publish.run_id_of(v) for v in versions] == [r.run_id for r in runs[1:]]
+    assert os.path.samefile(settings.published_db, versions[-1])
+    assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(3,)]
+    # each version holds its own success record, with its file name, and the earlier runs
+    assert table_rows(
+        settings.published_db,
+        "select run_id, status, published_version from audit.pipeline_runs order by run_id",
+    ) == [(r.run_id, "success", f"published-{r.run_id}.duckdb") for r in runs]
+
+    previous = publish.previous_version(settings.warehouse_dir, settings.published_db)
+    assert previous == versions[0]
+    publish.rollback(settings, previous)
+    assert file_digest(settings.published_db) == file_digest(versions[0])
+    assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(2,)]
+    # pruning to one version keeps the newest and the published (older) one
+    assert publish.prune(settings.warehouse_dir, 1, settings.published_db) == []
+    assert publish.list_versions(settings.warehouse_dir) == versions
+    assert publish.current_version(settings.warehouse_dir, settings.published_db) == versions[0]
+
+
+def test_parquet_export_holds_the_published_marts_and_is_swapped_whole(settings):
+    first = full_run(settings, orders=4)
+    parquet = settings.warehouse_dir / "parquet"
+    assert parquet.is_symlink() and os.readlink(parquet) == f".parquet-{first.run_id}"
+    second = full_run(settings, orders=6)
+    assert os.readlink(parquet) == f".parquet-{second.run_id}"
+    manifest = json.loads((parquet / "_published.json").read_text())
+    assert manifest["run_id"] == second.run_id
+    assert manifest["published_version"] == f"published-{second.run_id}.duckdb"
+    assert manifest["row_counts"] == {"dim_customers": 3, "fct_orders": 6}
+    assert manifest["data_as_of"] == "2025-06-06"  # 2025-06-01 + 5 days
+    for table in ("fct_orders", "dim_customers"):
+        from_parquet = table_rows(
+            settings.published_db, f"select * from '{parquet / table}.parquet' order by all"
+        )
+        assert from_parquet == table_rows(
+            settings.published_db, f"select * from marts.{table} order by all"
+        )
+    # the previous set stays for readers that resolved the link a moment ago; no others
+    sets = sorted(p.name for p in settings.warehouse_dir.glob(".parquet-*"))
+    assert sets == [f".parquet-{first.run_id}", f".parquet-{second.run_id}"]
+    third = full_run(settings, orders=7)
+    sets = sorted(p.name for p in settings.warehouse_dir.glob(".parquet-*"))
+    assert sets == [f".parquet-{second.run_id}", f".parquet-{third.run_id}"]
+
+    # switched off: the export is removed, so no tool reads a stale one
+    full_run(dataclasses.replace(settings, export_parquet=False), orders=8)
+    assert not parquet.exists() and not list(settings.warehouse_dir.glob(".parquet-*"))
+
+
+def test_publish_removes_the_leftovers_of_a_killed_publish(settings):
+    full_run(settings, orders=2)
+    warehouse = settings.warehouse_dir
+    leftovers = [
+        warehouse / ".published-20250101T000000000000Z.duckdb.partial",
+        warehouse / ".published-20250101T000000000000Z.duckdb.partial.wal",
+        warehouse / ".published.duckdb.12345.swap",
+        warehouse / ".parquet.12345.swap",
+    ]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    (warehouse / ".parquet-20250101T000000000000Z.partial").mkdir()
+    before = set(warehouse.iterdir())
+    run = full_run(settings, orders=3)
+    assert not any(path.exists() for path in leftovers)
+    assert not (warehouse / ".parquet-20250101T000000000000Z.partial").exists()
+    assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(3,)]
+    assert publish.version_path(warehouse, run.run_id) in set(warehouse.iterdir()) - before
+
+
+def script_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LANDING_DIR": str(settings.landing_dir),
+        "WAREHOUSE_DIR": str(settings.warehouse_dir),
+    }
+
+
+def test_rollback_command_lists_versions_and_re_points_published(settings):
+    runs = [full_run(settings, orders) for orders in (2, 5)]
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "rollback.py")]
+    listing = subprocess.run(
+        command, env=script_env(settings), capture_output=True, text=True, check=True
+    ).stdout
+    assert f"  * {runs[1].run_id}" in listing and f"    {runs[0].run_id}" in listing
+    assert "2025-06-30" in listing and "2025-06-05" in listing  # as-of date, data as of
+
+    result = subprocess.run(
+        [*command, "--previous"], env=script_env(settings), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"published.duckdb -> published-{runs[0].run_id}.duckdb" in result.stdout
+    first = publish.version_path(settings.warehouse_dir, runs[0].run_id)
+    assert file_digest(settings.published_db) == file_digest(first)
+    parquet = settings.warehouse_dir / "parquet"
+    assert json.loads((parquet / "_published.json").read_text())["run_id"] == runs[0].run_id
+
+    unknown = subprocess.run(
+        [*command, "nope"], env=script_env(settings), capture_output=True, text=True
+    )
+    assert unknown.returncode == 2
+    assert "no published version 'nope'" in unknown.stderr and runs[1].run_id in unknown.stderr
+    assert file_digest(settings.published_db) == file_digest(first)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_docs_serves_the_current_docs_folder(settings):
+    warehouse = settings.warehouse_dir
+
+    def publish_docs(run_id: str, title: str) -> None:
+        staged = publish.staged_dir(warehouse, "docs", run_id)
+        staged.mkdir(parents=True)
+        (staged / "index.html").write_text(f"<title>{title}</title>")
+        publish.swap_directory(staged, warehouse / "docs")
+
+    publish_docs("r1", "first")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "serve_docs.py"), "--port", str(port)],
+        env=script_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert "http://127.0.0.1:" in server.stdout.readline()
+
+        def page() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10) as r:
+                return r.read().decode()
+
+        assert page() == "<title>first</title>"
+        publish_docs("r2", "second")  # a run publishes while the server runs
+        assert page() == "<title>second</title>"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
