@@ -3,6 +3,8 @@
 This is the single definition of the canonical exports (README, "Landing
 contract"). Ingestion turns it into SQL (type casts and row checks), and the raw
 tables in the build database are created from it, so the rules live in one place.
+How a real export's columns map onto these is configuration, not contract
+(`sources.yml`, `sources.py`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,23 @@ from dataclasses import dataclass, field
 
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
 
+# The column an export may carry the customer's e-mail address in. It is never
+# stored: when a source's customer key is the e-mail, `customer_id` becomes its
+# salted SHA-256 (see `customer_key_sql` in ingest.py), otherwise it is dropped.
+EMAIL = "email"
+
 
 @dataclass(frozen=True)
 class Column:
     """One canonical column.
 
-    kind: text | timestamp | decimal | integer | enum
+    kind: text | timestamp | decimal | integer | enum | currency
+    - integer accepts integral values written with a zero fraction ("7", "7.0");
+    - currency is an ISO code, upper-cased, that must be the reporting currency
+      (or have a rate in the configured rates file);
+    - `currency_column` (decimal columns) names the column holding this amount's
+      currency: with a rates file the amount is converted to the reporting currency;
+    - `free_text` columns have e-mail addresses inside them replaced by `<email>`.
     """
 
     name: str
@@ -27,6 +40,8 @@ class Column:
     accepted: tuple[str, ...] = ()
     default: str | None = None
     lowercase: bool = False
+    currency_column: str | None = None
+    free_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,7 @@ class Source:
     key: str
     event_at: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    customer_column: str | None = "customer_id"
 
     @property
     def required(self) -> list[str]:
@@ -44,6 +60,9 @@ class Source:
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
 
 
 ORDERS = Source(
@@ -55,7 +74,7 @@ ORDERS = Source(
         Column("order_id", required=True),
         Column("customer_id", required=True),
         Column("ordered_at", "timestamp", required=True),
-        Column("amount", "decimal", required=True, minimum=0),
+        Column("amount", "decimal", required=True, minimum=0, currency_column="currency"),
         Column(
             "status",
             "enum",
@@ -63,7 +82,7 @@ ORDERS = Source(
             default="completed",
             lowercase=True,
         ),
-        Column("currency"),
+        Column("currency", "currency"),
         Column("channel", lowercase=True),
         Column("country"),
     ),
@@ -81,12 +100,26 @@ SURVEYS = Source(
         Column("nps_score", "integer", minimum=0, maximum=10),
         Column("csat_score", "integer", minimum=1, maximum=5),
         Column("ces_score", "integer", minimum=1, maximum=7),
-        Column("comment"),
+        Column("comment", free_text=True),
         Column("channel", lowercase=True),
     ),
 )
 
-SOURCES: dict[str, Source] = {source.name: source for source in (ORDERS, SURVEYS)}
+# One row per survey invitation sent (optional): the denominator of response rates.
+SURVEY_SENDS = Source(
+    name="survey_sends",
+    folder="survey_sends",
+    key="send_id",
+    event_at="sent_at",
+    columns=(
+        Column("send_id", required=True),
+        Column("customer_id", required=True),
+        Column("sent_at", "timestamp", required=True),
+        Column("channel", lowercase=True),
+    ),
+)
+
+SOURCES: dict[str, Source] = {source.name: source for source in (ORDERS, SURVEYS, SURVEY_SENDS)}
 
 # Columns that may appear in an export but are never stored (personal data).
-DROPPED_COLUMNS = ("email",)
+DROPPED_COLUMNS = (EMAIL,)

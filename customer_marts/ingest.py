@@ -1,17 +1,21 @@
 """Ingest landed export files into the build database's `raw` tables.
 
-For each source (see `contract.py`) ingestion:
-1. lists the files in its landing folder and fingerprints them (SHA-256);
+For each source (the contract in `contract.py`, configured in `sources.yml`):
+1. lists the files matching its globs in its landing folder and fingerprints
+   them (SHA-256);
 2. skips content it has already ingested, under any name, and treats a known
    name with new content as a correction that replaces that file's earlier rows;
 3. reads every new file with DuckDB's own readers, all columns as text, and maps
-   the header onto the canonical columns (a missing required column fails the
-   run, naming the file and the columns found);
-4. casts and checks every row in one set-based SQL pass: a row that breaks a
+   the export's header onto the canonical columns (`landing.py`; a missing
+   required column fails the run, naming the file and the columns found);
+4. shapes the rows in SQL: collapses line items into one record per key when
+   configured, derives columns (a preset's status rules), turns an e-mail into
+   the salted customer key and drops the clear-text e-mail;
+5. casts and checks every row in one set-based SQL pass: a row that breaks a
    rule goes to `audit.quarantine` with its line number, column and reason;
-5. keeps one row per key (the latest file, then the latest line wins) and
+6. keeps one row per key (the latest file, then the latest line wins) and
    counts the others as duplicates;
-6. writes one `audit.ingested_files` row per file, so that for every loaded
+7. writes one `audit.ingested_files` row per file, so that for every loaded
    file rows_read = rows_loaded + rows_quarantined + rows_duplicate, and the
    rows of `raw.<source>` are exactly the sum of rows_loaded.
 
@@ -22,8 +26,6 @@ models leave them out until a run whose as-of date covers them.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -31,18 +33,30 @@ from pathlib import Path
 
 import duckdb
 
-from customer_marts.contract import DROPPED_COLUMNS, SOURCES, Column, Source
+from customer_marts.config import DEMO_MARKER, Settings
+from customer_marts.contract import EMAIL, Column
+from customer_marts.landing import Landed, LandingFile, land, literal, quote
+from customer_marts.sources import SourceConfig, SourceConfigError, SourcesConfig
+from customer_marts.sources import load as load_sources
 from customer_marts.warehouse import column_type, connect, ensure_schema
 
 log = logging.getLogger(__name__)
 
-FILE_PATTERNS = ("*.csv", "*.csv.gz", "*.parquet")
 MISSING = "missing required value"
-DELIMITERS = (",", ";", "\t", "|")
+# A timestamp's offset written after a space ("2024-01-15 10:23:45 -0500", as in
+# Shopify exports) is moved next to the time, where DuckDB's cast reads it.
+SPACED_OFFSET = r"\s+([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
+EMAIL_PATTERN = r"[^\s@<>,;]+@[^\s@<>,;]+\.[A-Za-z]{2,}"
+# Used only when LANDING_DIR holds the generated demo data and CUSTOMER_KEY_SALT is unset.
+DEMO_CUSTOMER_KEY_SALT = "customer-marts-demo-salt"
 
 
 class IngestError(Exception):
     """A file the pipeline cannot read as the contract requires (the run fails)."""
+
+    def __init__(self, message: str, failures: list[tuple[str, str, str]] | None = None):
+        super().__init__(message)
+        self.failures = failures or []  # (source, file name, reason) per failed file
 
 
 @dataclass
@@ -56,6 +70,15 @@ class IngestSummary:
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RowOptions:
+    """What a source's configuration changes in the row rules."""
+
+    decimal_separator: str = "."
+    reporting_currency: str = "USD"
+    has_rates: bool = False
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -64,68 +87,72 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def list_files(landing_dir: Path, source: Source) -> list[Path]:
-    folder = landing_dir / source.folder
-    found = {path for pattern in FILE_PATTERNS for path in folder.glob(pattern)}
+def list_files(landing_dir: Path, config: SourceConfig) -> list[Path]:
+    folder = landing_dir / config.folder
+    found = {path for pattern in config.globs for path in folder.glob(pattern)}
     return sorted(path for path in found if path.is_file())
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # ---------------------------------------------------------------- row rules (SQL)
 
 
-def text_of(column: Column) -> str:
-    """The landed text of a column, trimmed, with '' as NULL."""
-    return f"nullif(trim({quote(column.name)}), '')"
-
-
-def typed_value(column: Column) -> str:
-    """SQL that casts the landed text to the column's contract type."""
-    text = text_of(column)
+def text_of(column: Column, options: RowOptions) -> str:
+    """The landed text of a column, trimmed and normalised, with '' as NULL."""
+    text = f"nullif(trim({quote(column.name)}), '')"
     if column.lowercase or column.kind == "enum":
         text = f"lower({text})"
-    if column.kind == "timestamp":
-        # Offsets are honoured; a naive value is read in the session time zone (UTC).
-        return f"(try_cast({text} as timestamptz) at time zone 'UTC')"
-    if column.kind in ("decimal", "integer"):
-        return f"try_cast({text} as {column_type(column)})"
-    if column.default is not None:
-        return f"coalesce({text}, {literal(column.default)})"
+    if column.kind == "currency":
+        text = f"upper({text})"
+    if column.kind in ("decimal", "integer") and options.decimal_separator == ",":
+        text = f"replace(replace({text}, '.', ''), ',', '.')"
     return text
 
 
-def row_rules(column: Column) -> list[tuple[str, str]]:
+def value_name(column: Column) -> str:
+    return quote(f"{column.name}__value")
+
+
+def parsed_value(column: Column) -> str | None:
+    """SQL that parses a column's normalised text (columns that need parsing only)."""
+    text = quote(column.name)
+    if column.kind == "timestamp":
+        # Offsets are honoured; a naive value is read in the session time zone,
+        # which is set to the source's configured time zone while checking.
+        spaced = f"regexp_replace({text}, {literal(SPACED_OFFSET)}, '\\1')"
+        return (
+            f"(coalesce(try_cast({text} as timestamptz), try_cast({spaced} as timestamptz)) "
+            "at time zone 'UTC')"
+        )
+    if column.kind == "decimal":
+        return f"try_cast({text} as {column_type(column)})"
+    if column.kind == "integer":
+        return f"try_cast(try_cast({text} as double) as {column_type(column)})"
+    return None
+
+
+def row_rules(column: Column, options: RowOptions) -> list[tuple[str, str]]:
     """(condition that breaks the rule, reason) pairs for one column, in order."""
-    text = text_of(column)
+    text, value = quote(column.name), value_name(column)
     rules: list[tuple[str, str]] = []
     if column.required:
         rules.append((f"{text} is null", MISSING))
     if column.kind == "timestamp":
-        cast = f"try_cast({text} as timestamptz)"
-        rules.append((f"{text} is not null and {cast} is null", "unparseable timestamp"))
+        rules.append((f"{text} is not null and {value} is null", "unparseable timestamp"))
     elif column.kind == "decimal":
-        cast = f"try_cast({text} as {column_type(column)})"
-        rules.append((f"{text} is not null and {cast} is null", "unparseable number"))
+        rules.append((f"{text} is not null and {value} is null", "unparseable number"))
     elif column.kind == "integer":
         rules.append(
             (
-                f"{text} is not null and not regexp_full_match({text}, '[+-]?[0-9]+')",
+                f"{text} is not null and not regexp_full_match({text}, '[+-]?[0-9]+(\\.0*)?')",
                 "not an integer",
             )
         )
     if column.kind in ("decimal", "integer"):
-        value = typed_value(column)
         if column.minimum is not None and column.maximum is not None:
             rules.append(
                 (
-                    f"{value} not between {column.minimum:g} and {column.maximum:g}",
+                    f"{text} is not null and ({value} is null or "
+                    f"{value} not between {column.minimum:g} and {column.maximum:g})",
                     f"outside {column.minimum:g}..{column.maximum:g}",
                 )
             )
@@ -136,189 +163,200 @@ def row_rules(column: Column) -> list[tuple[str, str]]:
         accepted = ", ".join(literal(value) for value in column.accepted)
         rules.append(
             (
-                f"{text} is not null and lower({text}) not in ({accepted})",
+                f"{text} is not null and {text} not in ({accepted})",
                 f"unknown value (accepted: {', '.join(column.accepted)})",
             )
         )
+    if column.kind == "currency":
+        other = f"{text} is not null and {text} <> {literal(options.reporting_currency)}"
+        if options.has_rates:
+            rules.append((f"{other} and _rate is null", "no rate for this currency in rates_file"))
+        else:
+            rules.append(
+                (other, f"not the reporting currency {options.reporting_currency} (no rates_file)")
+            )
     return rules
 
 
-def failure_case(source: Source, pick: str) -> str:
+def final_value(column: Column, options: RowOptions, currency: Column | None) -> str:
+    """The value stored in raw: parsed, defaulted, converted to the reporting currency."""
+    value = parsed_value(column) and value_name(column)
+    if value is None:
+        text = quote(column.name)
+        return f"coalesce({text}, {literal(column.default)})" if column.default else text
+    if currency is not None and options.has_rates:
+        code = quote(currency.name)
+        rate = (
+            f"case when {code} is null or {code} = {literal(options.reporting_currency)} "
+            "then 1 else _rate end"
+        )
+        return f"cast({value} * {rate} as {column_type(column)})"
+    return value
+
+
+def failure_case(config: SourceConfig, options: RowOptions, pick: str) -> str:
     """CASE expression giving the first broken rule's column (pick='column') or reason."""
     branches = [
         f"when {condition} then {literal(column.name if pick == 'column' else reason)}"
-        for column in source.columns
-        for condition, reason in row_rules(column)
+        for column in config.contract.columns
+        for condition, reason in row_rules(column, options)
     ]
     return "case " + " ".join(branches) + " end"
 
 
-# ---------------------------------------------------------------- reading files
+# ---------------------------------------------------------------- shaping (SQL)
 
 
-def _csv_header(path: Path, file_name: str) -> tuple[str, list[str]]:
-    """(delimiter, column names) from a CSV's first line, read without DuckDB."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise IngestError(
-            f"{file_name}: cannot be read as UTF-8 CSV ({exc}). Export it as UTF-8."
-        ) from exc
-    counts = {delimiter: first.count(delimiter) for delimiter in DELIMITERS}
-    delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
-    header = next(csv.reader([first], delimiter=delimiter), [])
-    return delimiter, header
+def customer_key_sql(email: str) -> str:
+    """The customer key of an e-mail: hex SHA-256 of the salt + the trimmed, lower-cased
+    address (NULL without an address). The salt is a session variable, so it never
+    appears in SQL text or logs."""
+    address = f"nullif(lower(trim({email})), '')"
+    return f"sha256(getvariable('customer_key_salt') || {address})"
 
 
-def _map_header(
-    source: Source, file_name: str, found: list[str]
-) -> tuple[dict[str, str], list[str]]:
-    """Map canonical names onto a file's header; return (mapping, extra columns)."""
-    by_name: dict[str, str] = {}
-    for original in found:
-        by_name.setdefault(original.strip().lower(), original)
-    missing = [name for name in source.required if name not in by_name]
-    if missing:
-        raise IngestError(
-            f"{file_name}: missing required column(s) {', '.join(missing)}; "
-            f"columns found: {', '.join(found) or '(none)'}. Rename the export's columns to "
-            "the landing contract (README, 'Landing contract')."
+def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig) -> None:
+    """The view `shaped`: landed rows collapsed, derived and keyed, as canonical text.
+
+    With `collapse`, the rows sharing a key in one file are one record: each column
+    takes its first non-empty value in line order and the record has the line
+    number of its first line (rows without a key stay records of their own).
+    """
+    names = [quote(target) for target in config.targets]
+    source = "landed"
+    if config.collapse or config.derive:
+        # Derive expressions and collapsing see trimmed text, NULL when empty.
+        trimmed = ", ".join(f"nullif(trim({name}), '') as {name}" for name in names)
+        source = f"(select file_seq, file_name, line_number, {trimmed} from landed)"
+    if config.collapse:
+        key = quote(config.contract.key)
+        firsts = ", ".join(
+            f"first({name} order by line_number) filter (where {name} is not null) as {name}"
+            for name in names
         )
-    known = set(source.column_names) | set(DROPPED_COLUMNS)
-    return by_name, [original for name, original in by_name.items() if name not in known]
-
-
-def _insert_landed(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    relation: str,
-    by_name: dict[str, str],
-    file_seq: dict[str, tuple[int, str]],
-    header_lines: int,
-) -> None:
-    """Append rows of `relation` (with a `filename` column) to the temp table `landed`."""
-    selected = [
-        f"{quote(by_name[column.name])}::varchar as {quote(column.name)}"
-        if column.name in by_name
-        else f"null::varchar as {quote(column.name)}"
-        for column in source.columns
-    ]
-    con.execute(
-        f"create or replace temp table one_read as select filename, "
-        f"{', '.join(selected)} from {relation}"
-    )
-    cases = " ".join(f"when {literal(path)} then {seq}" for path, (seq, _) in file_seq.items())
-    names_case = " ".join(
-        f"when {literal(path)} then {literal(name)}" for path, (_, name) in file_seq.items()
-    )
-    names = ", ".join(quote(column.name) for column in source.columns)
-    newlines = " + ".join(
-        f"coalesce(length({quote(c.name)}) - length(replace({quote(c.name)}, chr(10), '')), 0)"
-        for c in source.columns
-    )
-    # Line numbers as a text editor shows them: the header is line 1 and a quoted
-    # value with embedded newlines makes its record span several lines.
+        source = f"""(
+            select file_seq, any_value(file_name) as file_name,
+                min(line_number) as line_number, {firsts}
+            from {source}
+            group by file_seq, coalesce({key}, '#' || line_number)
+        )"""
+    derive = dict(config.derive)
+    outputs = []
+    for column in config.contract.columns:
+        if config.hashes_email and column.name == config.contract.customer_column:
+            expression = customer_key_sql(quote(EMAIL))
+        elif column.name in derive:
+            expression = f"({derive[column.name]})"
+        else:
+            expression = quote(column.name)
+        if column.free_text:
+            expression = f"regexp_replace({expression}, {literal(EMAIL_PATTERN)}, '<email>', 'g')"
+        outputs.append(f"{expression} as {quote(column.name)}")
+    helpers = [quote(helper) for helper in config.helpers]
+    email = quote(EMAIL)
+    masked = f"case when nullif(trim({email}), '') is not null then '<masked>' end as {email}"
     con.execute(
         f"""
-        insert into landed
-        select
-            case filename {cases} end,
-            case filename {names_case} end,
-            {header_lines + 1} + coalesce(sum(1 + {newlines}) over (
-                partition by filename order by rowid
-                rows between unbounded preceding and 1 preceding
-            ), 0),
-            {names}
-        from one_read
+        create or replace temp view shaped as
+        select file_seq, file_name, line_number, {", ".join([*outputs, *helpers, masked])}
+        from {source} as src
         """
     )
 
 
-def _land_files(
-    con: duckdb.DuckDBPyConnection, source: Source, files: list[tuple[int, Path, str]]
-) -> tuple[dict[str, list[str]], list[str]]:
-    """Land files into `landed`; return (extra columns by file, file-level errors).
+def raw_record_sql(config: SourceConfig) -> str:
+    """JSON of a shaped record (canonical and helper columns, the e-mail masked)."""
+    names = [*config.contract.column_names, *config.helpers, EMAIL]
+    return f"to_json(struct_pack({', '.join(f'{quote(n)} := {quote(n)}' for n in names)}))::varchar"
 
-    CSV files that share a delimiter and header are read by one `read_csv` call.
-    """
-    extras: dict[str, list[str]] = {}
-    errors: list[str] = []
-    groups: dict[tuple[str, tuple[str, ...]], list[tuple[int, Path, str]]] = {}
-    for seq, path, file_name in files:
-        if path.stat().st_size == 0:
-            extras[file_name] = []  # an empty export: zero rows, nothing to check
-            continue
-        try:
-            if path.name.endswith(".parquet"):
-                relation = f"read_parquet({literal(str(path))}, filename = true)"
-                found = [r[0] for r in con.execute(f"describe select * from {relation}").fetchall()]
-                found.remove("filename")
-                by_name, extras[file_name] = _map_header(source, file_name, found)
-                _insert_landed(
-                    con, source, relation, by_name, {str(path): (seq, file_name)}, header_lines=0
-                )
-                continue
-            delimiter, header = _csv_header(path, file_name)
-            by_name, extras[file_name] = _map_header(source, file_name, header)
-        except (IngestError, duckdb.Error) as exc:
-            errors.append(
-                str(exc)
-                if isinstance(exc, IngestError)
-                else f"{file_name}: cannot be read ({exc})."
-            )
-            continue
-        groups.setdefault((delimiter, tuple(header)), []).append((seq, path, file_name))
-    for (delimiter, header), members in groups.items():
-        paths = ", ".join(literal(str(path)) for _, path, _ in members)
-        relation = (
-            f"read_csv([{paths}], all_varchar = true, header = true, filename = true, "
-            f"delim = {literal(delimiter)}, strict_mode = false)"
+
+def create_checked_table(
+    con: duckdb.DuckDBPyConnection, config: SourceConfig, options: RowOptions
+) -> None:
+    contract = config.contract
+    currency_of = {
+        column.name: contract.column(column.currency_column)
+        for column in contract.columns
+        if column.currency_column
+    }
+    uses_rates = options.has_rates and bool(currency_of)
+    source = "shaped"
+    if uses_rates:
+        code = next(iter(currency_of.values())).name
+        source = (
+            f"(select shaped.*, rates.rate as _rate from shaped left join rates "
+            f"on rates.currency = upper(trim(shaped.{quote(code)})))"
         )
-        by_name, _ = _map_header(source, members[0][2], list(header))
-        try:
-            _insert_landed(
-                con,
-                source,
-                relation,
-                by_name,
-                {str(path): (seq, name) for seq, path, name in members},
-                header_lines=1,
-            )
-        except duckdb.Error as exc:
-            names = ", ".join(name for _, _, name in members)
-            errors.append(f"{members[0][2]}: cannot be read ({exc}); files in this read: {names}")
-    return extras, errors
+    rate = ", _rate" if uses_rates else ""
+    if not uses_rates:
+        options = RowOptions(options.decimal_separator, options.reporting_currency)
+    texts = ", ".join(f"{text_of(c, options)} as {quote(c.name)}" for c in contract.columns)
+    values = ", ".join(
+        f"{parsed} as {value_name(c)}"
+        for c in contract.columns
+        if (parsed := parsed_value(c)) is not None
+    )
+    finals = ", ".join(
+        f"{final_value(c, options, currency_of.get(c.name))} as {quote(c.name)}"
+        for c in contract.columns
+    )
+    key = quote(contract.key)
+    con.execute(
+        f"""
+        create or replace temp table checked as
+        with texts as (
+            select file_seq, file_name, line_number{rate}, {texts}
+            from {source} as src
+        ),
+        typed as (
+            select *{", " + values if values else ""} from texts
+        ),
+        cased as (
+            select
+                file_seq, file_name, line_number,
+                {failure_case(config, options, "column")} as failed_column,
+                {failure_case(config, options, "reason")} as failed_reason,
+                {finals}
+            from typed
+        )
+        select
+            *,
+            failed_reason is null and row_number() over (
+                partition by failed_reason is null, {key}
+                order by file_seq desc, line_number desc
+            ) > 1 as is_duplicate
+        from cased
+        """
+    )
 
 
 # ---------------------------------------------------------------- one source
 
 
 def _ingest_source(
-    con: duckdb.DuckDBPyConnection, landing_dir: Path, source: Source, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    config: SourceConfig,
+    options: RowOptions,
+    run_id: str,
+    has_salt: bool,
 ) -> dict[str, int]:
-    key = quote(source.key)
-    text_columns = ", ".join(f"{quote(column.name)} varchar" for column in source.columns)
-    con.execute(
-        f"create or replace temp table landed (file_seq integer, file_name varchar, "
-        f"line_number bigint, {text_columns})"
-    )
+    source = config.name
     manifest = {
         (row[0], row[1]): row[2]
         for row in con.execute(
             "select file_name, sha256, status from audit.ingested_files "
             "where source = ? and status in ('loaded', 'skipped')",
-            [source.name],
+            [source],
         ).fetchall()
     }
     loaded_shas = {sha: name for (name, sha), status in manifest.items() if status == "loaded"}
     loaded_names = {name for (name, _), status in manifest.items() if status == "loaded"}
 
-    to_land: list[tuple[int, Path, str]] = []
+    to_land: list[LandingFile] = []
     shas: dict[str, str] = {}
     counts = {"files_loaded": 0, "files_skipped": 0}
-    for seq, path in enumerate(list_files(landing_dir, source)):
+    for seq, path in enumerate(list_files(landing_dir, config)):
         file_name = path.relative_to(landing_dir).as_posix()
         sha = sha256_of(path)
         if (file_name, sha) in manifest:
@@ -335,63 +373,46 @@ def _ingest_source(
             )
             counts["files_skipped"] += 1
             continue
-        to_land.append((seq, path, file_name))
+        to_land.append(LandingFile(seq, path, file_name))
         shas[file_name] = sha
-    extras, errors = _land_files(con, source, to_land)
-    if errors:
-        raise IngestError("\n".join(errors))
-    new_files = [(seq, name, shas[name], extras[name]) for seq, _, name in to_land]
-    if not new_files:
+    if not to_land:
         return counts
+    if config.hashes_email and not has_salt:
+        raise IngestError(
+            f"{source}: the customer key is the e-mail (customer_key: email) but "
+            "CUSTOMER_KEY_SALT is not set. Set it to a long random secret (README, "
+            "'Sources, presets and mappings') and keep it: changing it changes every key.",
+        )
+    landed = land(con, config, to_land)
+    if landed.errors:
+        raise IngestError(
+            "\n".join(str(error) for error in landed.errors),
+            [(source, error.file_name, error.reason) for error in landed.errors],
+        )
 
     # Corrections: a known name with new content replaces that file's rows.
-    replaced = [name for _, name, _, _ in new_files if name in loaded_names]
+    replaced = [file.name for file in to_land if file.name in loaded_names]
     if replaced:
         names = ", ".join(literal(name) for name in replaced)
-        con.execute(f"delete from raw.{source.name} where _file_name in ({names})")
+        con.execute(f"delete from raw.{source} where _file_name in ({names})")
         con.execute(
             f"update audit.ingested_files set status = 'replaced' "
             f"where source = ? and status = 'loaded' and file_name in ({names})",
-            [source.name],
+            [source],
         )
 
-    typed = ", ".join(f"{typed_value(column)} as {quote(column.name)}" for column in source.columns)
-    record = ", ".join(f"{quote(column.name)} := {quote(column.name)}" for column in source.columns)
-    con.execute(
-        f"""
-        create or replace temp table checked as
-        with cased as (
-            select
-                file_seq, file_name, line_number,
-                {failure_case(source, "column")} as failed_column,
-                {failure_case(source, "reason")} as failed_reason,
-                {typed},
-                to_json(struct_pack({record}))::varchar as raw_record
-            from landed
-        )
-        select
-            *,
-            failed_reason is null and row_number() over (
-                partition by failed_reason is null, {key}
-                order by file_seq desc, line_number desc
-            ) > 1 as is_duplicate
-        from cased
-        """
-    )
-    con.execute(
-        f"""
-        insert into audit.quarantine
-        select '{source.name}', file_name, line_number, failed_column, failed_reason,
-            raw_record, ?
-        from checked where failed_reason is not null
-        order by file_seq, line_number
-        """,
-        [run_id],
-    )
+    create_shaped_view(con, config)
+    con.execute(f"set TimeZone = {literal(config.timezone)}")
+    try:
+        create_checked_table(con, config, options)
+    finally:
+        con.execute("set TimeZone = 'UTC'")
+    _quarantine(con, config, run_id)
+    key = quote(config.contract.key)
     # The latest file wins: rows of earlier files with the same key become duplicates.
     superseded = con.execute(
         f"""
-        delete from raw.{source.name}
+        delete from raw.{source}
         where {key} in (
             select {key} from checked where failed_reason is null and not is_duplicate
         )
@@ -406,41 +427,39 @@ def _ingest_source(
             "update audit.ingested_files set rows_loaded = rows_loaded - ?, "
             "rows_duplicate = rows_duplicate + ? "
             "where source = ? and file_name = ? and status = 'loaded'",
-            [count, count, source.name, name],
+            [count, count, source, name],
         )
-    columns = ", ".join(quote(column.name) for column in source.columns)
+    columns = ", ".join(quote(column) for column in config.contract.column_names)
     con.execute(
         f"""
-        insert into raw.{source.name}
+        insert into raw.{source} ({columns}, _file_name, _line_number, _run_id)
         select {columns}, file_name, line_number, ?
         from checked where failed_reason is null and not is_duplicate
         """,
         [run_id],
     )
-    stats = {
-        row[0]: row[1:]
-        for row in con.execute(
-            """
-            select file_name, count(*),
-                count(*) filter (failed_reason is null and not is_duplicate),
-                count(*) filter (failed_reason is not null),
-                count(*) filter (is_duplicate)
-            from checked group by file_name
-            """
-        ).fetchall()
-    }
-    for _, file_name, sha, extra in new_files:
-        read, loaded, quarantined, duplicate = stats.get(file_name, (0, 0, 0, 0))
+    stats = _file_stats(con)
+    notes = _notes(con, config, landed)
+    for file in to_land:
+        read, loaded, quarantined, duplicate = stats.get(file.name, (0, 0, 0, 0))
+        message = "; ".join(
+            part
+            for part in (
+                notes.get(file.name),
+                "replaces an earlier delivery" if file.name in replaced else None,
+            )
+            if part
+        )
         _record(
             con,
             source,
-            file_name,
-            sha,
+            file.name,
+            shas[file.name],
             run_id,
             status="loaded",
             rows=(read, loaded, quarantined, duplicate),
-            extra=extra,
-            message="replaces an earlier delivery" if file_name in replaced else None,
+            extra=landed.extras.get(file.name),
+            message=message or None,
         )
         counts["files_loaded"] += 1
         for name, value in zip(
@@ -452,9 +471,78 @@ def _ingest_source(
     return counts
 
 
+def _quarantine(con: duckdb.DuckDBPyConnection, config: SourceConfig, run_id: str) -> None:
+    """Failed rows (with their shaped record) and malformed CSV records to audit.quarantine."""
+    counts = con.execute(
+        "select (select count(*) from checked where failed_reason is not null) "
+        "+ (select count(*) from rejected)"
+    ).fetchone()
+    if not counts[0]:
+        return
+    con.execute(
+        f"""
+        insert into audit.quarantine
+        with failed as (
+            select file_seq, file_name, line_number, failed_column, failed_reason
+            from checked where failed_reason is not null
+        ),
+        records as (
+            select failed.*, {raw_record_sql(config)} as raw_record
+            from failed join shaped using (file_seq, file_name, line_number)
+            union all
+            select file_seq, file_name, line_number, "column", reason,
+                regexp_replace(raw_record, {literal(EMAIL_PATTERN)}, '<email>', 'g')
+            from rejected
+        )
+        select {literal(config.name)}, file_name, line_number, failed_column, failed_reason,
+            raw_record, ?
+        from records
+        order by file_seq, line_number
+        """,
+        [run_id],
+    )
+
+
+def _file_stats(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, int]]:
+    """(read, loaded, quarantined, duplicate) per file; a malformed record is a row read."""
+    return {
+        row[0]: row[1:]
+        for row in con.execute(
+            """
+            with rows as (
+                select file_name,
+                    failed_reason is null and not is_duplicate as is_loaded,
+                    failed_reason is not null as is_quarantined,
+                    is_duplicate
+                from checked
+                union all
+                select file_name, false, true, false from rejected
+            )
+            select file_name, count(*), count(*) filter (is_loaded),
+                count(*) filter (is_quarantined), count(*) filter (is_duplicate)
+            from rows group by file_name
+            """
+        ).fetchall()
+    }
+
+
+def _notes(con: duckdb.DuckDBPyConnection, config: SourceConfig, landed: Landed) -> dict[str, str]:
+    """Manifest messages: empty files, and how line items were collapsed into records."""
+    notes = dict(landed.notes)
+    if config.collapse:
+        lines = dict(con.execute("select file_name, count(*) from landed group by 1").fetchall())
+        records = dict(con.execute("select file_name, count(*) from checked group by 1").fetchall())
+        for file_name, count in lines.items():
+            notes[file_name] = (
+                f"{count} line(s) collapsed into {records.get(file_name, 0)} record(s), one per "
+                f"{config.contract.key}; rows_* count records"
+            )
+    return notes
+
+
 def _record(
     con: duckdb.DuckDBPyConnection,
-    source: Source,
+    source: str,
     file_name: str,
     sha: str | None,
     run_id: str,
@@ -464,9 +552,11 @@ def _record(
     message: str | None = None,
 ) -> None:
     con.execute(
-        "insert into audit.ingested_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+        "insert into audit.ingested_files (source, file_name, sha256, rows_read, rows_loaded, "
+        "rows_quarantined, rows_duplicate, status, extra_columns, message, run_id, loaded_at) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
         [
-            source.name,
+            source,
             file_name,
             sha,
             *rows,
@@ -481,23 +571,86 @@ def _record(
 # ---------------------------------------------------------------- entry point
 
 
+def resolve_salt(landing_dir: Path, salt: str | None = None) -> str | None:
+    """The customer-key salt: given, else CUSTOMER_KEY_SALT, else the demo salt for the
+    demo data only (a LANDING_DIR written by customer_marts.demo)."""
+    salt = salt or Settings.from_env().customer_key_salt
+    if salt is None and (landing_dir / DEMO_MARKER).exists():
+        return DEMO_CUSTOMER_KEY_SALT
+    return salt
+
+
+def _load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """The rates file as the temp table `rates` (currency, rate), or IngestError."""
+    if not path.is_file():
+        raise IngestError(f"rates_file {path} does not exist (sources.yml, rates_file)")
+    try:
+        con.execute(
+            f"""
+            create or replace temp table rates as
+            select upper(trim(currency)) as currency, trim(rate) as rate_text,
+                try_cast(trim(rate) as decimal(18, 8)) as rate
+            from read_csv({literal(str(path))}, all_varchar = true, header = true)
+            """
+        )
+    except duckdb.Error as exc:
+        raise IngestError(
+            f"rates_file {path}: cannot be read as a CSV with columns currency, rate ({exc})"
+        ) from exc
+    bad = con.execute(
+        "select currency, rate_text from rates where currency is null or rate is null "
+        "or rate <= 0 or count(*) over (partition by currency) > 1 limit 3"
+    ).fetchall()
+    if bad:
+        raise IngestError(
+            f"rates_file {path}: each currency needs one positive rate; bad rows: {bad}"
+        )
+
+
 def ingest(
-    build_db: Path, landing_dir: Path, run_id: str, sources: list[str] | None = None
+    build_db: Path,
+    landing_dir: Path,
+    run_id: str,
+    sources: list[str] | None = None,
+    config: SourcesConfig | None = None,
+    salt: str | None = None,
 ) -> IngestSummary:
-    """Ingest every new or changed file of the given sources (all by default)."""
+    """Ingest every new or changed file of the given sources (all by default).
+
+    `config` defaults to customer_marts/sources.yml; `salt` to CUSTOMER_KEY_SALT.
+    """
+    try:
+        config = config or load_sources()
+    except SourceConfigError as exc:
+        raise IngestError(f"source configuration: {exc}") from exc
+    salt = resolve_salt(landing_dir, salt)
     summary = IngestSummary()
     with connect(build_db) as con:
         ensure_schema(con)
+        if salt:
+            con.execute("set variable customer_key_salt = ?", [salt])
         con.execute("begin transaction")
         try:
-            for name in sources or list(SOURCES):
-                counts = _ingest_source(con, landing_dir, SOURCES[name], run_id)
+            rates = config.rates_path(landing_dir)
+            if rates is not None:
+                _load_rates(con, rates)
+            options = RowOptions(
+                reporting_currency=config.reporting_currency, has_rates=rates is not None
+            )
+            for name in sources or list(config.sources):
+                source = config.sources[name]
+                source_options = RowOptions(
+                    source.decimal_separator, options.reporting_currency, options.has_rates
+                )
+                counts = _ingest_source(
+                    con, landing_dir, source, source_options, run_id, salt is not None
+                )
                 summary.by_source[name] = counts
                 for attr, value in counts.items():
                     setattr(summary, attr, getattr(summary, attr) + value)
         except IngestError as exc:
             con.execute("rollback")
-            _record_failure(con, run_id, str(exc))
+            _record_failure(con, run_id, exc)
             raise
         except BaseException:
             con.execute("rollback")
@@ -515,10 +668,7 @@ def ingest(
     return summary
 
 
-def _record_failure(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:
+def _record_failure(con: duckdb.DuckDBPyConnection, run_id: str, error: IngestError) -> None:
     """Keep a manifest row for each file that failed, outside the rolled-back load."""
-    for line in message.splitlines():
-        file_name, _, reason = line.partition(": ")
-        source = SOURCES.get(file_name.split("/", 1)[0])
-        if source is not None:
-            _record(con, source, file_name, None, run_id, status="failed", message=reason)
+    for source, file_name, reason in error.failures:
+        _record(con, source, file_name, None, run_id, status="failed", message=reason)

@@ -19,6 +19,7 @@ from customer_marts.contract import SOURCES, Column
 SQL_TYPES = {
     "text": "varchar",
     "enum": "varchar",
+    "currency": "varchar",
     "timestamp": "timestamp",
     "decimal": "decimal(18, 2)",
     "integer": "integer",
@@ -158,3 +159,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         columns = [f"{column.name} {column_type(column)}" for column in source.columns]
         columns += [f"{name} {kind}" for name, kind in LINEAGE_COLUMNS.items()]
         con.execute(f"create table if not exists raw.{source.name} ({', '.join(columns)})")
+        for column in source.columns:  # a build database from before a contract column
+            con.execute(
+                f"alter table raw.{source.name} add column if not exists "
+                f"{column.name} {column_type(column)}"
+            )

@@ -1,0 +1,454 @@
+"""Read export files into the temporary table `landed`, as text, with line numbers.
+
+One job: turn files into rows, with DuckDB's own readers and no Python row loops.
+- CSV (plain or gzip): the header line is read in Python and mapped onto the
+  source's names (`sources.SourceConfig`); files that share a dialect and header
+  are read by one `read_csv` with explicit VARCHAR columns and no sniffing.
+  (Sniffing is off on purpose: with DuckDB 2.0 a multi-file read sniffed on its
+  first file silently dropped the rows of a later file with other line endings.)
+  Malformed records (too many or too few fields, a stray quote) are kept by
+  `store_rejects` and land in `rejected`, to be quarantined, never dropped.
+- Parquet: one file at a time; a column whose type cannot hold the contract's
+  kind (e.g. an integer `ordered_at`) fails the file by name.
+
+Line numbers are those an editor shows: the header is line 1 and a record with
+quoted line breaks spans several lines. Parquet rows are numbered from 1.
+File-level problems (unreadable, wrong encoding, missing required columns) come
+back as `FileError`s naming the file; the caller fails the run with them.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from customer_marts.sources import DELIMITERS, SourceConfig, normalise
+
+log = logging.getLogger(__name__)
+
+PYTHON_ENCODINGS = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}
+REJECTS = "cm_rejects"
+REJECT_SCANS = "cm_reject_scans"
+# Parquet types each contract kind accepts (values are then checked row by row).
+NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
+PARQUET_TYPES = {
+    "timestamp": ("VARCHAR", "DATE", "TIMESTAMP"),
+    "decimal": ("VARCHAR", *NUMERIC_TYPES),
+    "integer": ("VARCHAR", *NUMERIC_TYPES),
+}
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    seq: int  # order of delivery: the later file wins duplicate keys
+    path: Path
+    name: str  # relative to LANDING_DIR, as recorded in the manifest
+
+
+class FileError(Exception):
+    """A file that cannot be read as the contract requires."""
+
+    def __init__(self, file_name: str, reason: str) -> None:
+        super().__init__(f"{file_name}: {reason}")
+        self.file_name = file_name
+        self.reason = reason
+
+
+@dataclass
+class Landed:
+    extras: dict[str, list[str]] = field(default_factory=dict)  # extra columns by file
+    notes: dict[str, str] = field(default_factory=dict)  # manifest message by file
+    errors: list[FileError] = field(default_factory=list)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class _Reader:
+    """Reads files into numbered part tables; `landed` is the view over all of them."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: SourceConfig) -> None:
+        self.con = con
+        self.config = config
+        self.parts: list[str] = []  # one SELECT per part table, in landed's shape
+        con.execute(
+            "create or replace temp table reading (path varchar, part integer, "
+            "file_seq integer, file_name varchar, first_rowid bigint)"
+        )
+        con.execute(
+            "create or replace temp table rejected (file_seq integer, file_name varchar, "
+            'line_number bigint, "column" varchar, reason varchar, raw_record varchar)'
+        )
+
+    def new_part(self, files: list[LandingFile]) -> int:
+        part = len(self.parts)
+        self.con.executemany(
+            "insert into reading values (?, ?, ?, ?, null)",
+            [[str(file.path), part, file.seq, file.name] for file in files],
+        )
+        self.parts.append("")  # reserved; filled by add_part once the read succeeded
+        return part
+
+    def drop_part(self, part: int) -> None:
+        self.con.execute(f"delete from reading where part = {part}")
+        self.con.execute(f"drop table if exists part_{part}")
+
+    def add_part(self, part: int, found: dict[str, int], first_line: int, exact: bool) -> None:
+        """Register part_<n> in `landed`, numbering lines from rowids (or `lines_<n>`)."""
+        self.con.execute(
+            f"""
+            update reading set first_rowid = firsts.first_rowid
+            from (select filename, min(rowid) as first_rowid from part_{part} group by 1) as firsts
+            where reading.part = {part} and reading.path = firsts.filename
+            """
+        )
+        values = [
+            f"part.c{found[target]} as {quote(target)}"
+            if target in found
+            else f"null::varchar as {quote(target)}"
+            for target in self.config.targets
+        ]
+        line = "lines.line_number" if exact else f"part.rowid - reading.first_rowid + {first_line}"
+        join = f"join lines_{part} as lines on lines.rid = part.rowid" if exact else ""
+        self.parts[part] = f"""
+            select reading.file_seq, reading.file_name, {line} as line_number, {", ".join(values)}
+            from part_{part} as part
+            join reading on reading.part = {part} and reading.path = part.filename
+            {join}
+        """
+
+    def create_view(self) -> None:
+        selects = [sql for sql in self.parts if sql]
+        if not selects:
+            columns = ", ".join(f"null::varchar as {quote(t)}" for t in self.config.targets)
+            selects = [
+                "select null::integer as file_seq, null::varchar as file_name, "
+                f"null::bigint as line_number, {columns} where false"
+            ]
+        self.con.execute(f"create or replace temp view landed as {' union all '.join(selects)}")
+
+
+def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[LandingFile]) -> Landed:
+    """Read `files` into the view `landed` (malformed CSV records into `rejected`).
+
+    `landed` has file_seq, file_name, line_number and one text column per target
+    name of the source (`SourceConfig.targets`), as read (NULL for an empty field).
+    """
+    reader = _Reader(con, config)
+    result = Landed()
+    groups: dict[tuple, list[tuple[LandingFile, list[str]]]] = {}
+    for file in files:
+        try:
+            fmt = config.format_of(file.path)
+            if file.path.stat().st_size == 0:
+                result.extras[file.name], result.notes[file.name] = [], "empty file"
+                continue
+            if fmt == "parquet":
+                result.extras[file.name] = _land_parquet(reader, file)
+                continue
+            delimiter, header = _csv_header(config, file, fmt)
+            if not header:
+                result.extras[file.name], result.notes[file.name] = [], "empty file"
+                continue
+            result.extras[file.name] = map_header(config, file.name, header)[1]
+        except FileError as exc:
+            result.errors.append(exc)
+            continue
+        except duckdb.Error as exc:
+            result.errors.append(FileError(file.name, f"cannot be read ({_first_line(exc)})"))
+            continue
+        groups.setdefault((fmt, delimiter, tuple(header)), []).append((file, header))
+    for (fmt, delimiter, _), members in groups.items():
+        try:
+            _land_csv(reader, fmt, delimiter, members)
+        except (FileError, duckdb.Error) as exc:
+            if len(members) == 1:
+                result.errors.append(_as_file_error(members[0][0], exc))
+                continue
+            for member in members:  # find the culprit(s): read one file at a time
+                try:
+                    _land_csv(reader, fmt, delimiter, [member])
+                except (FileError, duckdb.Error) as single:
+                    result.errors.append(_as_file_error(member[0], single))
+    reader.create_view()
+    return result
+
+
+def _as_file_error(file: LandingFile, exc: Exception) -> FileError:
+    if isinstance(exc, FileError):
+        return exc
+    return FileError(file.name, f"cannot be read as CSV ({_first_line(exc)})")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+# ---------------------------------------------------------------- header mapping
+
+
+def map_header(
+    config: SourceConfig, file_name: str, header: list[str]
+) -> tuple[dict[str, int], list[str]]:
+    """({target: column index}, extra columns) for a file's header, or FileError."""
+    index: dict[str, int] = {}
+    for position, name in enumerate(header):
+        index.setdefault(normalise(name), position)
+    found: dict[str, int] = {}
+    for target in config.targets:
+        position = next(
+            (index[c] for c in config.candidates(target) if c in index),
+            None,
+        )
+        if position is not None:
+            found[target] = position
+    missing = [target for target in config.required_targets if target not in found]
+    if missing:
+        raise FileError(
+            file_name,
+            f"missing required column(s) {', '.join(config.describe_target(m) for m in missing)}"
+            f"; columns found: {', '.join(header) or '(none)'}. Map the export's columns "
+            "onto the landing contract in customer_marts/sources.yml (README, "
+            "'Sources, presets and mappings').",
+        )
+    used = set(found.values())
+    candidates = {c for target in config.targets for c in config.candidates(target)}
+    extras = [
+        name
+        for position, name in enumerate(header)
+        if position not in used and normalise(name) not in candidates
+    ]
+    return found, extras
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def _csv_header(config: SourceConfig, file: LandingFile, fmt: str) -> tuple[str, list[str]]:
+    """(delimiter, column names) from the file's first line."""
+    opener = gzip.open if fmt == "csv.gz" else open
+    try:
+        with opener(
+            file.path, "rt", encoding=PYTHON_ENCODINGS[config.encoding], newline=""
+        ) as handle:
+            first = handle.readline()
+    except UnicodeDecodeError as exc:
+        raise FileError(
+            file.name,
+            f"is not valid {config.encoding} ({exc.reason} at byte {exc.start} of the header). "
+            "Export it as UTF-8, or set `encoding` for this source in sources.yml.",
+        ) from exc
+    except (OSError, EOFError) as exc:
+        raise FileError(file.name, f"cannot be read as {fmt} ({exc})") from exc
+    first = first.rstrip("\r\n")
+    delimiter = config.delimiter
+    if delimiter is None:
+        counts = {candidate: first.count(candidate) for candidate in DELIMITERS}
+        delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    header = next(csv.reader([first], delimiter=delimiter), []) if first.strip() else []
+    return delimiter, header
+
+
+def _land_csv(
+    reader: _Reader, fmt: str, delimiter: str, members: list[tuple[LandingFile, list[str]]]
+) -> None:
+    con, config = reader.con, reader.config
+    header = members[0][1]
+    found, _ = map_header(config, members[0][0].name, header)
+    paths = ", ".join(literal(str(file.path)) for file, _ in members)
+    columns = ", ".join(f"'c{position}': 'VARCHAR'" for position in range(len(header)))
+    con.execute(f"drop table if exists {REJECTS}; drop table if exists {REJECT_SCANS}")
+    relation = (
+        f"read_csv([{paths}], columns = {{{columns}}}, header = true, "
+        f"delim = {literal(delimiter)}, quote = '\"', escape = '\"', auto_detect = false, "
+        f"encoding = {literal(config.encoding)}, "
+        f"compression = {literal('gzip' if fmt == 'csv.gz' else 'none')}, filename = true, "
+        f"store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{REJECT_SCANS}')"
+    )
+    part = reader.new_part([file for file, _ in members])
+    try:
+        all_columns = [f"c{position}" for position in range(len(header))]
+        con.execute(
+            f"create or replace temp table part_{part} as select filename, "
+            f"{', '.join(all_columns)} from {relation}"
+        )
+        encoding_errors = con.execute(
+            f"""
+            select reading.file_name, rejects.line, rejects.error_message
+            from {REJECTS} as rejects
+            join {REJECT_SCANS} as scans using (scan_id, file_id)
+            join reading on reading.part = {part} and reading.path = scans.file_path
+            where rejects.error_type = 'INVALID ENCODING'
+            order by 1, 2
+            """
+        ).fetchall()
+        if encoding_errors:
+            file_name, line, message = encoding_errors[0]
+            raise FileError(
+                file_name,
+                f"is not valid {config.encoding} (record {line}: {message}). Export it as "
+                "UTF-8, or set `encoding` for this source in sources.yml.",
+            )
+        has_rejects = con.execute(f"select count(*) > 0 from {REJECTS}").fetchone()[0]
+        has_breaks = con.execute(
+            f"select coalesce(bool_or(contains(concat({', '.join(all_columns)}), chr(10))), "
+            f"false) from part_{part}"
+        ).fetchone()[0]
+        exact = bool(has_rejects or has_breaks)
+        if exact:
+            _number_lines_exactly(con, part, _newline_count(all_columns), header, found)
+        reader.add_part(part, found, first_line=2, exact=exact)
+    except BaseException:
+        con.execute(
+            "delete from rejected where file_name in "
+            f"(select file_name from reading where part = {part})"
+        )
+        reader.drop_part(part)
+        raise
+
+
+def _newline_count(expressions: list[str]) -> str:
+    text = f"concat({', '.join(expressions)})"
+    return f"(length({text}) - length(replace({text}, chr(10), '')))"
+
+
+def _number_lines_exactly(
+    con: duckdb.DuckDBPyConnection,
+    part: int,
+    newlines: str,
+    header: list[str],
+    found: dict[str, int],
+) -> None:
+    """Line numbers of good and rejected records when records span lines or were rejected.
+
+    DuckDB numbers a rejected record by its record number (header = 1); good rows
+    come in file order. A rejected record's `slot` is how many good rows precede it,
+    so ordering good rows and rejected records by (slot, rejected first) restores
+    the file's order, and a running sum of each record's physical lines gives its
+    first line.
+    """
+    by_position = {position: target for target, position in found.items()}
+    column_case = " ".join(
+        f"when 'c{position}' then {literal(by_position.get(position, name))}"
+        for position, name in enumerate(header)
+    )
+    raw = "ltrim(rejects.csv_line, chr(13) || chr(10))"
+    con.execute(
+        f"""
+        create or replace temp table lines_{part} as
+        with good as (
+            select
+                rowid as rid,
+                filename,
+                row_number() over (partition by filename order by rowid) - 1 as slot,
+                1 as after_rejects,
+                null::bigint as record,
+                1 + {newlines} as physical_lines,
+                null as "column", null as reason, null as raw_record
+            from part_{part}
+        ),
+        bad as (
+            select
+                null::bigint as rid,
+                scans.file_path as filename,
+                rejects.line - 2
+                    - (row_number() over (partition by scans.file_path order by rejects.line) - 1)
+                    as slot,
+                0 as after_rejects,
+                rejects.line as record,
+                1 + length({raw}) - length(replace({raw}, chr(10), '')) as physical_lines,
+                case rejects.column_name {column_case} end as "column",
+                'malformed CSV record (' || lower(replace(rejects.error_type, '_', ' '))
+                    || '): ' || rejects.error_message as reason,
+                {raw} as raw_record
+            from {REJECTS} as rejects
+            join {REJECT_SCANS} as scans using (scan_id, file_id)
+        ),
+        merged as (select * from good union all by name select * from bad)
+        select
+            *,
+            2 + coalesce(sum(physical_lines) over (
+                partition by filename order by slot, after_rejects, record
+                rows between unbounded preceding and 1 preceding
+            ), 0) as line_number
+        from merged
+        """
+    )
+    con.execute(
+        f"""
+        insert into rejected
+        select reading.file_seq, reading.file_name, lines.line_number, lines."column",
+            lines.reason, lines.raw_record
+        from lines_{part} as lines
+        join reading on reading.part = {part} and reading.path = lines.filename
+        where lines.rid is null
+        """
+    )
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def _land_parquet(reader: _Reader, file: LandingFile) -> list[str]:
+    con, config = reader.con, reader.config
+    relation = f"read_parquet({literal(str(file.path))}, filename = true)"
+    described = con.execute(f"describe select * from {relation}").fetchall()
+    types = {row[0]: str(row[1]) for row in described if row[0] != "filename"}
+    header = list(types)
+    found, extras = map_header(config, file.name, header)
+    wrong = []
+    for target, position in found.items():
+        kind = (
+            config.contract.column(target).kind
+            if target in config.contract.column_names
+            else "text"
+        )
+        actual = types[header[position]]
+        accepted = PARQUET_TYPES.get(kind)
+        nested = any(mark in actual for mark in ("[]", "STRUCT", "MAP", "UNION"))
+        if nested or (accepted and not actual.startswith(accepted)):
+            wrong.append(f"{header[position]} is {actual} (for {target}, a {kind})")
+    if wrong:
+        raise FileError(
+            file.name,
+            f"column type(s) cannot hold the contract's values: {'; '.join(wrong)}. "
+            "Write these columns as text or as the contract's type.",
+        )
+    selected = ", ".join(
+        f"cast({quote(name)} as varchar) as c{position}" for position, name in enumerate(header)
+    )
+    part = reader.new_part([file])
+    try:
+        con.execute(
+            f"create or replace temp table part_{part} as select filename, {selected} "
+            f"from {relation}"
+        )
+        reader.add_part(part, found, first_line=1, exact=False)
+    except BaseException:
+        reader.drop_part(part)
+        raise
+    return extras
