@@ -1,6 +1,18 @@
-# The official Airflow 3.3 image plus the project's pinned dependencies and package.
-FROM apache/airflow:3.3.2-python3.11
-COPY --chown=airflow:root requirements.lock pyproject.toml README.md /opt/customer_marts/
+# The official Airflow image plus the project's pinned dependencies and package.
+# Keep AIRFLOW_VERSION equal to the apache-airflow pin in requirements.lock
+# (tests/unit/test_compose.py checks it): pip then leaves Airflow itself alone.
+ARG AIRFLOW_VERSION=3.3.2
+ARG PYTHON_VERSION=3.11
+FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
+
+# The lock first: this layer is rebuilt only when the dependencies change.
+# --require-hashes: every package is the one `make lock` resolved. `pip check`
+# fails the build if the lock conflicts with a provider shipped in the image
+# (fab, celery, postgres), instead of failing at run time.
+COPY --chown=airflow:root requirements.lock /opt/customer_marts/requirements.lock
+RUN pip install --no-cache-dir --require-hashes -r /opt/customer_marts/requirements.lock \
+    && pip check
+
+COPY --chown=airflow:root pyproject.toml README.md /opt/customer_marts/
 COPY --chown=airflow:root customer_marts /opt/customer_marts/customer_marts
-RUN pip install --no-cache-dir -r /opt/customer_marts/requirements.lock \
-    && pip install --no-cache-dir --no-deps /opt/customer_marts
+RUN pip install --no-cache-dir --no-deps /opt/customer_marts

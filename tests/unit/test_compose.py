@@ -1,46 +1,253 @@
-"""docker-compose.yml (no Docker engine here): the services, mounts and settings a
-first deployment needs are declared."""
+"""docker-compose.yml, Dockerfile and .env.example, checked offline (no Docker engine here).
+
+The file is validated against the Compose specification's JSON schema, then
+checked for what a deployment needs: the services of Airflow's official compose
+file, their start order and health checks, LocalExecutor by default with Celery
+behind a profile, the project's folders mounted, and secrets only from .env.
+That the health-check endpoints exist in Airflow 3.3 is shown by
+tests/e2e/test_scheduler.py, which calls them on real processes.
+"""
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
 import yaml
 
 from customer_marts.config import PROJECT_ROOT
 
-COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+BIN = Path(sys.executable).parent
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+COMPOSE_TEXT = COMPOSE_FILE.read_text()
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)
+SERVICES = COMPOSE["services"]
+COMMON = COMPOSE["x-airflow-common"]
+LONG_RUNNING = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+)
+CORE = {"postgres", "airflow-init", *LONG_RUNNING}
+AIRFLOW_SERVICES = [
+    name for name, service in SERVICES.items() if service.get("image") == COMMON["image"]
+]
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}; `$${...}` is a literal `${` for the shell.
+INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|SQL_ALCHEMY_CONN|RESULT_BACKEND")
 
 
-def test_airflow_services_with_postgres_and_local_executor():
-    services = COMPOSE["services"]
-    assert {
-        "postgres",
-        "airflow-init",
-        "airflow-apiserver",
-        "airflow-scheduler",
-        "airflow-dag-processor",
-        "airflow-triggerer",
-    } <= set(services)
-    for name in (
-        "airflow-apiserver",
-        "airflow-scheduler",
-        "airflow-dag-processor",
-        "airflow-triggerer",
-    ):
-        service = services[name]
-        assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
-        assert (
-            service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
-        )
-        mounts = {volume.split(":")[1] for volume in service["volumes"]}
-        assert {
-            "/opt/airflow/dags",
-            "/opt/airflow/dbt_project",
-            "/opt/airflow/expectations",
-            "/opt/airflow/data",
-        } <= mounts
-    assert (
-        "postgresql"
-        in services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+def default_of(value: str) -> str:
+    """The value Compose substitutes when the variable is unset: `${X:-d}` -> d."""
+    match = INTERPOLATION.fullmatch(value)
+    assert match and match.group(2) in (":-", "-"), f"{value!r} has no default"
+    return match.group(3)
+
+
+def env_example() -> dict[str, str]:
+    """The variables .env.example sets, including commented-out alternatives (`# X=...`)."""
+    pairs = re.findall(
+        r"^#?\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$", (PROJECT_ROOT / ".env.example").read_text(), re.M
     )
-    assert "healthcheck" in services["postgres"]
+    return dict(pairs)
+
+
+def enabled_services(profiles: set[str]) -> set[str]:
+    return {
+        name
+        for name, service in SERVICES.items()
+        if not service.get("profiles") or profiles & set(service["profiles"])
+    }
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_file_validates_against_the_compose_specification():
+    result = check_jsonschema(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_misspelt_key(tmp_path):
+    """The schema forbids unknown keys, so the validation above can fail."""
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(COMPOSE_TEXT.replace("healthcheck:", "healtcheck:", 1))
+    result = check_jsonschema(broken)
+    assert result.returncode != 0
+    assert "healtcheck" in result.stdout + result.stderr
+
+
+def test_airflow_components_postgres_and_their_start_order():
+    assert CORE <= set(SERVICES)
+    assert not any(SERVICES[name].get("profiles") for name in CORE)
+    postgres = SERVICES["postgres"]
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    for name in LONG_RUNNING:
+        service = SERVICES[name]
+        assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}, name
+        assert service["depends_on"]["airflow-init"] == {
+            "condition": "service_completed_successfully"
+        }, name
+        assert service["healthcheck"]["test"], name
+        assert service["restart"] == "always", name
+    commands = {name: SERVICES[name]["command"] for name in LONG_RUNNING}
+    assert commands == {
+        "airflow-apiserver": "api-server",
+        "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor",
+        "airflow-triggerer": "triggerer",
+    }
+    assert SERVICES["airflow-apiserver"]["ports"] == ["${AIRFLOW_PORT:-8080}:8080"]
+
+
+def test_airflow_init_migrates_the_database_and_creates_the_admin_user_from_env():
+    init = SERVICES["airflow-init"]
+    env = init["environment"]
+    assert env["_AIRFLOW_DB_MIGRATE"] == "true"
+    assert env["_AIRFLOW_WWW_USER_CREATE"] == "true"
+    assert INTERPOLATION.fullmatch(env["_AIRFLOW_WWW_USER_USERNAME"])
+    assert INTERPOLATION.fullmatch(env["_AIRFLOW_WWW_USER_PASSWORD"]).group(2) == ":?"
+    # the official image's entrypoint does both, then runs the command
+    assert init["command"][-1].rstrip().endswith("exec /entrypoint airflow version")
+    assert init["user"] == "0:0"  # to chown data/ and logs/ to AIRFLOW_UID
+
+
+def test_every_airflow_service_shares_the_one_common_definition():
+    assert set(AIRFLOW_SERVICES) == {"airflow-init", "airflow-worker", "flower", *LONG_RUNNING}
+    for name in AIRFLOW_SERVICES:
+        service = SERVICES[name]
+        assert service["build"] == COMMON["build"] == "."
+        assert service["volumes"] == COMMON["volumes"], name
+        assert service["env_file"] == COMMON["env_file"], name
+        # services may add variables (init, worker) but never change a shared one
+        assert service["environment"].items() >= COMMON["environment"].items(), name
+    assert COMMON["env_file"] == [{"path": ".env", "required": False}]
+
+
+def test_local_executor_by_default_and_celery_behind_a_profile():
+    env = COMMON["environment"]
+    assert default_of(env["AIRFLOW__CORE__EXECUTOR"]) == "LocalExecutor"
+    assert enabled_services(set()) == CORE  # `docker compose up`: no Redis, no worker
+    assert enabled_services({"celery"}) == CORE | {"redis", "airflow-worker"}
+    assert enabled_services({"celery", "flower"}) == CORE | {"redis", "airflow-worker", "flower"}
+    worker = SERVICES["airflow-worker"]
+    assert worker["command"] == "celery worker"
+    assert worker["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert SERVICES["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
+    # the documented switch, both halves of it, is in .env.example
+    example = env_example()
+    assert example["COMPOSE_PROFILES"] == "celery"
+    assert example["AIRFLOW_EXECUTOR"] == "CeleryExecutor"
+
+
+@pytest.mark.parametrize("profiles", [set(), {"celery"}, {"celery", "flower"}])
+def test_no_enabled_service_depends_on_one_its_profiles_leave_out(profiles):
+    """Compose rejects the whole project ("depends on undefined service") otherwise."""
+    enabled = enabled_services(profiles)
+    for name in enabled:
+        missing = set(SERVICES[name].get("depends_on", {})) - enabled
+        assert not missing, f"with profiles {sorted(profiles)}, {name} depends on {missing}"
+
+
+def test_project_folders_are_mounted_where_the_pipeline_looks():
+    mounts = {}
+    for volume in COMMON["volumes"]:  # SOURCE:TARGET[:MODE], SOURCE may be ${X:-./x}
+        source, target, mode = re.fullmatch(
+            r"((?:\$\{[^}]*\}|[^:])+):([^:]+)(?::(\w+))?", volume
+        ).groups()
+        mounts[target] = (source, [mode] if mode else [])
+    assert mounts["/opt/airflow/dags"] == ("./dags", ["ro"])
+    assert mounts["/opt/airflow/dbt_project"] == ("./dbt_project", ["ro"])
+    assert mounts["/opt/airflow/expectations"] == ("./expectations", ["ro"])
+    assert default_of(mounts["/opt/airflow/data"][0]) == "./data"
+    assert mounts["/opt/airflow/data"][1] == []  # the pipeline writes the warehouse here
+    env = COMMON["environment"]
+    assert env["DBT_PROJECT_DIR"] == "/opt/airflow/dbt_project"
+    assert env["EXPECTATIONS_DIR"] == "/opt/airflow/expectations"
+    assert env["LANDING_DIR"] == "/opt/airflow/data/landing"
+    assert env["WAREHOUSE_DIR"] == "/opt/airflow/data/warehouse"
+    assert default_of(env["CUSTOMER_MARTS_SCHEDULE"]) == "@daily"
+
+
+def test_secrets_come_only_from_env_and_env_example_holds_placeholders():
+    env = COMMON["environment"] | SERVICES["airflow-init"]["environment"]
+    env |= SERVICES["postgres"]["environment"]
+    for key, value in env.items():
+        if SECRET_NAME.search(key):
+            used = INTERPOLATION.findall(value)
+            assert used, f"{key} has a literal value in docker-compose.yml"
+            assert all(op == ":?" or default == "" for _, op, default in used), key
+    required = {name for name, op, _ in INTERPOLATION.findall(COMPOSE_TEXT) if op == ":?"}
+    assert required == {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "_AIRFLOW_WWW_USER_PASSWORD"}
+    example = env_example()
+    assert all(example[name] == "change-me" for name in required)
+    assert example["AIRFLOW_FERNET_KEY"] == ""
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", ".env"], cwd=PROJECT_ROOT, capture_output=True
+    )
+    assert ignored.returncode == 0, ".env must be git-ignored"
+
+
+def test_env_example_documents_every_variable_the_compose_file_reads():
+    read = {name for name, _, _ in INTERPOLATION.findall(COMPOSE_TEXT)}
+    assert read <= set(env_example())
+
+
+def test_dockerfile_extends_the_official_image_at_the_locked_airflow_version():
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
+    locked = re.search(
+        r"^apache-airflow==(\S+)", (PROJECT_ROOT / "requirements.lock").read_text(), re.M
+    )
+    assert args["AIRFLOW_VERSION"] == locked.group(1)
+    assert args["PYTHON_VERSION"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert "FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}" in dockerfile
+    assert "--require-hashes -r /opt/customer_marts/requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps /opt/customer_marts" in dockerfile
+
+
+def test_dockerignore_sends_only_what_the_dockerfile_copies():
+    """The build context must not carry .venv, data/ or airflow_home/ (gigabytes)."""
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    copied = {
+        source
+        for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
+        for source in shlex.split(line)[:-1]
+        if not source.startswith("--")
+    }
+    rules = (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in rules
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    assert copied == allowed
+
+
+def test_airflow_init_demo_data_command_writes_data_ending_yesterday(tmp_path):
+    """Runs the Python line of airflow-init's script against the installed package."""
+    script = SERVICES["airflow-init"]["command"][-1]
+    snippet = re.search(r'python -c "([^"]+)"', script).group(1)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    subprocess.run(
+        [sys.executable, "-c", snippet],
+        env={"LANDING_DIR": str(landing), "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+    )
+    marker = yaml.safe_load((landing / "_demo.json").read_text())
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert date.fromisoformat(marker["last_date"]) == yesterday
+    days = sorted(path.name for path in (landing / "orders").glob("orders_*.csv"))
+    assert days[-1] == f"orders_{yesterday.isoformat()}.csv"
+    assert days[0] >= f"orders_{yesterday - timedelta(days=729)}.csv"  # two years, inclusive
