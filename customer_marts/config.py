@@ -59,6 +59,11 @@ class Settings:
     customer_key_salt: str | None = None
     # keyword-only with a default: fields added after it need no default
     export_parquet: bool = field(default=True, kw_only=True)
+    # The quality gate: the newest row may be at most FRESHNESS_DAYS older than the
+    # as-of date; a table's row count may move at most VOLUME_TOLERANCE_PCT from the
+    # previous successful run's (README, "Quality gate").
+    freshness_days: int = field(default=3, kw_only=True)
+    volume_tolerance_pct: float = field(default=50.0, kw_only=True)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,6 +76,8 @@ class Settings:
             keep_versions=max(1, int(_float("KEEP_VERSIONS", 7))),
             customer_key_salt=os.environ.get("CUSTOMER_KEY_SALT") or None,
             export_parquet=_bool("EXPORT_PARQUET", True),
+            freshness_days=int(_float("FRESHNESS_DAYS", 3)),
+            volume_tolerance_pct=_float("VOLUME_TOLERANCE_PCT", 50.0),
         )
 
     @property
