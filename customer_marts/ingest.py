@@ -342,6 +342,9 @@ def _ingest_source(
     has_salt: bool,
 ) -> dict[str, int]:
     source = config.name
+    files = list_files(landing_dir, config)
+    if not files:
+        return {"files_loaded": 0, "files_skipped": 0}
     manifest = {
         (row[0], row[1]): row[2]
         for row in con.execute(
@@ -356,12 +359,12 @@ def _ingest_source(
     to_land: list[LandingFile] = []
     shas: dict[str, str] = {}
     counts = {"files_loaded": 0, "files_skipped": 0}
-    for seq, path in enumerate(list_files(landing_dir, config)):
+    for seq, path in enumerate(files):
         file_name = path.relative_to(landing_dir).as_posix()
         sha = sha256_of(path)
         if (file_name, sha) in manifest:
             continue  # ingested (or skipped) in an earlier run: nothing to do
-        if sha in loaded_shas:
+        if sha in loaded_shas:  # an earlier run's content, or a file of this run
             _record(
                 con,
                 source,
@@ -375,6 +378,7 @@ def _ingest_source(
             continue
         to_land.append(LandingFile(seq, path, file_name))
         shas[file_name] = sha
+        loaded_shas.setdefault(sha, file_name)
     if not to_land:
         return counts
     if config.hashes_email and not has_salt:
@@ -598,7 +602,7 @@ def _load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"rates_file {path}: cannot be read as a CSV with columns currency, rate ({exc})"
         ) from exc
     bad = con.execute(
-        "select currency, rate_text from rates where currency is null or rate is null "
+        "select currency, rate_text from rates qualify currency is null or rate is null "
         "or rate <= 0 or count(*) over (partition by currency) > 1 limit 3"
     ).fetchall()
     if bad:

@@ -387,6 +387,11 @@ def _number_lines_exactly(
                 {raw} as raw_record
             from {REJECTS} as rejects
             join {REJECT_SCANS} as scans using (scan_id, file_id)
+            -- one row per record: a record missing two fields is reported twice
+            qualify row_number() over (
+                partition by rejects.scan_id, rejects.file_id, rejects.line
+                order by rejects.column_idx
+            ) = 1
         ),
         merged as (select * from good union all by name select * from bad)
         select

@@ -159,8 +159,4 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         columns = [f"{column.name} {column_type(column)}" for column in source.columns]
         columns += [f"{name} {kind}" for name, kind in LINEAGE_COLUMNS.items()]
         con.execute(f"create table if not exists raw.{source.name} ({', '.join(columns)})")
-        for column in source.columns:  # a build database from before a contract column
-            con.execute(
-                f"alter table raw.{source.name} add column if not exists "
-                f"{column.name} {column_type(column)}"
-            )
+        add_missing_columns(con, "raw", source.name, ", ".join(columns))
