@@ -11,9 +11,11 @@ database, and keeps `audit.pipeline_runs` up to date (README, "Run record"):
   on an exception records the run as failed with the message, then re-raises;
 - `build` records `data_as_of`, the newest event date in the marts it built,
   and stages the dbt docs site;
-- `publish` records the run as a success with its `published_version` and
-  publishes, so the published file holds its own run's record and every earlier
-  run's, failed ones included.
+- `publish` records the run as a success with its `published_version` in the
+  copy that is about to be published, and in the build database once it is
+  live: the published file holds its own run's record and every earlier run's,
+  failed ones included, and a run killed during publish is never `success`
+  unless its publish committed.
 
 The row and check counts are computed from the audit tables whenever a run's
 outcome is recorded, failed or not.
@@ -96,11 +98,53 @@ RECORD_COUNTS = """
 """
 
 
+def record_outcome(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    status: str,
+    finished_at: datetime,
+    failed_step: str | None = None,
+    message: str | None = None,
+    published_version: str | None = None,
+) -> None:
+    """Write a run's outcome and its row and check counts into `audit.pipeline_runs`."""
+    con.execute(
+        "update audit.pipeline_runs set status = ?, finished_at = ?, failed_step = ?, "
+        "message = ?, published_version = ? where run_id = ?",
+        [status, finished_at, failed_step, message, published_version, run_id],
+    )
+    con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run_id])
+
+
+def _record_interrupted(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, in_step: str | None, by: str
+) -> None:
+    """Record a run that stopped without an outcome; it failed unless its publish committed."""
+    from customer_marts import publish as publishing
+
+    when = _now()
+    if in_step == "publish":
+        version = publishing.version_path(settings.warehouse_dir, run_id)
+        current = publishing.current_version(settings.warehouse_dir, settings.published_db)
+        if version == current:
+            log.warning("run %s was interrupted after its publish committed", run_id)
+            message = f"interrupted after its publish committed; recorded by run {by}"
+            record_outcome(con, run_id, "success", when, None, message, version.name)
+            return
+        version.unlink(missing_ok=True)  # renamed but never published
+    log.warning("run %s was interrupted in step %s: recording it as failed", run_id, in_step)
+    message = (
+        f"interrupted in step {in_step or 'start_run'}: the run stopped without recording an "
+        f"outcome (process killed, machine restarted or task stopped); recorded by run {by}"
+    )
+    record_outcome(con, run_id, "failed", when, in_step, message)
+
+
 def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None) -> RunInfo:
     """Create the run's record (status `running`) and return its identity.
 
     Runs still `running` were interrupted (killed, machine lost): they are
-    recorded as failed first, in the step they were in.
+    recorded first, as failed in the step they were in.
     """
     started = _now()
     run = RunInfo(f"{started:%Y%m%dT%H%M%S%f}Z", as_of.isoformat(), airflow_run_id)
@@ -110,21 +154,7 @@ def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None
             "select run_id, failed_step from audit.pipeline_runs where status = 'running'"
         ).fetchall()
         for run_id, in_step in interrupted:
-            log.warning(
-                "run %s was interrupted in step %s: recording it as failed", run_id, in_step
-            )
-            con.execute(
-                "update audit.pipeline_runs set status = 'failed', finished_at = ?, message = ? "
-                "where run_id = ?",
-                [
-                    started,
-                    f"interrupted in step {in_step or 'start_run'}: the run stopped without "
-                    "recording an outcome (process killed, machine restarted or task stopped); "
-                    f"recorded as failed by run {run.run_id}",
-                    run_id,
-                ],
-            )
-            con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run_id])
+            _record_interrupted(con, settings, run_id, in_step, run.run_id)
         con.execute(
             "insert into audit.pipeline_runs (run_id, airflow_run_id, logical_date, started_at, "
             "status) values (?, ?, ?, ?, 'running')",
@@ -141,15 +171,19 @@ def finish_run(
     failed_step: str | None = None,
     message: str | None = None,
     published_version: str | None = None,
+    finished_at: datetime | None = None,
 ) -> None:
-    """Record the run's outcome and its row and check counts."""
+    """Record the run's outcome and its row and check counts in the build database."""
     with connect(settings.build_db) as con:
-        con.execute(
-            "update audit.pipeline_runs set status = ?, finished_at = ?, failed_step = ?, "
-            "message = ?, published_version = ? where run_id = ?",
-            [status, _now(), failed_step, message, published_version, run.run_id],
+        record_outcome(
+            con,
+            run.run_id,
+            status,
+            finished_at or _now(),
+            failed_step,
+            message,
+            published_version,
         )
-        con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run.run_id])
 
 
 @contextmanager
@@ -235,13 +269,19 @@ def build(settings: Settings, run: RunInfo) -> dict:
 
 
 def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
-    """Record the run as a success, then publish (the record is part of what is published)."""
+    """Publish; the run's success is recorded in the copy before it goes live, and in the
+    build database once it is live, so a run killed during publish is never `success`."""
     from customer_marts import publish as publishing
 
-    version = publishing.version_path(settings.warehouse_dir, run.run_id)
+    version = publishing.version_path(settings.warehouse_dir, run.run_id).name
+    finished = _now()
+
+    def record_success(con: duckdb.DuckDBPyConnection) -> None:
+        record_outcome(con, run.run_id, "success", finished, published_version=version)
+
     with step(settings, run, "publish"):
-        finish_run(settings, run, "success", published_version=version.name)
-        counts = publishing.publish(settings, run.run_id)
+        counts = publishing.publish(settings, run.run_id, record_success)
+        finish_run(settings, run, "success", published_version=version, finished_at=finished)
     return counts
 
 

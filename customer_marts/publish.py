@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -39,6 +40,8 @@ VERSION_PREFIX = "published-"
 PARQUET_DIR = "parquet"
 DOCS_DIR = "docs"
 PARQUET_MANIFEST = "_published.json"
+# Runs on the copy before it is published, with the copy as the default database.
+Finalize = Callable[[duckdb.DuckDBPyConnection], None]
 RECORD_DATES = ("logical_date", "data_as_of")  # data_as_of is absent in versions before it
 
 
@@ -167,10 +170,14 @@ def prune(warehouse_dir: Path, keep: int, published: Path) -> list[Path]:
     return removed
 
 
-def write_partial(build_db: Path, target: Path) -> tuple[Path, dict[str, int]]:
+def write_partial(
+    build_db: Path, target: Path, finalize: Finalize | None = None
+) -> tuple[Path, dict[str, int]]:
     """Copy the published schemas of the build database into `.<target>.partial`.
 
-    Returns the complete, checkpointed and fsynced partial file and its row counts.
+    `finalize(con)` then runs on the copy (as the default database), e.g. to
+    record the run's success in the copied `audit.pipeline_runs`. Returns the
+    complete, checkpointed and fsynced partial file and its row counts.
     """
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
@@ -194,6 +201,13 @@ def write_partial(build_db: Path, target: Path) -> tuple[Path, dict[str, int]]:
                 row_counts[f"{schema}.{table}"] = con.execute(
                     f"select count(*) from publish_target.{schema}.{table}"
                 ).fetchone()[0]
+            if finalize is not None:
+                build_catalog = con.execute("select current_database()").fetchone()[0]
+                con.execute("use publish_target")
+                try:
+                    finalize(con)
+                finally:
+                    con.execute(f"use {build_catalog}")
             con.execute("checkpoint publish_target")
         finally:
             con.execute("detach publish_target")
@@ -246,12 +260,15 @@ def export_parquet(database: Path, destination: Path, run_id: str) -> dict[str, 
 # ---------------------------------------------------------------- publish and rollback
 
 
-def publish(settings: Settings, run_id: str) -> dict[str, int]:
-    """Publish the build database's marts and audit schemas; return row counts."""
+def publish(settings: Settings, run_id: str, finalize: Finalize | None = None) -> dict[str, int]:
+    """Publish the build database's marts and audit schemas; return row counts.
+
+    `finalize(con)` runs on the copy before it is published (see write_partial).
+    """
     warehouse, published = settings.warehouse_dir, settings.published_db
     clean_leftovers(warehouse, published)
     version = version_path(warehouse, run_id)
-    partial, row_counts = write_partial(settings.build_db, version)
+    partial, row_counts = write_partial(settings.build_db, version, finalize)
     parquet = staged_dir(warehouse, PARQUET_DIR, run_id)
     if settings.export_parquet:
         export_parquet(partial, parquet, run_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -175,6 +176,38 @@ def test_interrupted_run_is_recorded_failed_in_its_step_by_the_next_run(settings
     del in_step
 
 
+def test_run_interrupted_during_publish_is_success_only_if_its_publish_committed(settings):
+    full_run(settings, orders=2)
+    committed = pipeline.start_run(settings, AS_OF)
+    in_publish = pipeline.step(settings, committed, "publish")
+    in_publish.__enter__()
+    publish.publish(settings, committed.run_id)  # live, then killed before finish_run
+    time.sleep(0.001)
+    lost = pipeline.start_run(settings, AS_OF)  # records `committed`
+    in_lost_publish = pipeline.step(settings, lost, "publish")
+    in_lost_publish.__enter__()
+    # killed between renaming its version and re-pointing published.duckdb
+    shutil.copy(settings.published_db, publish.version_path(settings.warehouse_dir, lost.run_id))
+    time.sleep(0.001)
+    pipeline.start_run(settings, AS_OF)  # records `lost`
+    rows = dict(
+        (row[0], row[1:])
+        for row in table_rows(
+            settings.build_db,
+            "select run_id, status, failed_step, published_version, message "
+            "from audit.pipeline_runs",
+        )
+    )
+    assert rows[committed.run_id][:3] == ("success", None, f"published-{committed.run_id}.duckdb")
+    assert rows[committed.run_id][3].startswith("interrupted after its publish committed")
+    assert rows[lost.run_id][:3] == ("failed", "publish", None)
+    assert not publish.version_path(settings.warehouse_dir, lost.run_id).exists()
+    assert publish.current_version(settings.warehouse_dir, settings.published_db) == (
+        publish.version_path(settings.warehouse_dir, committed.run_id)
+    )
+    del in_publish, in_lost_publish
+
+
 def test_data_as_of_is_the_newest_event_date_in_the_marts(settings):
     build_marts(settings, orders=10)  # order dates 2025-06-01 .. 2025-06-10
     with connect(settings.build_db) as con:
@@ -192,11 +225,17 @@ def test_publish_keeps_versions_never_prunes_the_published_one_and_rolls_back(se
     assert [publish.run_id_of(v) for v in versions] == [r.run_id for r in runs[1:]]
     assert os.path.samefile(settings.published_db, versions[-1])
     assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(3,)]
-    # each version holds its own success record, with its file name, and the earlier runs
-    assert table_rows(
-        settings.published_db,
-        "select run_id, status, published_version from audit.pipeline_runs order by run_id",
-    ) == [(r.run_id, "success", f"published-{r.run_id}.duckdb") for r in runs]
+    # each version holds its own success record, with its file name, and the earlier runs;
+    # the build database says the same
+    query = (
+        "select run_id, status, published_version, finished_at from audit.pipeline_runs "
+        "order by run_id"
+    )
+    published_record = table_rows(settings.published_db, query)
+    assert [row[:3] for row in published_record] == [
+        (r.run_id, "success", f"published-{r.run_id}.duckdb") for r in runs
+    ]
+    assert published_record == table_rows(settings.build_db, query)
 
     previous = publish.previous_version(settings.warehouse_dir, settings.published_db)
     assert previous == versions[0]
