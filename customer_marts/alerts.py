@@ -54,7 +54,7 @@ class Alert:
         )
         return (
             f"Airflow DAG {self.dag_id} failed: task {self.task_id} (try {self.try_number}) "
-            f"of run {self.run_id}, logical date {logical}. Error: {self.error} "
+            f"of run {self.run_id}, logical date {logical}. Error: {self.error.rstrip('.')}. "
             f"Log: {where or 'see the task log in the Airflow UI'}. "
             "A failed run leaves published.duckdb unchanged."
         )
