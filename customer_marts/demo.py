@@ -6,7 +6,9 @@ than promoters, as in real data. Customers are acquired through channels
 (including `referral`) with growth and a year-end peak; while alive they buy as
 a Poisson process, then churn silently. About 5 % of orders are cancelled and
 3 % refunded. Files are written one per day, as a shop platform exports them,
-in the canonical landing contract (README, "Landing contract").
+in the canonical landing contract (README, "Landing contract"). Survey
+invitations (`survey_sends`) cover every answered survey plus unanswered ones,
+so that about 35 % are answered; they come from their own random stream.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ COUNTRIES = np.array(["US", "GB", "DE", "FR", "NL", "CA"])
 COUNTRY_WEIGHTS = np.array([0.45, 0.17, 0.14, 0.10, 0.06, 0.08])
 # Relative demand by calendar month (index 0 = January): a year-end peak.
 SEASONALITY = np.array([0.8, 0.75, 0.85, 0.9, 0.95, 0.9, 0.85, 0.9, 0.95, 1.0, 1.25, 1.4])
+# Survey invitations (survey_sends): the share answered, and their own random stream.
+RESPONSE_RATE = 0.35
+SENDS_STREAM = 1
 COMMENTS = {
     "detractor": ["Delivery was late.", "Support never answered.", "Item broke quickly."],
     "passive": ["Fine, nothing special.", "OK but pricey.", ""],
@@ -138,6 +143,34 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     return orders, surveys
 
 
+def generate_sends(spec: DemoSpec, orders: pd.DataFrame) -> pd.DataFrame:
+    """Survey invitations (the `survey_sends` export) for the orders of `generate`.
+
+    Every completed order sampled for a response got an invitation 30 minutes after
+    the order (responses come at least an hour after it); further completed orders
+    got one that was never answered, so that about RESPONSE_RATE of invitations are
+    answered. Sends draw from their own random stream, so the orders and responses
+    are the same with or without them.
+    """
+    rng = np.random.default_rng([spec.seed, SENDS_STREAM])
+    completed = orders[orders["status"] == "completed"]
+    answered = completed.sample(frac=spec.survey_share, random_state=spec.seed)  # as generate()
+    others = completed.drop(index=answered.index)
+    unanswered_share = spec.survey_share * (1 / RESPONSE_RATE - 1) / (1 - spec.survey_share)
+    unanswered = others[rng.uniform(size=len(others)) < unanswered_share]
+    sent = pd.concat([answered, unanswered])
+    sends = pd.DataFrame(
+        {
+            "sent_at": sent["ordered_at"].to_numpy() + pd.Timedelta(minutes=30),
+            "customer_id": sent["customer_id"].to_numpy(),
+        }
+    )
+    sends = sends[sends["sent_at"] < pd.Timestamp(spec.end + timedelta(days=1))]
+    sends = sends.sort_values(["sent_at", "customer_id"], kind="stable", ignore_index=True)
+    sends.insert(0, "send_id", [f"S{i + 1:08d}" for i in range(len(sends))])
+    return sends
+
+
 def _write_daily(frame: pd.DataFrame, time_column: str, folder: Path, prefix: str) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     out = frame.copy()
@@ -158,12 +191,16 @@ def write_landing(landing_dir: Path, spec: DemoSpec) -> dict[str, int]:
     orders, surveys = generate(spec)
     order_files = _write_daily(orders, "ordered_at", landing_dir / "orders", "orders")
     survey_files = _write_daily(surveys, "responded_at", landing_dir / "surveys", "responses")
+    sends = generate_sends(spec, orders)
+    send_files = _write_daily(sends, "sent_at", landing_dir / "survey_sends", "sends")
     summary = {
         "customers": spec.customers,
         "orders": len(orders),
         "survey_responses": len(surveys),
+        "survey_sends": len(sends),
         "order_files": order_files,
         "survey_files": survey_files,
+        "send_files": send_files,
     }
     marker = {"last_date": spec.end.isoformat(), "seed": spec.seed, **summary}
     (landing_dir / DEMO_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
