@@ -214,3 +214,57 @@ def test_rows_are_conserved_and_match_the_raw_table(settings):
     assert query(settings, "select amount::varchar from raw.orders where order_id = 'o1'") == [
         ("12.00",)
     ]
+
+
+def test_a_new_daily_file_is_the_only_file_read(settings):
+    for day in ("01", "02", "03"):
+        write_csv(
+            settings.landing_dir / f"orders/orders_2025-01-{day}.csv",
+            HEADER,
+            [[f"o{day}", "c1", f"2025-01-{day}T10:00:00Z", "10", "completed"]],
+        )
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    write_csv(
+        settings.landing_dir / "orders/orders_2025-01-04.csv",
+        HEADER,
+        [["o04", "c1", "2025-01-04T10:00:00Z", "10", "completed"]],
+    )
+    summary = ingest(settings.build_db, settings.landing_dir, "r2")
+    assert (summary.files_loaded, summary.rows_read) == (1, 1)
+    assert query(settings, "select file_name from audit.ingested_files where run_id = 'r2'") == [
+        ("orders/orders_2025-01-04.csv",)
+    ]
+
+
+def test_files_with_different_line_endings_in_one_read_keep_every_row(settings):
+    """Regression: DuckDB's sniffer, run on the first file of a multi-file read_csv,
+    silently dropped the rows of a later file with other line endings."""
+    lf = "order_id,customer_id,ordered_at,amount\no1,c1,2025-01-01T10:00:00Z,1\n"
+    (settings.landing_dir / "orders").mkdir()
+    (settings.landing_dir / "orders/a.csv").write_text(lf)
+    (settings.landing_dir / "orders/b.csv").write_bytes(
+        lf.replace("o1", "o2").replace("\n", "\r\n").encode()
+    )
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    assert query(settings, "select order_id, _line_number from raw.orders order by 1") == [
+        ("o1", 2),
+        ("o2", 2),
+    ]
+
+
+def test_one_unreadable_file_among_many_is_named_alone(settings):
+    for name in ("a", "b", "c"):
+        write_csv(
+            settings.landing_dir / f"orders/{name}.csv",
+            HEADER,
+            [[f"o{name}", "c1", "2025-01-01T10:00:00Z", "1", "completed"]],
+        )
+    (settings.landing_dir / "orders/b.csv").write_bytes(
+        "order_id,customer_id,ordered_at,amount\nob,Zoë,2025-01-01T10:00:00Z,1\n".encode("latin-1")
+    )
+    with pytest.raises(IngestError) as error:
+        ingest(settings.build_db, settings.landing_dir, "r1")
+    assert str(error.value).startswith("orders/b.csv: is not valid utf-8")
+    assert "orders/a.csv" not in str(error.value) and "orders/c.csv" not in str(error.value)
+    assert manifest(settings, "orders/b.csv") == [("failed", 0, 0, 0, 0)]
+    assert query(settings, "select count(*) from raw.orders") == [(0,)]
