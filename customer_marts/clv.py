@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 import numpy as np
 from scipy.optimize import minimize
@@ -580,3 +581,86 @@ def _not_fitted(model: str, n: int, reason: str) -> Fit:
         converged=False,
         message=reason,
     )
+
+
+# ---------------------------------------------------------------- the published fit
+
+
+FIT_COLUMNS = (
+    "model",
+    "parameter",
+    "value",
+    "time_unit",
+    "log_likelihood",
+    "n_customers",
+    "converged",
+    "fitted_at",
+    "as_of_date",
+    "is_used_for_predictions",
+)
+
+
+def fit_rows(
+    fits: list[Fit], previous: list[dict], as_of_date: date, fitted_at: datetime
+) -> list[dict]:
+    """The rows of the model-fit table for this run: one per model x parameter.
+
+    A converged fit is used for the predictions. When a model does not converge, its
+    rows are still published (converged = false, not used), and the latest converged
+    rows of the previous table (`previous`, as published by an earlier run with an
+    as-of date on or before this one, so no later data leaks in) are carried over and
+    used instead, keeping their own fitted_at, as_of_date and log-likelihood. Without
+    such rows the non-converged estimates are used if they are finite, flagged by
+    converged = false.
+    """
+    rows: list[dict] = []
+    for fit in fits:
+        kept = [
+            row
+            for row in previous
+            if row["model"] == fit.model
+            and row["converged"]
+            and row["as_of_date"] <= as_of_date
+            and row["value"] is not None
+        ]
+        fallback = not fit.converged and len(kept) == len(PARAMETERS[fit.model])
+        usable = all(np.isfinite(value) for value in fit.values())
+        for name in PARAMETERS[fit.model]:
+            value = fit.params[name]
+            rows.append(
+                {
+                    "model": fit.model,
+                    "parameter": name,
+                    "value": value if np.isfinite(value) else None,
+                    "time_unit": "day",
+                    "log_likelihood": fit.log_likelihood
+                    if np.isfinite(fit.log_likelihood)
+                    else None,
+                    "n_customers": fit.n_customers,
+                    "converged": fit.converged,
+                    "fitted_at": fitted_at,
+                    "as_of_date": as_of_date,
+                    "is_used_for_predictions": usable and not fallback,
+                }
+            )
+        if fallback:
+            log.warning(
+                "%s did not converge (%s): using the parameters fitted as of %s",
+                fit.model,
+                fit.message,
+                kept[0]["as_of_date"],
+            )
+            rows += [{**row, "is_used_for_predictions": True} for row in kept]
+    return rows
+
+
+def parameters_in_use(rows: list[dict], model: str) -> tuple[float, ...] | None:
+    """The parameter values of `model` marked for predictions in a fit table, or None."""
+    values = {
+        row["parameter"]: row["value"]
+        for row in rows
+        if row["model"] == model and row["is_used_for_predictions"]
+    }
+    if set(values) != set(PARAMETERS[model]) or any(v is None for v in values.values()):
+        return None
+    return tuple(float(values[name]) for name in PARAMETERS[model])

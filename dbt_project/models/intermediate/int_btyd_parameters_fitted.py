@@ -1,0 +1,60 @@
+"""BG/NBD and Gamma-Gamma fitted by maximum likelihood on the run's BTYD inputs.
+
+One row per model x parameter (customer_marts.clv.fit_rows). The fit itself is
+customer_marts.clv; this model only moves data between DuckDB and it. Before the
+table is replaced (dbt-duckdb builds the new table under a temporary name and swaps
+it in), the previous run's rows are read through dbt.this, so a fit that does not
+converge can fall back to the last converged parameters.
+"""
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from customer_marts import clv
+
+INPUTS = "frequency, recency_days, t_days, monetary_value"
+
+
+def previous_rows(dbt, session) -> list[dict]:
+    """This model's table as the previous run left it (empty on the first run)."""
+    exists = session.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [dbt.this.schema, dbt.this.identifier],
+    ).fetchone()[0]
+    if not exists:
+        return []
+    cursor = session.execute(f"select * from {dbt.this}")
+    names = [column[0] for column in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows if rows and set(clv.FIT_COLUMNS) <= set(names) else []
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    max_iterations = int(dbt.config.meta_get("clv_max_iterations"))
+    summary = dbt.ref("int_customers_summarised_for_clv")
+    as_of_date = summary.aggregate("max(as_of_date)").fetchall()[0][0]
+    inputs = summary.select(INPUTS).fetchnumpy()
+    x, t_x, T, m = (inputs[name] for name in INPUTS.split(", "))
+    fits = [
+        clv.fit_bg_nbd(x, t_x, T, max_iterations=max_iterations),
+        clv.fit_gamma_gamma(x, m, max_iterations=max_iterations),
+    ]
+    fitted_at = datetime.now(UTC).replace(tzinfo=None)
+    rows = clv.fit_rows(fits, previous_rows(dbt, session), as_of_date, fitted_at)
+    schema = pa.schema(
+        [
+            ("model", pa.string()),
+            ("parameter", pa.string()),
+            ("value", pa.float64()),
+            ("time_unit", pa.string()),
+            ("log_likelihood", pa.float64()),
+            ("n_customers", pa.int64()),
+            ("converged", pa.bool_()),
+            ("fitted_at", pa.timestamp("us")),
+            ("as_of_date", pa.date32()),
+            ("is_used_for_predictions", pa.bool_()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,0 +1,75 @@
+{#- One row per customer with at least one completed order: the inputs of every CLV
+    definition as of the run's as-of date. The BTYD inputs follow the literature (and
+    lifetimes' summary_data_from_transaction_data at day level): purchases are counted
+    per distinct purchase day, so two orders on one day are one purchase. -#}
+with
+
+completed_orders as (
+
+    select customer_id, order_date, amount
+    from {{ ref('int_orders_numbered') }}
+    where is_completed
+
+),
+
+purchase_days as (
+
+    select
+        customer_id,
+        order_date,
+        count(*) as orders,
+        sum(amount) as revenue
+
+    from completed_orders
+    group by customer_id, order_date
+
+),
+
+customers as (
+
+    select
+        customer_id,
+        min(order_date) as first_purchase_date,
+        max(order_date) as last_purchase_date,
+        count(*) as purchase_days,
+        cast(sum(orders) as bigint) as completed_orders,
+        sum(revenue) as historic_revenue,
+        arg_min(revenue, order_date) as first_purchase_day_revenue,
+        cast(coalesce(sum(orders) filter (
+            where order_date > {{ dbt.dateadd('day', -365, as_of_date()) }}
+        ), 0) as bigint) as orders_365d,
+        coalesce(sum(revenue) filter (
+            where order_date > {{ dbt.dateadd('day', -365, as_of_date()) }}
+        ), 0) as revenue_365d
+
+    from purchase_days
+    group by customer_id
+
+),
+
+final as (
+
+    select
+        customer_id,
+        first_purchase_date,
+        last_purchase_date,
+        completed_orders,
+        historic_revenue,
+        orders_365d,
+        revenue_365d,
+        purchase_days - 1 as frequency,
+        {{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as recency_days,
+        {{ dbt.datediff('first_purchase_date', as_of_date(), 'day') }} as t_days,
+        case
+            when purchase_days > 1
+                then cast(historic_revenue - first_purchase_day_revenue as double)
+                    / (purchase_days - 1)
+            else 0
+        end as monetary_value,
+        {{ as_of_date() }} as as_of_date
+
+    from customers
+
+)
+
+select * from final

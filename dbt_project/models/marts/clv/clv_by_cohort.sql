@@ -1,0 +1,1 @@
+{{ clv_summary_by(['cohort_month']) }}

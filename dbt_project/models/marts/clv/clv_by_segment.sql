@@ -1,0 +1,1 @@
+{{ clv_summary_by(['lifecycle_stage', 'is_high_value']) }}
