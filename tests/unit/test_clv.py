@@ -5,6 +5,7 @@ simulated from known parameters, and against the properties the models must have
 from __future__ import annotations
 
 import warnings
+from datetime import date, datetime
 
 import numpy as np
 import pytest
@@ -261,3 +262,79 @@ def test_invalid_inputs_are_named():
         clv.fit_bg_nbd(np.array([1.0]), np.array([5.0]), np.array([3.0]))
     with pytest.raises(ValueError, match="frequency < 0"):
         clv.fit_bg_nbd(np.array([-1.0]), np.array([0.0]), np.array([3.0]))
+
+
+# ---------------------------------------------------------------- the published fit
+
+AS_OF = date(2025, 6, 30)
+FITTED_AT = datetime(2025, 7, 1, 2, 0)
+
+
+def a_fit(model: str, converged: bool, scale: float = 1.0) -> clv.Fit:
+    names = clv.PARAMETERS[model]
+    return clv.Fit(
+        model=model,
+        params={name: scale * (i + 1) for i, name in enumerate(names)},
+        log_likelihood=-100.0 * scale,
+        n_customers=10,
+        converged=converged,
+    )
+
+
+def used(rows: list[dict], model: str) -> tuple[float, ...] | None:
+    return clv.parameters_in_use(rows, model)
+
+
+def test_a_converged_fit_is_published_and_used():
+    rows = clv.fit_rows(
+        [a_fit(clv.BG_NBD, True), a_fit(clv.GAMMA_GAMMA, True)], [], AS_OF, FITTED_AT
+    )
+    assert len(rows) == 7 and all(row["is_used_for_predictions"] for row in rows)
+    assert {row["time_unit"] for row in rows} == {"day"}
+    assert used(rows, clv.BG_NBD) == (1.0, 2.0, 3.0, 4.0)
+    assert used(rows, clv.GAMMA_GAMMA) == (1.0, 2.0, 3.0)
+
+
+def test_non_convergence_falls_back_per_model_to_the_previous_converged_rows():
+    previous = clv.fit_rows(
+        [a_fit(clv.BG_NBD, True), a_fit(clv.GAMMA_GAMMA, True)],
+        [],
+        date(2025, 6, 29),
+        datetime(2025, 6, 30, 2, 0),
+    )
+    rows = clv.fit_rows(
+        [a_fit(clv.BG_NBD, False, scale=7.0), a_fit(clv.GAMMA_GAMMA, True, scale=3.0)],
+        previous,
+        AS_OF,
+        FITTED_AT,
+    )
+    assert len(rows) == 4 + 4 + 3
+    assert used(rows, clv.BG_NBD) == (1.0, 2.0, 3.0, 4.0)  # yesterday's converged values
+    assert used(rows, clv.GAMMA_GAMMA) == (3.0, 6.0, 9.0)  # today's converged values
+    failed = [row for row in rows if not row["converged"]]
+    assert len(failed) == 4 and not any(row["is_used_for_predictions"] for row in failed)
+    kept = [row for row in rows if row["model"] == clv.BG_NBD and row["converged"]]
+    assert {row["as_of_date"] for row in kept} == {date(2025, 6, 29)}
+    # a second failure the next day still finds the converged rows (carried over again)
+    again = clv.fit_rows(
+        [a_fit(clv.BG_NBD, False, scale=5.0), a_fit(clv.GAMMA_GAMMA, True)],
+        rows,
+        date(2025, 7, 1),
+        FITTED_AT,
+    )
+    assert used(again, clv.BG_NBD) == (1.0, 2.0, 3.0, 4.0) and len(again) == 11
+
+
+def test_no_fallback_to_parameters_fitted_on_later_data():
+    # a backfill for an earlier as-of date must not use a fit that saw later orders
+    later = clv.fit_rows([a_fit(clv.BG_NBD, True)], [], date(2025, 12, 31), FITTED_AT)
+    rows = clv.fit_rows([a_fit(clv.BG_NBD, False, scale=2.0)], later, AS_OF, FITTED_AT)
+    assert len(rows) == 4 and used(rows, clv.BG_NBD) == (2.0, 4.0, 6.0, 8.0)
+    assert not any(row["converged"] for row in rows)
+
+
+def test_an_unfitted_model_publishes_nulls_and_predicts_nothing():
+    fit = clv.fit_bg_nbd(np.zeros(3), np.zeros(3), np.array([1.0, 2.0, 3.0]))
+    rows = clv.fit_rows([fit], [], AS_OF, FITTED_AT)
+    assert [row["value"] for row in rows] == [None] * 4
+    assert rows[0]["log_likelihood"] is None and used(rows, clv.BG_NBD) is None
