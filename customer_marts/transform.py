@@ -159,12 +159,16 @@ def generate_docs(settings: Settings, as_of: date, destination: Path) -> Path:
     from the build's run_results.json); the four files of the site are then copied
     to `<destination>.partial` and renamed to `destination`, so `destination` is
     either complete or absent. `static_index.html` embeds the manifest and catalog
-    and opens from disk without a web server.
+    and opens from disk without a web server. `--no-compile`: `dbt build` has just
+    compiled everything (its SQL is in $WAREHOUSE_DIR/dbt/target/compiled), and
+    compiling again would double the time this takes.
     """
     target = settings.warehouse_dir / "dbt" / "docs_target"
     for name in DOCS_FILES:
         (target / name).unlink(missing_ok=True)
-    returncode, _ = run_dbt(settings, "docs generate", as_of, "--static", target_path=target)
+    returncode, _ = run_dbt(
+        settings, "docs generate", as_of, "--static", "--no-compile", target_path=target
+    )
     missing = [name for name in DOCS_FILES if not (target / name).exists()]
     if returncode != 0 or missing:
         raise DbtFailure(

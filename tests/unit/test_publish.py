@@ -370,3 +370,24 @@ def test_serve_docs_serves_the_current_docs_folder(settings):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_sqlalchemy_recipe_and_snapshot_semantics_in_one_process(settings):
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    full_run(settings, orders=2)
+    url = f"duckdb:///{settings.published_db}?access_mode=read_only"  # the README recipe
+    fresh, pooled = sa.create_engine(url, poolclass=NullPool), sa.create_engine(url)
+
+    def orders(engine: sa.Engine) -> int:
+        with engine.connect() as con:
+            return con.execute(sa.text("select count(*) from marts.fct_orders")).scalar()
+
+    assert orders(fresh) == 2
+    assert orders(pooled) == 2  # its connection stays open in the pool
+    full_run(settings, orders=5)
+    assert orders(pooled) == 2  # the pooled connection keeps its snapshot
+    assert orders(fresh) == 2  # and holds the process's instance of the file open
+    pooled.dispose()
+    assert orders(fresh) == 5  # once every connection is closed, the new version

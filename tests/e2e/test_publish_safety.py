@@ -1,0 +1,453 @@
+"""Write-audit-publish under fire, with real processes on one warehouse.
+
+The tests run in file order and build on each other:
+
+1. a real run (`pipeline.run_all` in a child process) publishes the 2024 data;
+2. 8 reader processes start querying `published.duckdb` (read_only=True) in a
+   loop, reconnecting each time, and a 9th holds one connection open;
+3. real runs are killed with SIGKILL (own process group, so dbt dies with them)
+   during publish, ingest, validation and dbt build; after each kill
+   `published.duckdb` is byte-identical and openable. Each killed run after the
+   first gets past the step where the one before it was killed, and the run after
+   the last kill succeeds, so the next run always gets through;
+4. that run and two more publishes happen while the readers read: zero errors,
+   each reader sees the versions in order, the holder keeps its snapshot;
+5. `scripts/rollback.py` re-points `published.duckdb` to older versions.
+
+The kill during publish is made deterministic by the child's log handler, which
+stops the process at the log line "copying ... into .published-<run>.partial"
+(written after the partial file is attached), where it is killed. The other
+kills land on log lines that start long steps (ingest of 460 files, the Great
+Expectations import, a dbt build), and each test checks from the build database
+that the kill landed inside its step.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_marts.config import PROJECT_ROOT
+from tests.conftest import file_digest
+
+pytestmark = pytest.mark.slow
+
+BASELINE_AS_OF = "2024-12-31"
+AS_OF = "2025-12-31"
+READERS = 8
+RUN_TIMEOUT = 600
+
+# A pipeline run in a child process. mode "all": every step; mode "publish": a new
+# run that publishes the current (validated) build. A non-empty third argument stops
+# the process at the first log line starting with it, to be killed there.
+RUNNER = r"""
+import logging, sys, time
+from datetime import date
+from customer_marts import pipeline
+from customer_marts.config import Settings
+from customer_marts.logs import quiet_noisy_loggers
+
+mode, as_of, pause_at = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3]
+
+class Handler(logging.StreamHandler):
+    def emit(self, record):
+        super().emit(record)
+        if pause_at and record.getMessage().startswith(pause_at):
+            self.flush()
+            time.sleep(600)
+
+logging.basicConfig(level=logging.INFO, format="%(name)s | %(message)s",
+                    handlers=[Handler(sys.stdout)])
+quiet_noisy_loggers()
+settings = Settings.from_env()
+if mode == "all":
+    pipeline.run_all(settings, as_of)
+else:
+    pipeline.publish(settings, pipeline.start_run(settings, as_of))
+"""
+
+# Reconnects for every query round; writes what it saw when the stop file appears.
+READER = r"""
+import json, sys, time
+from pathlib import Path
+import duckdb
+
+published, stop, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+rounds, errors, seen = 0, [], []
+while not stop.exists():
+    try:
+        with duckdb.connect(published, read_only=True) as con:
+            run_id = con.execute(
+                "select max(run_id) from audit.pipeline_runs where status = 'success'"
+            ).fetchone()[0]
+            orders = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
+            customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+        if not (orders and customers):
+            errors.append(f"empty marts in {run_id}")
+        if not seen or seen[-1][0] != run_id:
+            seen.append([run_id, orders])
+        rounds += 1
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+    time.sleep(0.25)
+out.write_text(json.dumps({"rounds": rounds, "errors": errors, "seen": seen}))
+"""
+
+# Holds one connection for the whole module, then reconnects.
+HOLDER = r"""
+import json, sys, time
+from pathlib import Path
+import duckdb
+
+query = "select max(run_id) from audit.pipeline_runs where status = 'success'"
+published, stop, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+con = duckdb.connect(published, read_only=True)
+first = con.execute(query).fetchone()[0]
+while not stop.exists():
+    time.sleep(0.1)
+held = con.execute(query).fetchone()[0]
+con.close()
+with duckdb.connect(published, read_only=True) as fresh:
+    reconnected = fresh.execute(query).fetchone()[0]
+out.write_text(json.dumps({"first": first, "held": held, "reconnected": reconnected}))
+"""
+
+
+class Site:
+    def __init__(self, root: Path, demo: Path):
+        self.landing = root / "landing"
+        self.held_back = root / "held_back"  # the 2025 files, landed after the first run
+        self.warehouse = root / "warehouse"
+        self.published = self.warehouse / "published.duckdb"
+        self.build_db = self.warehouse / "build.duckdb"
+        shutil.copytree(demo, self.landing)
+        for path in sorted(self.landing.glob("*/*2025-*")):
+            target = self.held_back / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.rename(target)
+        self.runs: dict[str, str] = {}  # what each run of this module was for -> run id
+
+    def land_held_back_files(self) -> None:
+        for path in sorted(self.held_back.glob("*/*")):
+            path.rename(self.landing / path.parent.name / path.name)
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "LANDING_DIR": str(self.landing),
+            "WAREHOUSE_DIR": str(self.warehouse),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start(self, mode: str, as_of: str, pause_at: str = "") -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", RUNNER, mode, as_of, pause_at],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group: dbt is killed with it
+        )
+
+    def run(self, mode: str, as_of: str) -> str:
+        """A run that must succeed; returns its log."""
+        child = self.start(mode, as_of)
+        log, _ = child.communicate(timeout=RUN_TIMEOUT)
+        assert child.returncode == 0, log[-6000:]
+        return log
+
+    def kill_at(self, child: subprocess.Popen, marker: str) -> str:
+        """Read the run's log until `marker`, then SIGKILL its process group; return the log."""
+        watchdog = threading.Timer(RUN_TIMEOUT, os.killpg, (child.pid, signal.SIGKILL))
+        watchdog.start()
+        lines = []
+        try:
+            for line in iter(child.stdout.readline, ""):
+                lines.append(line)
+                if marker in line:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    break
+        finally:
+            watchdog.cancel()
+        child.wait(timeout=60)
+        child.stdout.close()
+        log = "".join(lines)
+        assert marker in log, f"the run ended before {marker!r}:\n{log[-6000:]}"
+        assert child.returncode == -signal.SIGKILL
+        for _ in range(100):  # nothing of the run survives (dbt included)
+            if not live_group_members(child.pid):
+                break
+            time.sleep(0.05)
+        assert live_group_members(child.pid) == []
+        return log
+
+    def record(self, database: Path) -> list[tuple]:
+        with duckdb.connect(str(database), read_only=True) as con:
+            return con.execute(
+                "select run_id, status, failed_step, message, data_as_of::varchar, "
+                "rows_ingested, rows_quarantined, checks_passed, checks_warned, checks_failed, "
+                "published_version from audit.pipeline_runs order by run_id"
+            ).fetchall()
+
+    def scalar(self, database: Path, query: str, *params):
+        with duckdb.connect(str(database), read_only=True) as con:
+            return con.execute(query, list(params)).fetchone()[0]
+
+
+def live_group_members(group: int) -> list[int]:
+    """Processes of a process group that are alive (not zombies), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _parent, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except OSError:
+            continue
+        if int(pgrp) == group and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def run_id_in(log: str) -> str:
+    """The run id from the log line 'run <id> for as-of date ... started'."""
+    line = next(line for line in log.splitlines() if " for as-of date " in line)
+    return line.split("| run ", 1)[1].split()[0]
+
+
+def assert_published_intact(site: Site, digest: str) -> None:
+    assert file_digest(site.published) == digest
+    assert site.scalar(site.published, "select count(*) from marts.fct_orders") > 0
+
+
+def csv_rows(paths) -> list[dict]:
+    rows = []
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def site(small_demo, tmp_path_factory) -> Site:
+    site = Site(tmp_path_factory.mktemp("publish_safety"), small_demo)
+    log = site.run("all", BASELINE_AS_OF)
+    site.runs["baseline"] = run_id_in(log)
+    return site
+
+
+@pytest.fixture(scope="module")
+def readers(site):
+    """8 reader processes and one connection holder, started after the first publish."""
+    stop = site.warehouse.parent / "stop_readers"
+    outputs = [site.warehouse.parent / f"reader_{i}.json" for i in range(READERS + 1)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLDER if i == READERS else READER, str(site.published)]
+            + [str(stop), str(out)]
+        )
+        for i, out in enumerate(outputs)
+    ]
+    time.sleep(2)  # let them connect before anything is published
+
+    def finish() -> tuple[list[dict], dict]:
+        stop.touch()
+        for process in processes:
+            assert process.wait(timeout=60) == 0
+        results = [json.loads(out.read_text()) for out in outputs]
+        return results[:READERS], results[READERS]
+
+    yield finish
+    stop.touch()
+    for process in processes:
+        process.wait(timeout=60)
+
+
+def test_first_run_publishes_marts_docs_and_parquet(site, readers):
+    docs = site.warehouse / "docs"
+    baseline = site.runs["baseline"]
+    assert os.readlink(docs) == f".docs-{baseline}"
+    assert {p.name for p in docs.iterdir()} == {
+        "index.html",
+        "manifest.json",
+        "catalog.json",
+        "static_index.html",
+    }
+    manifest = json.loads((docs / "manifest.json").read_text())
+    assert {e["label"] for e in manifest["exposures"].values()} >= {
+        "Retention dashboard",
+        "CLV dashboard",
+        "NPS dashboard",
+    }
+    catalog = json.loads((docs / "catalog.json").read_text())
+    assert "model.customer_marts.fct_orders" in catalog["nodes"]
+    parquet = json.loads((site.warehouse / "parquet" / "_published.json").read_text())
+    assert parquet["run_id"] == baseline
+    assert parquet["row_counts"]["fct_orders"] == site.scalar(
+        site.published, "select count(*) from marts.fct_orders"
+    )
+
+
+def test_kill_during_publish_leaves_published_intact(site, readers):
+    digest = file_digest(site.published)
+    docs_before = os.readlink(site.warehouse / "docs")
+    child = site.start("publish", AS_OF, pause_at="copying ")
+    log = site.kill_at(child, "copying marts and audit into")
+    site.runs["killed_in_publish"] = run_id_in(log)
+    assert_published_intact(site, digest)
+    # killed in the middle of the copy: the partial file is there, not yet a version
+    partial = site.warehouse / f".published-{site.runs['killed_in_publish']}.duckdb.partial"
+    assert partial.exists()
+    assert not (site.warehouse / f"published-{site.runs['killed_in_publish']}.duckdb").exists()
+    assert os.readlink(site.warehouse / "docs") == docs_before
+
+
+def test_kill_during_ingest_leaves_published_intact(site, readers):
+    digest = file_digest(site.published)
+    raw_orders = site.scalar(site.build_db, "select count(*) from raw.orders")
+    site.land_held_back_files()
+    log = site.kill_at(site.start("all", AS_OF), "step ingest started")
+    run_id = site.runs["killed_in_ingest"] = run_id_in(log)
+    assert_published_intact(site, digest)
+    # ingestion is one transaction: the kill inside it left nothing of the run behind
+    assert site.scalar(site.build_db, "select count(*) from raw.orders") == raw_orders
+    assert (
+        site.scalar(
+            site.build_db, "select count(*) from audit.ingested_files where run_id = ?", run_id
+        )
+        == 0
+    )
+
+
+def test_kill_during_validation_leaves_published_intact(site, readers):
+    digest = file_digest(site.published)
+    log = site.kill_at(site.start("all", AS_OF), "step validate_raw started")
+    run_id = site.runs["killed_in_validation"] = run_id_in(log)
+    assert_published_intact(site, digest)
+    # this run got through ingest (where the previous one was killed), not through validation
+    query = "select count(*) from audit.{} where run_id = ?"
+    assert site.scalar(site.build_db, query.format("ingested_files"), run_id) > 0
+    assert site.scalar(site.build_db, query.format("check_results"), run_id) == 0
+
+
+def test_kill_during_dbt_build_leaves_published_intact(site, readers):
+    digest = file_digest(site.published)
+    log = site.kill_at(site.start("all", AS_OF), "OK created sql")
+    run_id = site.runs["killed_in_dbt_build"] = run_id_in(log)
+    assert_published_intact(site, digest)
+    assert "quality gate (raw)" in log  # past validation, where the previous run was killed
+    assert "dbt build:" not in log  # dbt build never finished
+    assert (
+        site.scalar(
+            site.build_db,
+            "select count(*) from audit.check_results where run_id = ? and layer = 'raw'",
+            run_id,
+        )
+        > 0
+    )
+
+
+def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
+    digest = file_digest(site.published)
+    log = site.run("all", AS_OF)
+    site.runs["after_kills"] = final = run_id_in(log)
+    assert file_digest(site.published) != digest
+    runs = {row[0]: row for row in site.record(site.published)}
+    killed = {
+        "killed_in_publish": "publish",
+        "killed_in_ingest": "ingest",
+        "killed_in_validation": "validate_raw",
+        "killed_in_dbt_build": "dbt_build",
+    }
+    for purpose, step in killed.items():
+        run_id, status, failed_step, message, *_ = runs[site.runs[purpose]]
+        assert (status, failed_step) == ("failed", step), purpose
+        assert message.startswith(f"interrupted in step {step}"), message
+    # every run of this module is recorded, in the published file too
+    assert set(runs) == set(site.runs.values())
+    assert runs[site.runs["baseline"]][1] == "success"
+
+    # the counts, worked out from the landing files with the csv module
+    landed = csv_rows(sorted(site.landing.glob("*/*.csv")))
+    held_back = [p for p in site.landing.glob("*/*.csv") if "2025-" in p.name]
+    assert (
+        runs[site.runs["baseline"]][5] + runs[site.runs["killed_in_validation"]][5]
+        == len(landed)  # every landed row loaded once (the demo has no bad or duplicate rows)
+    )
+    assert runs[site.runs["killed_in_validation"]][5] == len(csv_rows(held_back))
+    assert runs[site.runs["killed_in_ingest"]][5] == 0
+    _, status, failed_step, _, data_as_of, ingested, quarantined, passed, _, failed, version = runs[
+        final
+    ]
+    assert (status, failed_step, version) == ("success", None, f"published-{final}.duckdb")
+    assert (ingested, quarantined, failed) == (0, 0, 0) and passed > 0
+    order_dates = [row["ordered_at"][:10] for row in csv_rows(site.landing.glob("orders/*.csv"))]
+    assert data_as_of == max(day for day in order_dates if day <= AS_OF)
+
+    # the killed publish's leftovers are gone; docs and Parquet are this run's
+    assert not list(site.warehouse.glob(".*.partial*"))
+    assert os.readlink(site.warehouse / "docs") == f".docs-{final}"
+    parquet = json.loads((site.warehouse / "parquet" / "_published.json").read_text())
+    assert (parquet["run_id"], parquet["data_as_of"]) == (final, data_as_of)
+
+
+def test_readers_see_every_publish_in_order_without_errors(site, readers):
+    for name in ("republish_1", "republish_2"):
+        time.sleep(1)
+        site.runs[name] = run_id_in(site.run("publish", AS_OF))
+    time.sleep(1)
+    results, holder = readers()
+    published = [site.runs[n] for n in ("baseline", "after_kills", "republish_1", "republish_2")]
+    orders = {
+        run_id: site.scalar(
+            site.warehouse / f"published-{run_id}.duckdb", "select count(*) from marts.fct_orders"
+        )
+        for run_id in published
+    }
+    assert orders[published[0]] < orders[published[1]]  # 2024 data, then 2024-2025
+    for result in results:
+        assert result["errors"] == []
+        # every version, in publish order, each with its own complete marts
+        assert [run_id for run_id, _ in result["seen"]] == published
+        assert all(count == orders[run_id] for run_id, count in result["seen"])
+    # a connection kept open keeps its snapshot; a new one sees the latest version
+    assert holder == {
+        "first": published[0],
+        "held": published[0],
+        "reconnected": published[-1],
+    }
+
+
+def test_rollback_command_re_points_published(site):
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "rollback.py")]
+
+    def rollback(*args: str) -> str:
+        result = subprocess.run(
+            [*command, *args], env=site.env(), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    listing = rollback()
+    assert f"* {site.runs['republish_2']}" in listing
+    rollback("--previous")
+    version = site.warehouse / f"published-{site.runs['republish_1']}.duckdb"
+    assert file_digest(site.published) == file_digest(version)
+    rollback(site.runs["baseline"])
+    baseline = site.warehouse / f"published-{site.runs['baseline']}.duckdb"
+    assert file_digest(site.published) == file_digest(baseline)
+    assert site.scalar(site.published, "select max(order_date) from marts.fct_orders") <= date(
+        2024, 12, 31
+    )
+    parquet = json.loads((site.warehouse / "parquet" / "_published.json").read_text())
+    assert parquet["run_id"] == site.runs["baseline"]
