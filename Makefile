@@ -45,10 +45,11 @@ docs: $(STAMP) ## Build and serve the dbt docs site on http://127.0.0.1:8080
 bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
 	$(BIN)/python scripts/bench.py
 
-up: ## Start the docker-compose deployment (needs a Docker engine)
-	docker compose up -d
+up: ## Build the image and start the docker-compose deployment (needs Docker and .env)
+	@test -f .env || { echo "No .env: cp .env.example .env, then set its secrets (README, 'Deploy with docker-compose')"; exit 1; }
+	docker compose up -d --build
 
-down: ## Stop the docker-compose deployment
+down: ## Stop the docker-compose deployment (data/ and the metadata volume stay)
 	docker compose down
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs uv)
