@@ -215,7 +215,7 @@ def customer_key_sql(email: str) -> str:
     return f"sha256(getvariable('customer_key_salt') || {address})"
 
 
-def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig) -> None:
+def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, landed: str) -> None:
     """The view `shaped`: landed rows collapsed, derived and keyed, as canonical text.
 
     With `collapse`, the rows sharing a key in one file are one record: each column
@@ -223,11 +223,11 @@ def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig) -> 
     number of its first line (rows without a key stay records of their own).
     """
     names = [quote(target) for target in config.targets]
-    source = "landed"
+    source = landed
     if config.collapse or config.derive:
         # Derive expressions and collapsing see trimmed text, NULL when empty.
         trimmed = ", ".join(f"nullif(trim({name}), '') as {name}" for name in names)
-        source = f"(select file_seq, file_name, line_number, {trimmed} from landed)"
+        source = f"(select file_seq, file_name, line_number, {trimmed} from {landed})"
     if config.collapse:
         key = quote(config.contract.key)
         firsts = ", ".join(
@@ -333,18 +333,35 @@ def create_checked_table(
 # ---------------------------------------------------------------- one source
 
 
-def _ingest_source(
+@dataclass
+class _Plan:
+    """One source's work for this run, found and read before the load transaction."""
+
+    config: SourceConfig
+    files: list[LandingFile] = field(default_factory=list)  # new or changed, to load
+    shas: dict[str, str] = field(default_factory=dict)
+    replaced: list[str] = field(default_factory=list)  # names whose earlier rows go
+    manifest_rows: list[dict[str, object]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: {"files_loaded": 0, "files_skipped": 0})
+    landed: Landed | None = None
+
+
+def _plan_source(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
     config: SourceConfig,
-    options: RowOptions,
     run_id: str,
     has_salt: bool,
-) -> dict[str, int]:
+) -> _Plan:
+    """Fingerprint the source's files, decide which to load, and land those.
+
+    Raises IngestError naming every file that cannot be read.
+    """
+    plan = _Plan(config)
     source = config.name
     files = list_files(landing_dir, config)
     if not files:
-        return {"files_loaded": 0, "files_skipped": 0}
+        return plan
     manifest = {
         (row[0], row[1]): row[2]
         for row in con.execute(
@@ -355,49 +372,57 @@ def _ingest_source(
     }
     loaded_shas = {sha: name for (name, sha), status in manifest.items() if status == "loaded"}
     loaded_names = {name for (name, _), status in manifest.items() if status == "loaded"}
-
-    to_land: list[LandingFile] = []
-    shas: dict[str, str] = {}
-    counts = {"files_loaded": 0, "files_skipped": 0}
     for seq, path in enumerate(files):
         file_name = path.relative_to(landing_dir).as_posix()
         sha = sha256_of(path)
         if (file_name, sha) in manifest:
             continue  # ingested (or skipped) in an earlier run: nothing to do
         if sha in loaded_shas:  # an earlier run's content, or a file of this run
-            _record(
-                con,
-                source,
-                file_name,
-                sha,
-                run_id,
-                status="skipped",
-                message=f"same content as {loaded_shas[sha]}",
+            plan.manifest_rows.append(
+                _manifest_row(
+                    source,
+                    file_name,
+                    sha,
+                    run_id,
+                    status="skipped",
+                    message=f"same content as {loaded_shas[sha]}",
+                )
             )
-            counts["files_skipped"] += 1
+            plan.counts["files_skipped"] += 1
             continue
-        to_land.append(LandingFile(seq, path, file_name))
-        shas[file_name] = sha
+        plan.files.append(LandingFile(seq, path, file_name))
+        plan.shas[file_name] = sha
         loaded_shas.setdefault(sha, file_name)
-    if not to_land:
-        return counts
+    if not plan.files:
+        return plan
     if config.hashes_email and not has_salt:
         raise IngestError(
             f"{source}: the customer key is the e-mail (customer_key: email) but "
             "CUSTOMER_KEY_SALT is not set. Set it to a long random secret (README, "
             "'Sources, presets and mappings') and keep it: changing it changes every key.",
         )
-    landed = land(con, config, to_land)
-    if landed.errors:
-        raise IngestError(
-            "\n".join(str(error) for error in landed.errors),
-            [(source, error.file_name, error.reason) for error in landed.errors],
-        )
-
     # Corrections: a known name with new content replaces that file's rows.
-    replaced = [file.name for file in to_land if file.name in loaded_names]
-    if replaced:
-        names = ", ".join(literal(name) for name in replaced)
+    plan.replaced = [file.name for file in plan.files if file.name in loaded_names]
+    plan.landed = land(con, config, plan.files)
+    if plan.landed.errors:
+        raise IngestError(
+            "\n".join(str(error) for error in plan.landed.errors),
+            [(source, error.file_name, error.reason) for error in plan.landed.errors],
+        )
+    return plan
+
+
+def _load_source(
+    con: duckdb.DuckDBPyConnection, plan: _Plan, options: RowOptions, run_id: str
+) -> dict[str, int]:
+    """Check the landed rows and write raw, quarantine and manifest (in the transaction)."""
+    config, landed, counts = plan.config, plan.landed, plan.counts
+    source = config.name
+    if landed is None:
+        _write_manifest(con, plan.manifest_rows)
+        return counts
+    if plan.replaced:
+        names = ", ".join(literal(name) for name in plan.replaced)
         con.execute(f"delete from raw.{source} where _file_name in ({names})")
         con.execute(
             f"update audit.ingested_files set status = 'replaced' "
@@ -405,13 +430,13 @@ def _ingest_source(
             [source],
         )
 
-    create_shaped_view(con, config)
+    create_shaped_view(con, config, landed.landed)
     con.execute(f"set TimeZone = {literal(config.timezone)}")
     try:
         create_checked_table(con, config, options)
     finally:
         con.execute("set TimeZone = 'UTC'")
-    _quarantine(con, config, run_id)
+    _quarantine(con, config, landed.rejected, run_id)
     key = quote(config.contract.key)
     # The latest file wins: rows of earlier files with the same key become duplicates.
     superseded = con.execute(
@@ -442,28 +467,29 @@ def _ingest_source(
         """,
         [run_id],
     )
-    stats = _file_stats(con)
+    stats = _file_stats(con, landed.rejected)
     notes = _notes(con, config, landed)
-    for file in to_land:
+    for file in plan.files:
         read, loaded, quarantined, duplicate = stats.get(file.name, (0, 0, 0, 0))
         message = "; ".join(
             part
             for part in (
                 notes.get(file.name),
-                "replaces an earlier delivery" if file.name in replaced else None,
+                "replaces an earlier delivery" if file.name in plan.replaced else None,
             )
             if part
         )
-        _record(
-            con,
-            source,
-            file.name,
-            shas[file.name],
-            run_id,
-            status="loaded",
-            rows=(read, loaded, quarantined, duplicate),
-            extra=landed.extras.get(file.name),
-            message=message or None,
+        plan.manifest_rows.append(
+            _manifest_row(
+                source,
+                file.name,
+                plan.shas[file.name],
+                run_id,
+                status="loaded",
+                rows=(read, loaded, quarantined, duplicate),
+                extra=landed.extras.get(file.name),
+                message=message or None,
+            )
         )
         counts["files_loaded"] += 1
         for name, value in zip(
@@ -472,14 +498,17 @@ def _ingest_source(
             strict=True,
         ):
             counts[name] = counts.get(name, 0) + value
+    _write_manifest(con, plan.manifest_rows)
     return counts
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, config: SourceConfig, run_id: str) -> None:
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, config: SourceConfig, rejected: str, run_id: str
+) -> None:
     """Failed rows (with their shaped record) and malformed CSV records to audit.quarantine."""
     counts = con.execute(
         "select (select count(*) from checked where failed_reason is not null) "
-        "+ (select count(*) from rejected)"
+        f"+ (select count(*) from {rejected})"
     ).fetchone()
     if not counts[0]:
         return
@@ -496,7 +525,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, config: SourceConfig, run_id: st
             union all
             select file_seq, file_name, line_number, "column", reason,
                 regexp_replace(raw_record, {literal(EMAIL_PATTERN)}, '<email>', 'g')
-            from rejected
+            from {rejected}
         )
         select {literal(config.name)}, file_name, line_number, failed_column, failed_reason,
             raw_record, ?
@@ -507,12 +536,14 @@ def _quarantine(con: duckdb.DuckDBPyConnection, config: SourceConfig, run_id: st
     )
 
 
-def _file_stats(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int, int]]:
+def _file_stats(
+    con: duckdb.DuckDBPyConnection, rejected: str
+) -> dict[str, tuple[int, int, int, int]]:
     """(read, loaded, quarantined, duplicate) per file; a malformed record is a row read."""
     return {
         row[0]: row[1:]
         for row in con.execute(
-            """
+            f"""
             with rows as (
                 select file_name,
                     failed_reason is null and not is_duplicate as is_loaded,
@@ -520,7 +551,7 @@ def _file_stats(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int
                     is_duplicate
                 from checked
                 union all
-                select file_name, false, true, false from rejected
+                select file_name, false, true, false from {rejected}
             )
             select file_name, count(*), count(*) filter (is_loaded),
                 count(*) filter (is_quarantined), count(*) filter (is_duplicate)
@@ -534,7 +565,9 @@ def _notes(con: duckdb.DuckDBPyConnection, config: SourceConfig, landed: Landed)
     """Manifest messages: empty files, and how line items were collapsed into records."""
     notes = dict(landed.notes)
     if config.collapse:
-        lines = dict(con.execute("select file_name, count(*) from landed group by 1").fetchall())
+        lines = dict(
+            con.execute(f"select file_name, count(*) from {landed.landed} group by 1").fetchall()
+        )
         records = dict(con.execute("select file_name, count(*) from checked group by 1").fetchall())
         for file_name, count in lines.items():
             notes[file_name] = (
@@ -544,8 +577,22 @@ def _notes(con: duckdb.DuckDBPyConnection, config: SourceConfig, landed: Landed)
     return notes
 
 
-def _record(
-    con: duckdb.DuckDBPyConnection,
+MANIFEST_COLUMNS = (
+    "source",
+    "file_name",
+    "sha256",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "rows_duplicate",
+    "status",
+    "extra_columns",
+    "message",
+    "run_id",
+)
+
+
+def _manifest_row(
     source: str,
     file_name: str,
     sha: str | None,
@@ -554,21 +601,21 @@ def _record(
     rows: tuple[int, int, int, int] = (0, 0, 0, 0),
     extra: list[str] | None = None,
     message: str | None = None,
-) -> None:
+) -> dict[str, object]:
+    values = (source, file_name, sha, *rows, status, ", ".join(extra or []) or None, message)
+    return dict(zip(MANIFEST_COLUMNS, (*values, run_id), strict=True))
+
+
+def _write_manifest(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:
+    """Insert manifest rows in one statement (one INSERT per file is slow for 700 files)."""
+    if not rows:
+        return
+    names = ", ".join(MANIFEST_COLUMNS)
+    values = ", ".join(f"row.{name}" for name in MANIFEST_COLUMNS)
     con.execute(
-        "insert into audit.ingested_files (source, file_name, sha256, rows_read, rows_loaded, "
-        "rows_quarantined, rows_duplicate, status, extra_columns, message, run_id, loaded_at) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-        [
-            source,
-            file_name,
-            sha,
-            *rows,
-            status,
-            ", ".join(extra or []) or None,
-            message,
-            run_id,
-        ],
+        f"insert into audit.ingested_files ({names}, loaded_at) "
+        f"select {values}, now() from (select unnest(?) as row)",
+        [rows],
     )
 
 
@@ -629,33 +676,30 @@ def ingest(
         raise IngestError(f"source configuration: {exc}") from exc
     salt = resolve_salt(landing_dir, salt)
     summary = IngestSummary()
+    names = sources or list(config.sources)
     with connect(build_db) as con:
         ensure_schema(con)
         if salt:
             con.execute("set variable customer_key_salt = ?", [salt])
-        con.execute("begin transaction")
+        # Read first, outside the transaction (a failed read would abort it) ...
         try:
-            rates = config.rates_path(landing_dir)
-            if rates is not None:
-                _load_rates(con, rates)
-            options = RowOptions(
-                reporting_currency=config.reporting_currency, has_rates=rates is not None
-            )
-            for name in sources or list(config.sources):
-                source = config.sources[name]
-                source_options = RowOptions(
-                    source.decimal_separator, options.reporting_currency, options.has_rates
-                )
-                counts = _ingest_source(
-                    con, landing_dir, source, source_options, run_id, salt is not None
-                )
-                summary.by_source[name] = counts
-                for attr, value in counts.items():
-                    setattr(summary, attr, getattr(summary, attr) + value)
+            plans = _plan_sources(con, landing_dir, config, names, run_id, salt is not None)
         except IngestError as exc:
-            con.execute("rollback")
             _record_failure(con, run_id, exc)
             raise
+        # ... then write everything in one transaction: a failure leaves raw as it was.
+        con.execute("begin transaction")
+        try:
+            for plan in plans:
+                options = RowOptions(
+                    plan.config.decimal_separator,
+                    config.reporting_currency,
+                    has_rates=config.rates_file is not None,
+                )
+                counts = _load_source(con, plan, options, run_id)
+                summary.by_source[plan.config.name] = counts
+                for attr, value in counts.items():
+                    setattr(summary, attr, getattr(summary, attr) + value)
         except BaseException:
             con.execute("rollback")
             raise
@@ -672,7 +716,38 @@ def ingest(
     return summary
 
 
+def _plan_sources(
+    con: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    config: SourcesConfig,
+    names: list[str],
+    run_id: str,
+    has_salt: bool,
+) -> list[_Plan]:
+    """Plan every source; fail naming every unreadable file of every source at once."""
+    rates = config.rates_path(landing_dir)
+    if rates is not None:
+        _load_rates(con, rates)
+    plans, errors = [], []
+    for name in names:
+        try:
+            plans.append(_plan_source(con, landing_dir, config.sources[name], run_id, has_salt))
+        except IngestError as exc:
+            errors.append(exc)
+    if errors:
+        raise IngestError(
+            "\n".join(str(error) for error in errors),
+            [failure for error in errors for failure in error.failures],
+        )
+    return plans
+
+
 def _record_failure(con: duckdb.DuckDBPyConnection, run_id: str, error: IngestError) -> None:
     """Keep a manifest row for each file that failed, outside the rolled-back load."""
-    for source, file_name, reason in error.failures:
-        _record(con, source, file_name, None, run_id, status="failed", message=reason)
+    _write_manifest(
+        con,
+        [
+            _manifest_row(source, file_name, None, run_id, status="failed", message=reason)
+            for source, file_name, reason in error.failures
+        ],
+    )

@@ -1,15 +1,22 @@
-"""Read export files into the temporary table `landed`, as text, with line numbers.
+"""Read export files into temporary tables, as text, with line numbers.
 
 One job: turn files into rows, with DuckDB's own readers and no Python row loops.
+For a source `s`, `land()` fills the view `s__landed` (one text column per name
+the source's mapping knows) and the table `s__rejected` (malformed CSV records).
 - CSV (plain or gzip): the header line is read in Python and mapped onto the
   source's names (`sources.SourceConfig`); files that share a dialect and header
   are read by one `read_csv` with explicit VARCHAR columns and no sniffing.
-  (Sniffing is off on purpose: with DuckDB 2.0 a multi-file read sniffed on its
-  first file silently dropped the rows of a later file with other line endings.)
-  Malformed records (too many or too few fields, a stray quote) are kept by
-  `store_rejects` and land in `rejected`, to be quarantined, never dropped.
+  (Sniffing is off on purpose: with DuckDB 2.0.1 and explicit columns, a
+  multi-file read sniffed on its first file silently dropped the rows of a later
+  file with other line endings; it could also pick a comment character or rows
+  to skip.) Only when that read fails (a malformed record, a wrong encoding) are
+  the files read again with `store_rejects`: malformed records then land in
+  `s__rejected`, to be quarantined, never dropped; a wrong encoding fails the file.
 - Parquet: one file at a time; a column whose type cannot hold the contract's
   kind (e.g. an integer `ordered_at`) fails the file by name.
+
+DuckDB aborts a transaction at the first error, so files are landed before the
+load transaction starts (temporary tables only; nothing durable is written).
 
 Line numbers are those an editor shows: the header is line 1 and a record with
 quoted line breaks spans several lines. Parquet rows are numbered from 1.
@@ -75,6 +82,8 @@ class FileError(Exception):
 
 @dataclass
 class Landed:
+    landed: str  # the view of landed rows
+    rejected: str  # the table of malformed records
     extras: dict[str, list[str]] = field(default_factory=dict)  # extra columns by file
     notes: dict[str, str] = field(default_factory=dict)  # manifest message by file
     errors: list[FileError] = field(default_factory=list)
@@ -89,41 +98,55 @@ def literal(value: str) -> str:
 
 
 class _Reader:
-    """Reads files into numbered part tables; `landed` is the view over all of them."""
+    """Reads files into numbered part tables; `<source>__landed` is the view over them."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, config: SourceConfig) -> None:
         self.con = con
         self.config = config
+        self.prefix = f"{config.name}__"
+        self.reading = f"{self.prefix}reading"
+        self.rejected = f"{self.prefix}rejected"
         self.parts: list[str] = []  # one SELECT per part table, in landed's shape
         con.execute(
-            "create or replace temp table reading (path varchar, part integer, "
+            f"create or replace temp table {self.reading} (path varchar, part integer, "
             "file_seq integer, file_name varchar, first_rowid bigint)"
         )
         con.execute(
-            "create or replace temp table rejected (file_seq integer, file_name varchar, "
-            'line_number bigint, "column" varchar, reason varchar, raw_record varchar)'
+            f"create or replace temp table {self.rejected} (file_seq integer, "
+            'file_name varchar, line_number bigint, "column" varchar, reason varchar, '
+            "raw_record varchar)"
         )
+
+    def table(self, kind: str, part: int) -> str:
+        return f"{self.prefix}{kind}_{part}"
 
     def new_part(self, files: list[LandingFile]) -> int:
         part = len(self.parts)
-        self.con.executemany(
-            "insert into reading values (?, ?, ?, ?, null)",
-            [[str(file.path), part, file.seq, file.name] for file in files],
+        rows = [{"path": str(f.path), "seq": f.seq, "name": f.name} for f in files]
+        self.con.execute(
+            f"insert into {self.reading} select row.path, {part}, row.seq, row.name, null "
+            "from (select unnest(?) as row)",
+            [rows],
         )
         self.parts.append("")  # reserved; filled by add_part once the read succeeded
         return part
 
     def drop_part(self, part: int) -> None:
-        self.con.execute(f"delete from reading where part = {part}")
-        self.con.execute(f"drop table if exists part_{part}")
+        self.con.execute(
+            f"delete from {self.rejected} where file_name in "
+            f"(select file_name from {self.reading} where part = {part})"
+        )
+        self.con.execute(f"delete from {self.reading} where part = {part}")
+        self.con.execute(f"drop table if exists {self.table('part', part)}")
 
     def add_part(self, part: int, found: dict[str, int], first_line: int, exact: bool) -> None:
-        """Register part_<n> in `landed`, numbering lines from rowids (or `lines_<n>`)."""
+        """Register a part table in `landed`, numbering lines from rowids (or `lines_<n>`)."""
+        table = self.table("part", part)
         self.con.execute(
             f"""
-            update reading set first_rowid = firsts.first_rowid
-            from (select filename, min(rowid) as first_rowid from part_{part} group by 1) as firsts
-            where reading.part = {part} and reading.path = firsts.filename
+            update {self.reading} set first_rowid = firsts.first_rowid
+            from (select filename, min(rowid) as first_rowid from {table} group by 1) as firsts
+            where {self.reading}.part = {part} and {self.reading}.path = firsts.filename
             """
         )
         values = [
@@ -133,15 +156,17 @@ class _Reader:
             for target in self.config.targets
         ]
         line = "lines.line_number" if exact else f"part.rowid - reading.first_rowid + {first_line}"
-        join = f"join lines_{part} as lines on lines.rid = part.rowid" if exact else ""
+        join = f"join {self.table('lines', part)} as lines on lines.rid = part.rowid"
         self.parts[part] = f"""
-            select reading.file_seq, reading.file_name, {line} as line_number, {", ".join(values)}
-            from part_{part} as part
-            join reading on reading.part = {part} and reading.path = part.filename
-            {join}
+            select reading.file_seq, reading.file_name, {line} as line_number,
+                {", ".join(values)}
+            from {table} as part
+            join {self.reading} as reading
+                on reading.part = {part} and reading.path = part.filename
+            {join if exact else ""}
         """
 
-    def create_view(self) -> None:
+    def create_view(self) -> str:
         selects = [sql for sql in self.parts if sql]
         if not selects:
             columns = ", ".join(f"null::varchar as {quote(t)}" for t in self.config.targets)
@@ -149,37 +174,42 @@ class _Reader:
                 "select null::integer as file_seq, null::varchar as file_name, "
                 f"null::bigint as line_number, {columns} where false"
             ]
-        self.con.execute(f"create or replace temp view landed as {' union all '.join(selects)}")
+        view = f"{self.prefix}landed"
+        self.con.execute(f"create or replace temp view {view} as {' union all '.join(selects)}")
+        return view
 
 
 def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[LandingFile]) -> Landed:
-    """Read `files` into the view `landed` (malformed CSV records into `rejected`).
+    """Read `files` into the view `<source>__landed` (malformed CSV records into
+    `<source>__rejected`). Run it outside a transaction: a failed read aborts one.
 
-    `landed` has file_seq, file_name, line_number and one text column per target
+    The view has file_seq, file_name, line_number and one text column per target
     name of the source (`SourceConfig.targets`), as read (NULL for an empty field).
     """
     reader = _Reader(con, config)
-    result = Landed()
     groups: dict[tuple, list[tuple[LandingFile, list[str]]]] = {}
+    extras: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
+    errors: list[FileError] = []
     for file in files:
         try:
             fmt = config.format_of(file.path)
             if file.path.stat().st_size == 0:
-                result.extras[file.name], result.notes[file.name] = [], "empty file"
+                extras[file.name], notes[file.name] = [], "empty file"
                 continue
             if fmt == "parquet":
-                result.extras[file.name] = _land_parquet(reader, file)
+                extras[file.name] = _land_parquet(reader, file)
                 continue
             delimiter, header = _csv_header(config, file, fmt)
             if not header:
-                result.extras[file.name], result.notes[file.name] = [], "empty file"
+                extras[file.name], notes[file.name] = [], "empty file"
                 continue
-            result.extras[file.name] = map_header(config, file.name, header)[1]
+            extras[file.name] = map_header(config, file.name, header)[1]
         except FileError as exc:
-            result.errors.append(exc)
+            errors.append(exc)
             continue
         except duckdb.Error as exc:
-            result.errors.append(FileError(file.name, f"cannot be read ({_first_line(exc)})"))
+            errors.append(FileError(file.name, f"cannot be read ({_first_line(exc)})"))
             continue
         groups.setdefault((fmt, delimiter, tuple(header)), []).append((file, header))
     for (fmt, delimiter, _), members in groups.items():
@@ -187,15 +217,14 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
             _land_csv(reader, fmt, delimiter, members)
         except (FileError, duckdb.Error) as exc:
             if len(members) == 1:
-                result.errors.append(_as_file_error(members[0][0], exc))
+                errors.append(_as_file_error(members[0][0], exc))
                 continue
             for member in members:  # find the culprit(s): read one file at a time
                 try:
                     _land_csv(reader, fmt, delimiter, [member])
                 except (FileError, duckdb.Error) as single:
-                    result.errors.append(_as_file_error(member[0], single))
-    reader.create_view()
-    return result
+                    errors.append(_as_file_error(member[0], single))
+    return Landed(reader.create_view(), reader.rejected, extras, notes, errors)
 
 
 def _as_file_error(file: LandingFile, exc: Exception) -> FileError:
@@ -281,54 +310,61 @@ def _land_csv(
     found, _ = map_header(config, members[0][0].name, header)
     paths = ", ".join(literal(str(file.path)) for file, _ in members)
     columns = ", ".join(f"'c{position}': 'VARCHAR'" for position in range(len(header)))
-    con.execute(f"drop table if exists {REJECTS}; drop table if exists {REJECT_SCANS}")
-    relation = (
-        f"read_csv([{paths}], columns = {{{columns}}}, header = true, "
+    all_columns = [f"c{position}" for position in range(len(header))]
+    part = reader.new_part([file for file, _ in members])
+    table = reader.table("part", part)
+    read = (
+        f"create or replace temp table {table} as select filename, {', '.join(all_columns)} "
+        f"from read_csv([{paths}], columns = {{{columns}}}, header = true, "
         f"delim = {literal(delimiter)}, quote = '\"', escape = '\"', auto_detect = false, "
         f"encoding = {literal(config.encoding)}, "
-        f"compression = {literal('gzip' if fmt == 'csv.gz' else 'none')}, filename = true, "
-        f"store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{REJECT_SCANS}')"
+        f"compression = {literal('gzip' if fmt == 'csv.gz' else 'none')}, filename = true"
     )
-    part = reader.new_part([file for file, _ in members])
     try:
-        all_columns = [f"c{position}" for position in range(len(header))]
-        con.execute(
-            f"create or replace temp table part_{part} as select filename, "
-            f"{', '.join(all_columns)} from {relation}"
-        )
-        encoding_errors = con.execute(
-            f"""
-            select reading.file_name, rejects.line, rejects.error_message
-            from {REJECTS} as rejects
-            join {REJECT_SCANS} as scans using (scan_id, file_id)
-            join reading on reading.part = {part} and reading.path = scans.file_path
-            where rejects.error_type = 'INVALID ENCODING'
-            order by 1, 2
-            """
-        ).fetchall()
-        if encoding_errors:
-            file_name, line, message = encoding_errors[0]
-            raise FileError(
-                file_name,
-                f"is not valid {config.encoding} (record {line}: {message}). Export it as "
-                "UTF-8, or set `encoding` for this source in sources.yml.",
+        has_rejects = False
+        try:
+            con.execute(read + ")")
+        except duckdb.Error:
+            # A malformed record or another encoding: read again, keeping the bad records.
+            con.execute(f"drop table if exists {REJECTS}; drop table if exists {REJECT_SCANS}")
+            con.execute(
+                f"{read}, store_rejects = true, rejects_table = '{REJECTS}', "
+                f"rejects_scan = '{REJECT_SCANS}')"
             )
-        has_rejects = con.execute(f"select count(*) > 0 from {REJECTS}").fetchone()[0]
+            _fail_on_encoding_errors(reader, part)
+            has_rejects = con.execute(f"select count(*) > 0 from {REJECTS}").fetchone()[0]
         has_breaks = con.execute(
             f"select coalesce(bool_or(contains(concat({', '.join(all_columns)}), chr(10))), "
-            f"false) from part_{part}"
+            f"false) from {table}"
         ).fetchone()[0]
         exact = bool(has_rejects or has_breaks)
         if exact:
-            _number_lines_exactly(con, part, _newline_count(all_columns), header, found)
+            _number_lines_exactly(reader, part, all_columns, header, found, has_rejects)
         reader.add_part(part, found, first_line=2, exact=exact)
     except BaseException:
-        con.execute(
-            "delete from rejected where file_name in "
-            f"(select file_name from reading where part = {part})"
-        )
         reader.drop_part(part)
         raise
+
+
+def _fail_on_encoding_errors(reader: _Reader, part: int) -> None:
+    encoding_errors = reader.con.execute(
+        f"""
+        select reading.file_name, rejects.line, rejects.error_message
+        from {REJECTS} as rejects
+        join {REJECT_SCANS} as scans using (scan_id, file_id)
+        join {reader.reading} as reading
+            on reading.part = {part} and reading.path = scans.file_path
+        where rejects.error_type = 'INVALID ENCODING'
+        order by 1, 2
+        """
+    ).fetchall()
+    if encoding_errors:
+        file_name, line, message = encoding_errors[0]
+        raise FileError(
+            file_name,
+            f"is not valid {reader.config.encoding} (record {line}: {message}). Export it "
+            "as UTF-8, or set `encoding` for this source in sources.yml.",
+        )
 
 
 def _newline_count(expressions: list[str]) -> str:
@@ -337,11 +373,12 @@ def _newline_count(expressions: list[str]) -> str:
 
 
 def _number_lines_exactly(
-    con: duckdb.DuckDBPyConnection,
+    reader: _Reader,
     part: int,
-    newlines: str,
+    all_columns: list[str],
     header: list[str],
     found: dict[str, int],
+    has_rejects: bool,
 ) -> None:
     """Line numbers of good and rejected records when records span lines or were rejected.
 
@@ -357,9 +394,32 @@ def _number_lines_exactly(
         for position, name in enumerate(header)
     )
     raw = "ltrim(rejects.csv_line, chr(13) || chr(10))"
-    con.execute(
+    bad = f"""
+        select
+            null::bigint as rid,
+            scans.file_path as filename,
+            rejects.line - 2
+                - (row_number() over (partition by scans.file_path order by rejects.line) - 1)
+                as slot,
+            0 as after_rejects,
+            rejects.line as record,
+            1 + length({raw}) - length(replace({raw}, chr(10), '')) as physical_lines,
+            case rejects.column_name {column_case} end as "column",
+            'malformed CSV record (' || lower(replace(rejects.error_type, '_', ' '))
+                || '): ' || rejects.error_message as reason,
+            {raw} as raw_record
+        from {REJECTS} as rejects
+        join {REJECT_SCANS} as scans using (scan_id, file_id)
+        -- one row per record: a record missing two fields is reported twice
+        qualify row_number() over (
+            partition by rejects.scan_id, rejects.file_id, rejects.line
+            order by rejects.column_idx
+        ) = 1
+    """
+    lines = reader.table("lines", part)
+    reader.con.execute(
         f"""
-        create or replace temp table lines_{part} as
+        create or replace temp table {lines} as
         with good as (
             select
                 rowid as rid,
@@ -367,33 +427,14 @@ def _number_lines_exactly(
                 row_number() over (partition by filename order by rowid) - 1 as slot,
                 1 as after_rejects,
                 null::bigint as record,
-                1 + {newlines} as physical_lines,
+                1 + {_newline_count(all_columns)} as physical_lines,
                 null as "column", null as reason, null as raw_record
-            from part_{part}
+            from {reader.table("part", part)}
         ),
-        bad as (
-            select
-                null::bigint as rid,
-                scans.file_path as filename,
-                rejects.line - 2
-                    - (row_number() over (partition by scans.file_path order by rejects.line) - 1)
-                    as slot,
-                0 as after_rejects,
-                rejects.line as record,
-                1 + length({raw}) - length(replace({raw}, chr(10), '')) as physical_lines,
-                case rejects.column_name {column_case} end as "column",
-                'malformed CSV record (' || lower(replace(rejects.error_type, '_', ' '))
-                    || '): ' || rejects.error_message as reason,
-                {raw} as raw_record
-            from {REJECTS} as rejects
-            join {REJECT_SCANS} as scans using (scan_id, file_id)
-            -- one row per record: a record missing two fields is reported twice
-            qualify row_number() over (
-                partition by rejects.scan_id, rejects.file_id, rejects.line
-                order by rejects.column_idx
-            ) = 1
-        ),
-        merged as (select * from good union all by name select * from bad)
+        merged as (
+            select * from good
+            {f"union all by name {bad}" if has_rejects else ""}
+        )
         select
             *,
             2 + coalesce(sum(physical_lines) over (
@@ -403,13 +444,14 @@ def _number_lines_exactly(
         from merged
         """
     )
-    con.execute(
+    reader.con.execute(
         f"""
-        insert into rejected
+        insert into {reader.rejected}
         select reading.file_seq, reading.file_name, lines.line_number, lines."column",
             lines.reason, lines.raw_record
-        from lines_{part} as lines
-        join reading on reading.part = {part} and reading.path = lines.filename
+        from {lines} as lines
+        join {reader.reading} as reading
+            on reading.part = {part} and reading.path = lines.filename
         where lines.rid is null
         """
     )
@@ -449,8 +491,8 @@ def _land_parquet(reader: _Reader, file: LandingFile) -> list[str]:
     part = reader.new_part([file])
     try:
         con.execute(
-            f"create or replace temp table part_{part} as select filename, {selected} "
-            f"from {relation}"
+            f"create or replace temp table {reader.table('part', part)} as "
+            f"select filename, {selected} from {relation}"
         )
         reader.add_part(part, found, first_line=1, exact=False)
     except BaseException:

@@ -268,3 +268,26 @@ def test_one_unreadable_file_among_many_is_named_alone(settings):
     assert "orders/a.csv" not in str(error.value) and "orders/c.csv" not in str(error.value)
     assert manifest(settings, "orders/b.csv") == [("failed", 0, 0, 0, 0)]
     assert query(settings, "select count(*) from raw.orders") == [(0,)]
+
+
+def test_a_malformed_record_in_one_of_many_files_is_quarantined_and_the_rest_load(settings):
+    """The group read fails on the malformed record; the files are read again keeping it
+    (before the load transaction, which a failed read would abort)."""
+    for name in ("a", "b", "c"):
+        write_csv(
+            settings.landing_dir / f"orders/{name}.csv",
+            HEADER,
+            [[f"o{name}", "c1", "2025-01-01T10:00:00Z", "1", "completed"]],
+        )
+    with (settings.landing_dir / "orders/b.csv").open("a") as handle:
+        handle.write("ob2,c1,2025-01-01T10:00:00Z,1,completed,extra\r\n")  # as csv.writer
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    assert query(settings, "select order_id from raw.orders order by 1") == [
+        ("oa",),
+        ("ob",),
+        ("oc",),
+    ]
+    assert query(settings, 'select file_name, line_number, "column" from audit.quarantine') == [
+        ("orders/b.csv", 3, None)
+    ]
+    assert manifest(settings, "orders/b.csv") == [("loaded", 2, 1, 1, 0)]
