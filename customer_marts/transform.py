@@ -150,25 +150,29 @@ def build(settings: Settings, as_of: date, extra_vars: dict | None = None) -> Db
 
 
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "static_index.html")
+GENERATED_DOCS_FILES = ("index.html", "catalog.json", "static_index.html")
 
 
-def generate_docs(settings: Settings, as_of: date, destination: Path) -> Path:
+def generate_docs(
+    settings: Settings, as_of: date, destination: Path, compile_models: bool = False
+) -> Path:
     """`dbt docs generate --static` on the build database; the site's files go to `destination`.
 
-    dbt writes into its own target folder ($WAREHOUSE_DIR/dbt/docs_target, apart
-    from the build's run_results.json); the four files of the site are then copied
-    to `<destination>.partial` and renamed to `destination`, so `destination` is
-    either complete or absent. `static_index.html` embeds the manifest and catalog
-    and opens from disk without a web server. `--no-compile`: `dbt build` has just
-    compiled everything (its SQL is in $WAREHOUSE_DIR/dbt/target/compiled), and
-    compiling again would double the time this takes.
+    After `dbt build` the docs reuse its manifest (`--no-compile`: everything was
+    just compiled, and compiling again would double the time this takes): dbt
+    adds the catalog, `index.html` and `static_index.html` (the site in one file,
+    manifest and catalog embedded, that opens from disk without a server) to the
+    build's target folder, leaving its manifest.json and run_results.json as they
+    are. `compile_models=True` (or no manifest yet) compiles and writes a new manifest.
+    The four files are copied to `<destination>.partial`, renamed to `destination`
+    once complete: `destination` is either complete or absent.
     """
-    target = settings.warehouse_dir / "dbt" / "docs_target"
-    for name in DOCS_FILES:
+    target = settings.warehouse_dir / "dbt" / "target"
+    compile_models = compile_models or not (target / "manifest.json").exists()
+    for name in GENERATED_DOCS_FILES:
         (target / name).unlink(missing_ok=True)
-    returncode, _ = run_dbt(
-        settings, "docs generate", as_of, "--static", "--no-compile", target_path=target
-    )
+    flags = ["--static"] if compile_models else ["--static", "--no-compile"]
+    returncode, _ = run_dbt(settings, "docs generate", as_of, *flags, target_path=target)
     missing = [name for name in DOCS_FILES if not (target / name).exists()]
     if returncode != 0 or missing:
         raise DbtFailure(

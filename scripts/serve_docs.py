@@ -47,7 +47,7 @@ def ensure_docs(settings: Settings, regenerate: bool) -> None:
         return
     print(f"generating the dbt docs site in {docs} ...", flush=True)
     staged = publish.staged_dir(settings.warehouse_dir, publish.DOCS_DIR, "manual")
-    generate_docs(settings, latest_as_of(settings), staged)
+    generate_docs(settings, latest_as_of(settings), staged, compile_models=True)
     publish.swap_directory(staged, docs)
 
 
