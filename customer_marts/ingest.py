@@ -104,7 +104,15 @@ def text_of(column: Column, options: RowOptions) -> str:
     if column.kind == "currency":
         text = f"upper({text})"
     if column.kind in ("decimal", "integer") and options.decimal_separator == ",":
-        text = f"replace(replace({text}, '.', ''), ',', '.')"
+        # "1.234,56" -> 1234.56 and "12,5" -> 12.5; a "." that does not group thousands
+        # ("12.50") is ambiguous, so it is left unparseable rather than read as 1250.
+        grouped = r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?"
+        text = (
+            f"case when regexp_full_match({text}, {literal(grouped)}) "
+            f"then replace(replace({text}, '.', ''), ',', '.') "
+            f"when contains({text}, '.') then {text} || ' (ambiguous)' "
+            f"else replace({text}, ',', '.') end"
+        )
     return text
 
 
