@@ -95,6 +95,10 @@ def swap_directory(staged: Path, link: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _is_target_of(folder: Path, link: Path) -> bool:
+    return link.is_symlink() and Path(os.readlink(link)).name == folder.name
+
+
 def remove_directory_link(link: Path) -> None:
     """Remove the `parquet` link and its folders (the export was switched off)."""
     if link.is_symlink():
@@ -270,6 +274,8 @@ def publish(settings: Settings, run_id: str, finalize: Finalize | None = None) -
     version = version_path(warehouse, run_id)
     partial, row_counts = write_partial(settings.build_db, version, finalize)
     parquet = staged_dir(warehouse, PARQUET_DIR, run_id)
+    if _is_target_of(parquet, warehouse / PARQUET_DIR):  # a retried publish: keep it readable
+        parquet = parquet.with_name(f"{parquet.name}-retry-{os.getpid()}")
     if settings.export_parquet:
         export_parquet(partial, parquet, run_id)
     os.replace(partial, version)

@@ -273,6 +273,12 @@ def test_parquet_export_holds_the_published_marts_and_is_swapped_whole(settings)
     sets = sorted(p.name for p in settings.warehouse_dir.glob(".parquet-*"))
     assert sets == [f".parquet-{second.run_id}", f".parquet-{third.run_id}"]
 
+    # a retried publish of the same run never deletes the set tools are reading
+    live = os.readlink(parquet)
+    publish.publish(settings, third.run_id)
+    assert os.readlink(parquet) != live and (settings.warehouse_dir / live).is_dir()
+    assert json.loads((parquet / "_published.json").read_text())["run_id"] == third.run_id
+
     # switched off: the export is removed, so no tool reads a stale one
     full_run(dataclasses.replace(settings, export_parquet=False), orders=8)
     assert not parquet.exists() and not list(settings.warehouse_dir.glob(".parquet-*"))
