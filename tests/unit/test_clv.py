@@ -249,6 +249,14 @@ def test_iteration_limit_is_reported_as_not_converged(days):
     assert not clv.fit_gamma_gamma(x, m, max_iterations=1).converged
 
 
+def test_an_unidentified_maximum_is_not_converged():
+    # three customers (test_core_marts' A, B, C): the likelihood keeps rising as a -> 0
+    # and b grows (nobody ever drops out), so there is no interior maximum to report
+    fit = clv.fit_bg_nbd(np.array([2.0, 0, 0]), np.array([87.0, 0, 0]), np.array([100.0, 85, 54]))
+    assert not fit.converged
+    assert "edge of its bounds" in fit.message or "not at a maximum" in fit.message
+
+
 def test_no_repeat_purchases_gives_an_unfitted_result_not_an_error():
     fit = clv.fit_bg_nbd(np.zeros(5), np.zeros(5), np.arange(5.0))
     assert not fit.converged and np.isnan(fit.values()).all() and fit.n_customers == 5
