@@ -45,6 +45,7 @@ GAMMA_GAMMA = "gamma_gamma"
 PARAMETERS = {BG_NBD: ("r", "alpha", "a", "b"), GAMMA_GAMMA: ("p", "q", "gamma")}
 DAYS_PER_YEAR = 365.0
 MONTHS = 12
+NEAR_ONE = 1e-4  # see expected_purchases_if_alive
 # Bounds of every parameter on the rescaled data (mean T or mean spend = 1). Real fits
 # land well inside [1e-4, 1e4] there; an estimate within a factor BOUND_MARGIN of a
 # bound means the likelihood keeps rising towards the edge (the data do not identify
@@ -286,8 +287,15 @@ def expected_purchases_if_alive(
     Euler's transformation 2F1(A, B; C; z) = (1 - z)^(C - A - B) 2F1(C - A, C - B; C; z),
     whose first two arguments (a + b - 1 - r, a - 1) do not grow with x: the series stays
     well conditioned for frequent buyers, where the direct form overflows.
+
+    The expression is 0/0 at a = 1 and continuous through it; within NEAR_ONE / 2 of 1
+    it is taken as the mean of its values at 1 -/+ NEAR_ONE (relative error about 1e-5).
     """
     r, alpha, a, b = params
+    if abs(a - 1) < NEAR_ONE / 2:
+        below = expected_purchases_if_alive((r, alpha, 1 - NEAR_ONE, b), t, frequency, T)
+        above = expected_purchases_if_alive((r, alpha, 1 + NEAR_ONE, b), t, frequency, T)
+        return (below + above) / 2
     x, T = _as_float(frequency, T)
     t = np.asarray(t, dtype=float)
     c = a + b + x - 1
@@ -295,7 +303,9 @@ def expected_purchases_if_alive(
     log_one_minus_z = np.log(alpha + T) - np.log(alpha + T + t)
     hyper = hyp2f1(a + b - 1 - r, a - 1, c, z)
     not_yet = np.exp((a - 1) * log_one_minus_z) * hyper
-    return c / (a - 1) * (1 - not_yet)
+    # Non-negative in exact arithmetic; the clip removes rounding noise (about 1e-16) for
+    # horizons so short that the bracket cancels.
+    return np.maximum(c / (a - 1) * (1 - not_yet), 0.0)
 
 
 def expected_purchases(

@@ -223,6 +223,17 @@ def test_clv_12m_is_non_negative_and_purchases_grow_with_the_horizon(params):
     assert np.all(predicted["expected_purchases_365d"] >= predicted["expected_purchases_90d"])
 
 
+def test_expected_purchases_are_continuous_through_a_equals_one():
+    # (a + b + x - 1) / (a - 1) x [...] is 0/0 at a = 1; the values on either side agree
+    x, T = np.arange(0, 40.0), np.full(40, 300.0)
+    at = {
+        a: clv.expected_purchases_if_alive((0.8, 60.0, a, 3.0), 365, x, T)
+        for a in (0.999, 1.0, 1.001)
+    }
+    assert np.all(np.isfinite(at[1.0]))
+    np.testing.assert_allclose(at[1.0], (at[0.999] + at[1.001]) / 2, rtol=1e-6)
+
+
 def test_clv_12m_scales_with_margin_and_falls_with_the_discount_rate(ours, days):
     x, t_x, T, m = days
     bg, gg = ours
