@@ -994,6 +994,7 @@ def render_section(
 
 def render(con: duckdb.DuckDBPyConnection, freshness_days: int) -> str:
     """The whole page as a string."""
+    con.execute("set enable_progress_bar = false")  # a pipeline log is not a terminal
     source = Source.read(con)
     try:
         run = published_run(con, source)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ import pytest
 
 from customer_marts import pipeline
 from customer_marts.demo import DemoSpec, write_landing
-from customer_marts.report import MAX_COHORTS, write_report
+from customer_marts.report import MAX_COHORTS, REPORT_DIR, write_report, write_run_report
 from tests.conftest import make_settings, write_csv
 from tests.e2e.test_nightly_dag import (
     AS_OF,
@@ -409,3 +410,15 @@ def test_a_failed_render_keeps_the_previous_report(report, tmp_path):
     with pytest.raises(FileNotFoundError, match="no published build"):
         write_report(tmp_path / "missing.duckdb", out)
     assert (out / "index.html").read_bytes() == before
+
+
+def test_the_publish_step_renders_into_the_warehouse_and_never_raises(published, tmp_path, caplog):
+    # what publish calls after its rename: the report of what is published now ...
+    settings = make_settings(published.parent.parent)
+    assert settings.published_db == published
+    written = write_run_report(settings)
+    assert written == published.parent / REPORT_DIR / "index.html" and written.stat().st_size
+    # ... and a report that cannot be rendered is a warning, not a failed publish
+    with caplog.at_level(logging.WARNING, logger="customer_marts.report"):
+        assert write_run_report(make_settings(tmp_path)) is None
+    assert "could not be rendered (the publish stands)" in caplog.text
