@@ -5,6 +5,7 @@ new for 30 days), not copied from the output."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import duckdb
@@ -186,7 +187,8 @@ def published_examples(tmp_path_factory):
     """Both METRICS.md examples through the whole pipeline: landing files -> ingest ->
     GE raw -> dbt build -> GE marts -> publish. They do not overlap: the 2024 example's
     customers are inactive long before September 2024."""
-    settings = make_settings(tmp_path_factory.mktemp("worked_examples"))
+    # The examples' last orders are days before the as-of date: not a nightly feed.
+    settings = replace(make_settings(tmp_path_factory.mktemp("worked_examples")), freshness_days=30)
     write_csv(
         settings.landing_dir / "orders/orders.csv",
         HEADER,

@@ -19,11 +19,24 @@ AS_OF = "2025-12-31"
 MARTS = ("marts.fct_orders", "marts.dim_customers", "marts.cohort_retention")
 
 
+# Columns that record when a run happened rather than what the data says.
+RUN_METADATA_COLUMNS = {"fitted_at"}
+
+
 def mart_contents(path):
+    """Every published mart's rows (without run-time metadata columns)."""
     with duckdb.connect(str(path), read_only=True) as con:
-        return {
-            table: con.execute(f"select * from {table} order by all").fetchall() for table in MARTS
-        }
+        columns = con.execute(
+            "select table_name, list(column_name order by column_index) from duckdb_columns() "
+            "where schema_name = 'marts' group by table_name"
+        ).fetchall()
+        contents = {}
+        for table, names in columns:
+            kept = ", ".join(f'"{name}"' for name in names if name not in RUN_METADATA_COLUMNS)
+            contents[table] = con.execute(
+                f"select {kept} from marts.{table} order by all"
+            ).fetchall()
+        return contents
 
 
 def pandas_monthly_triangle(landing) -> pd.DataFrame:
@@ -90,6 +103,30 @@ def pandas_monthly_retention(landing, window_days: int = 180) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("period_start")
 
 
+def pandas_monthly_survey_scores(landing) -> pd.DataFrame:
+    """Monthly NPS, CSAT and CES straight from the survey export files."""
+    surveys = pd.concat(pd.read_csv(path) for path in sorted((landing / "surveys").glob("*.csv")))
+    at = pd.to_datetime(surveys["responded_at"], utc=True).dt.tz_localize(None)
+    surveys = surveys[at < pd.Timestamp(AS_OF) + pd.Timedelta(days=1)]
+    surveys["month"] = at.dt.to_period("M").dt.start_time.dt.date
+    scores = surveys.groupby("month").agg(
+        responses=("nps_score", "count"),
+        promoters=("nps_score", lambda s: (s >= 9).sum()),
+        detractors=("nps_score", lambda s: (s <= 6).sum()),
+        csat_responses=("csat_score", "count"),
+        csat_satisfied=("csat_score", lambda s: (s >= 4).sum()),
+        ces_avg=("ces_score", "mean"),
+    )
+    p = scores["promoters"] / scores["responses"]
+    d = scores["detractors"] / scores["responses"]
+    scores["nps"] = 100 * (p - d)
+    scores["nps_margin_of_error"] = (
+        1.96 * ((p + d - (p - d) ** 2) / scores["responses"]) ** 0.5 * 100
+    )
+    scores["csat_pct"] = 100 * scores["csat_satisfied"] / scores["csat_responses"]
+    return scores
+
+
 @pytest.fixture(scope="module")
 def first_run(airflow_home, small_demo, tmp_path_factory):
     warehouse = tmp_path_factory.mktemp("e2e") / "warehouse"
@@ -140,6 +177,35 @@ def test_published_monthly_retention_matches_a_brute_force_pandas_computation(
     assert expected["reactivated_customers"].sum() > 0  # the demo data has comebacks
     rates = mart["retention_rate_pct"].to_numpy(dtype=float)
     assert rates == pytest.approx(expected["retention_rate_pct"].to_numpy(dtype=float), nan_ok=True)
+
+
+def test_published_monthly_nps_csat_ces_match_a_pandas_computation(first_run, small_demo):
+    expected = pandas_monthly_survey_scores(small_demo)
+    with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
+        mart = con.execute(
+            "select period_start, responses, promoters, detractors, csat_responses, nps, "
+            "nps_margin_of_error, csat_pct, ces_avg from marts.nps_by_period "
+            "where grain = 'month' and dimension = 'overall' order by period_start"
+        ).df()
+    mart["period_start"] = pd.to_datetime(mart["period_start"]).dt.date
+    mart = mart.set_index("period_start")
+    assert list(mart.index) == list(expected.index)
+    for column in ("responses", "promoters", "detractors", "csat_responses"):
+        assert (mart[column].to_numpy() == expected[column].to_numpy()).all(), column
+    for column in ("nps", "nps_margin_of_error", "csat_pct", "ces_avg"):
+        assert mart[column].to_numpy(dtype=float) == pytest.approx(
+            expected[column].to_numpy(dtype=float), nan_ok=True
+        ), column
+
+
+def test_detractors_churn_more_than_promoters_in_the_demo_data(first_run):
+    with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
+        rows = dict(
+            con.execute(
+                "select nps_category, churn_rate_pct from marts.survey_vs_behaviour"
+            ).fetchall()
+        )
+    assert rows["detractor"] > rows["passive"] > rows["promoter"]
 
 
 def test_published_file_has_marts_and_run_record(first_run, small_demo):

@@ -16,6 +16,20 @@ orders as (
 
 ),
 
+latest_scores as (
+
+    select
+        customer_id,
+        arg_max(nps_score, responded_at) as latest_nps_score,
+        arg_max(nps_category, responded_at) as latest_nps_category,
+        max(responded_at) as latest_nps_at
+
+    from {{ ref('fct_survey_responses') }}
+    where nps_score is not null and customer_id is not null
+    group by customer_id
+
+),
+
 customers as (
 
     select
@@ -59,12 +73,7 @@ staged as (
 
     select
         *,
-        case
-            when days_since_last_order >= {{ var('churn_window_days') }} then 'churned'
-            when days_since_last_order >= {{ var('at_risk_days') }} then 'at_risk'
-            when days_since_first_order < {{ var('new_customer_days') }} then 'new'
-            else 'active'
-        end as lifecycle_stage,
+        {{ lifecycle_stage('days_since_last_order', 'days_since_first_order') }} as lifecycle_stage,
         case
             when days_since_last_order >= {{ var('churn_window_days') }}
                 then {{ dbt.dateadd('day', var('churn_window_days'), 'last_order_at') }}
@@ -95,7 +104,7 @@ ranked as (
 final as (
 
     select
-        customer_id,
+        ranked.customer_id,
         first_order_at,
         cohort_month,
         cohort_week,
@@ -115,9 +124,13 @@ final as (
         monetary_score,
         cast(recency_score as varchar)
             || cast(frequency_score as varchar)
-            || cast(monetary_score as varchar) as rfm_segment
+            || cast(monetary_score as varchar) as rfm_segment,
+        latest_scores.latest_nps_score,
+        latest_scores.latest_nps_category,
+        latest_scores.latest_nps_at
 
     from ranked
+    left join latest_scores on ranked.customer_id = latest_scores.customer_id
 
 )
 

@@ -15,6 +15,14 @@ customer_periods as (
 
 ),
 
+survey_scores as (
+
+    select grain, period_start, responses, nps, csat_pct, ces_avg
+    from {{ ref('nps_by_period') }}
+    where dimension = 'overall'
+
+),
+
 {#- First and second completed orders: acquisitions (with their channel) and the
     moment a customer becomes a repeat customer. #}
 milestone_orders as (
@@ -75,6 +83,10 @@ joined as (
         coalesce(milestones.new_customers, 0) as new_customers,
         coalesce(milestones.new_customers_with_channel, 0) as new_customers_with_channel,
         coalesce(milestones.referred_customers, 0) as referred_customers,
+        coalesce(survey_scores.responses, 0) as survey_responses,
+        survey_scores.nps,
+        survey_scores.csat_pct,
+        survey_scores.ces_avg,
         sum(coalesce(milestones.new_customers, 0)) over cumulative as customers_to_date,
         sum(coalesce(milestones.new_repeat_customers, 0)) over cumulative
             as repeat_customers_to_date
@@ -86,6 +98,9 @@ joined as (
     left join milestones
         on period_counts.grain = milestones.grain
         and period_counts.period_start = milestones.period_start
+    left join survey_scores
+        on period_counts.grain = survey_scores.grain
+        and period_counts.period_start = survey_scores.period_start
     window cumulative as (
         partition by period_counts.grain
         order by period_counts.period_start
@@ -117,6 +132,10 @@ final as (
         end as referral_rate_pct,
         retention_rate_pct,
         churn_rate_pct,
+        survey_responses,
+        nps,
+        csat_pct,
+        ces_avg,
         is_complete
 
     from joined

@@ -1,0 +1,69 @@
+{#- One row per survey response, with the NPS bucket and the responding customer's
+    lifecycle stage on the day they answered (from their completed orders up to and
+    including that day; empty when they had not bought yet or are unknown). -#}
+
+with
+
+responses as (
+
+    select * from {{ ref('stg_landing__survey_responses') }}
+
+),
+
+purchase_days as (
+
+    select distinct customer_id, order_date
+    from {{ ref('int_orders_numbered') }}
+    where is_completed
+
+),
+
+first_purchases as (
+
+    select customer_id, min(order_date) as first_order_date
+    from purchase_days
+    group by customer_id
+
+),
+
+{#- The last purchase on or before the response day: an as-of join. #}
+with_last_purchase as (
+
+    select
+        responses.*,
+        purchase_days.order_date as last_order_date
+
+    from responses
+    asof left join purchase_days
+        on responses.customer_id = purchase_days.customer_id
+        and responses.response_date >= purchase_days.order_date
+
+),
+
+final as (
+
+    select
+        with_last_purchase.response_id,
+        with_last_purchase.customer_id,
+        with_last_purchase.responded_at,
+        with_last_purchase.response_date,
+        with_last_purchase.nps_score,
+        {{ nps_category('with_last_purchase.nps_score') }} as nps_category,
+        with_last_purchase.csat_score,
+        with_last_purchase.ces_score,
+        with_last_purchase.comment,
+        with_last_purchase.channel,
+        case
+            when with_last_purchase.last_order_date is not null then {{ lifecycle_stage(
+                dbt.datediff('with_last_purchase.last_order_date', 'with_last_purchase.response_date', 'day'),
+                dbt.datediff('first_purchases.first_order_date', 'with_last_purchase.response_date', 'day')
+            ) }}
+        end as customer_lifecycle_stage_at_response,
+        {{ period_start('month', 'first_purchases.first_order_date') }} as customer_cohort_month
+
+    from with_last_purchase
+    left join first_purchases on with_last_purchase.customer_id = first_purchases.customer_id
+
+)
+
+select * from final
