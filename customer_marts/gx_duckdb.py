@@ -31,7 +31,13 @@ def _get_connection(self: SqlAlchemyExecutionEngine) -> Iterator:
     if not getattr(self, "_connection", None):
         self._connection = self.engine.connect()
         _open_engines.append(self)
-    yield self._connection
+    try:
+        yield self._connection
+    except Exception:
+        # A failed query aborts the shared connection's transaction: roll it back so
+        # that one failing expectation does not fail every expectation after it.
+        self._connection.rollback()
+        raise
 
 
 def install() -> None:

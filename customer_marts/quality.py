@@ -5,14 +5,24 @@ Suites are authored as JSON in `expectations/<layer>/<table>.json` (checked in).
 Each run loads them into a file-backed GE context under `$WAREHOUSE_DIR/gx`,
 validates the tables in DuckDB (see `gx_duckdb`), and builds GE Data Docs into
 `$WAREHOUSE_DIR/quality/`. An expectation's `severity` decides what a failure
-means: `critical` (the default) blocks publish, `warning` is recorded and shown.
+means: `critical` (the default; an *error*) blocks publish, `warning` (a *warn*)
+is recorded and shown.
+
+Suites may use run parameters, written `${name}` in any string of the suite (a
+string that is exactly `${name}` takes the parameter's type): `as_of_date`,
+`as_of_end` (the day after), `fresh_since` (the as-of date minus `FRESHNESS_DAYS`)
+and, per suite, `volume_min` / `volume_max` (the previous successful run's row
+count of the table -/+ `VOLUME_TOLERANCE_PCT`; none on a first run). A check may
+be named by `meta.check`; otherwise it is named `<expectation type>(<column>)`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,8 @@ log = logging.getLogger(__name__)
 
 LAYERS = ("raw", "marts")
 DETAIL_VALUES = 5
+PARAMETER = re.compile(r"\$\{(\w+)\}")
+VOLUME_CHECK = "volume_vs_previous_run"
 
 
 class GateFailed(Exception):
@@ -50,6 +62,62 @@ class CheckResult:
         return text
 
 
+def substitute(value: Any, parameters: dict[str, Any]) -> Any:
+    """Replace `${name}` run parameters in a suite definition (recursively)."""
+    if isinstance(value, dict):
+        return {key: substitute(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [substitute(item, parameters) for item in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    whole = PARAMETER.fullmatch(value)
+    if whole:
+        return parameters[whole.group(1)]
+    return PARAMETER.sub(lambda match: str(parameters[match.group(1)]), value)
+
+
+def run_parameters(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> dict:
+    """The parameters every suite of a run may use."""
+    return {
+        "as_of_date": as_of.isoformat(),
+        "as_of_end": (as_of + timedelta(days=1)).isoformat(),
+        "fresh_since": (as_of - timedelta(days=settings.freshness_days)).isoformat(),
+    }
+
+
+def volume_parameters(
+    con: duckdb.DuckDBPyConnection, suite: str, tolerance_pct: float
+) -> dict[str, int | None]:
+    """Row-count bounds from the previous successful run's count of the suite's table."""
+    previous = con.execute(
+        """
+        select check_results.observed_value
+        from audit.check_results
+        inner join audit.pipeline_runs on check_results.run_id = pipeline_runs.run_id
+        where pipeline_runs.status = 'success' and check_results.suite = ?
+            and check_results."check" = ?
+        order by pipeline_runs.started_at desc
+        limit 1
+        """,
+        [suite, VOLUME_CHECK],
+    ).fetchone()
+    if not previous or previous[0] is None:
+        return {"volume_min": None, "volume_max": None}
+    rows = int(json.loads(previous[0]))
+    return {
+        "volume_min": int(rows * (1 - tolerance_pct / 100)),
+        "volume_max": int(rows * (1 + tolerance_pct / 100)) + 1,
+    }
+
+
+def run_as_of(con: duckdb.DuckDBPyConnection, run_id: str) -> date:
+    """The as-of date of a run from its record (today in UTC for an unrecorded run)."""
+    row = con.execute(
+        "select logical_date from audit.pipeline_runs where run_id = ?", [run_id]
+    ).fetchone()
+    return row[0] if row and row[0] else datetime.now(UTC).date()
+
+
 def load_suites(expectations_dir: Path, layer: str) -> list[dict[str, Any]]:
     """The suite definitions of one layer, as written in expectations/<layer>/*.json."""
     suites = []
@@ -68,7 +136,9 @@ def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
     """(check name, observed value, details) for one GE expectation result."""
     config = result.expectation_config
     column = config.kwargs.get("column")
-    check = f"{config.type}({column})" if column else config.type
+    check = (config.meta or {}).get("check") or (
+        f"{config.type}({column})" if column else config.type
+    )
     body = result.result or {}
     if result.exception_info and result.exception_info.get("raised_exception"):
         return check, None, f"error: {result.exception_info.get('exception_message')}"
@@ -86,11 +156,21 @@ def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
     return check, None, None
 
 
-def run_suites(settings: Settings, layer: str) -> list[CheckResult]:
+def run_suites(settings: Settings, layer: str, as_of: date) -> list[CheckResult]:
     """Validate every suite of a layer against the build database."""
     suites = load_suites(settings.expectations_dir, layer)
     if not suites:
         return []
+    with connect(settings.build_db, read_only=True) as con:
+        parameters = run_parameters(con, settings, as_of)
+        suites = [
+            substitute(
+                spec,
+                parameters
+                | volume_parameters(con, spec["name"], settings.volume_tolerance_pct),
+            )
+            for spec in suites
+        ]
     quiet_noisy_loggers()
     import great_expectations as gx  # heavy: imported only when the gate runs
 
@@ -118,7 +198,9 @@ def run_suites(settings: Settings, layer: str) -> list[CheckResult]:
         )
         suite = context.suites.add_or_update(
             gx.ExpectationSuite(
-                name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta", {})
+                name=spec["name"],
+                expectations=spec["expectations"],
+                meta=spec.get("meta", {}),
             )
         )
         definitions.append(
@@ -138,18 +220,37 @@ def run_suites(settings: Settings, layer: str) -> list[CheckResult]:
         outcome = checkpoint.run()
     finally:
         gx_duckdb.close_all(datasource)
+    tables = {spec["name"]: spec["meta"]["table"] for spec in suites}
     results: list[CheckResult] = []
     for run_result in outcome.run_results.values():
         suite_name = run_result.suite_name
         for result in run_result.results:
             check, observed, details = _describe_result(result)
-            severity = str(getattr(result.expectation_config, "severity", "critical"))
+            severity = getattr(result.expectation_config, "severity", None)
+            severity = str(getattr(severity, "value", severity) or "critical").lower()
             if result.success:
                 status = "passed"
             else:
                 status = "warned" if "warning" in severity or "info" in severity else "failed"
+                query = result.expectation_config.kwargs.get("unexpected_rows_query")
+                if query and details is None:
+                    details = _failing_rows(settings.build_db, query, tables[suite_name])
             results.append(CheckResult(layer, suite_name, check, status, observed, details))
     return results
+
+
+def _failing_rows(build_db: Path, query: str, table: str) -> str | None:
+    """The first rows a failed query check returned (GE's SUMMARY result leaves them out;
+    asking GE for COMPLETE results would return every failing value of every check)."""
+    sql = query.replace("{batch}", f"(select * from {table})")
+    try:
+        with connect(build_db, read_only=True) as con:
+            cursor = con.execute(f"select * from ({sql}) limit {DETAIL_VALUES}")
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error as exc:
+        return f"failing rows not available: {exc}"
+    return f"unexpected rows: {json.dumps(rows, default=str)}"
 
 
 def _ensure_docs_site(context: Any, directory: Path) -> None:
@@ -251,10 +352,11 @@ def enforce(layer: str, results: list[CheckResult]) -> None:
 def validate(settings: Settings, run_id: str, layer: str) -> list[CheckResult]:
     """Run a layer's checks, record them in audit.check_results, and enforce them."""
     results: list[CheckResult] = []
-    if layer == "raw":
-        with connect(settings.build_db, read_only=True) as con:
+    with connect(settings.build_db, read_only=True) as con:
+        as_of = run_as_of(con, run_id)
+        if layer == "raw":
             results += quarantine_checks(con, run_id, settings.max_quarantine_pct)
-    results += run_suites(settings, layer)
+    results += run_suites(settings, layer, as_of)
     record(settings.build_db, run_id, results)
     enforce(layer, results)
     return results

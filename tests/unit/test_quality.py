@@ -1,40 +1,129 @@
-"""The Great Expectations gate on real DuckDB tables: a failing expectation raises
-GateFailed naming the check and its failing values, and is recorded."""
+"""The Great Expectations gate on real DuckDB tables with the project's own suites: a
+failing check raises GateFailed naming the check and its failing values, warnings are
+recorded without blocking, and run parameters (freshness, volume) reach the suites."""
 
 from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import date
 
 import duckdb
 import pytest
 
-from customer_marts.quality import GateFailed, validate
+from customer_marts.config import PROJECT_ROOT
+from customer_marts.quality import GateFailed, substitute, validate
 from customer_marts.warehouse import connect, ensure_schema
 
+AS_OF = date(2025, 6, 30)
 
-def test_failing_mart_expectation_blocks_with_check_and_values(settings):
+
+def use_suites(settings, tmp_path, *names: str):
+    """Settings whose expectations folder holds only the named suites of the project."""
+    folder = tmp_path / "expectations"
+    for name in names:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / "expectations" / name, target)
+    return replace(settings, expectations_dir=folder)
+
+
+def record_run(con, run_id: str, status: str = "running", started: str = "2025-07-01 01:00"):
+    con.execute(
+        "insert into audit.pipeline_runs (run_id, logical_date, started_at, status) "
+        "values (?, ?, ?, ?)",
+        [run_id, AS_OF, started, status],
+    )
+
+
+def statuses(settings, suite: str) -> dict[str, str]:
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        return dict(
+            con.execute(
+                'select "check", status from audit.check_results where suite = ?', [suite]
+            ).fetchall()
+        )
+
+
+def test_substitute_keeps_types_of_whole_parameters_and_formats_the_rest():
+    spec = {"kwargs": {"min_value": "${n}", "query": "x < '${day}'", "other": ["${n}", 3]}}
+    assert substitute(spec, {"n": 5, "day": "2025-01-01"}) == {
+        "kwargs": {"min_value": 5, "query": "x < '2025-01-01'", "other": [5, 3]}
+    }
+
+
+def test_failing_mart_checks_block_with_check_names_and_values(settings, tmp_path):
+    settings = use_suites(settings, tmp_path, "marts/cohort_retention.json")
     with connect(settings.build_db) as con:
         ensure_schema(con)
+        record_run(con, "r1")
         con.execute("create schema marts")
+        # one customer, but the monthly cohort sizes add up to 2, and one cell is 150 %
         con.execute(
             "create table marts.cohort_retention as select 'month' as grain, "
-            "1 as cohort_size, unnest([50.0, 150.0]) as retention_pct"
+            "date '2025-01-01' as cohort_start, unnest([0, 1]) as period_number, "
+            "1 as cohort_size, unnest([100.0, 150.0]) as retention_pct "
+            "union all select 'month', date '2025-02-01', 0, 1, 100.0"
         )
-        con.execute("create table marts.fct_orders as select 1.0 as amount")
-        con.execute(
-            "create table marts.dim_customers as "
-            "select 1 as completed_orders, 1.0 as historic_revenue"
-        )
+        con.execute("create table marts.dim_customers as select 'c1' as customer_id")
     with pytest.raises(GateFailed) as error:
         validate(settings, "r1", "marts")
     message = str(error.value)
     assert "marts.cohort_retention: expect_column_values_to_be_between(retention_pct)" in message
-    assert "1 of 2 rows unexpected" in message and 'failing values: ["150.0"]' in message
-    with duckdb.connect(str(settings.build_db), read_only=True) as con:
-        statuses = dict(
-            con.execute(
-                'select "check", status from audit.check_results where suite = '
-                "'marts.cohort_retention'"
-            ).fetchall()
-        )
-    assert statuses["expect_column_values_to_be_between(retention_pct)"] == "failed"
-    assert statuses["expect_column_values_to_be_between(cohort_size)"] == "passed"
+    assert "1 of 3 rows unexpected" in message and 'failing values: ["150.0"]' in message
+    assert "cohort_sizes_sum_to_customers" in message
+    assert '"customers_in_cohorts": 2' in message  # the failing row of the query check
+    checks = statuses(settings, "marts.cohort_retention")
+    assert checks["expect_column_values_to_be_between(retention_pct)"] == "failed"
+    assert checks["expect_column_values_to_be_between(cohort_size)"] == "passed"
+    assert checks["period_zero_is_100_pct"] == "passed"
     assert (settings.warehouse_dir / "quality" / "index.html").exists()  # Data Docs built
+
+
+def _raw_orders(con, newest: str, rows: int = 10):
+    con.execute(
+        "insert into raw.orders (order_id, customer_id, ordered_at, amount, status) "
+        "select 'o' || i, 'c', ?::timestamp - (i * interval 1 hour), 10, 'completed' "
+        "from range(?) t(i)",
+        [newest, rows],
+    )
+
+
+def test_stale_orders_fail_freshness(settings, tmp_path):
+    settings = use_suites(settings, tmp_path, "raw/orders.json")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r1")
+        # newest order 2025-06-20, ten days before the as-of date (FRESHNESS_DAYS = 3);
+        # an order after the as-of date does not make the data fresh
+        _raw_orders(con, "2025-06-20 12:00")
+        con.execute(
+            "insert into raw.orders (order_id, customer_id, ordered_at, amount, status) "
+            "values ('future', 'c', '2025-07-05 10:00', 1, 'completed')"
+        )
+    with pytest.raises(GateFailed, match="raw.orders: freshness") as error:
+        validate(settings, "r1", "raw")
+    assert "2025-06-20 12:00:00" in str(error.value)  # the newest order, shown
+
+
+def test_volume_change_beyond_tolerance_warns_but_does_not_block(settings, tmp_path):
+    settings = use_suites(settings, tmp_path, "raw/orders.json")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r0", status="success", started="2025-06-30 01:00")
+        _raw_orders(con, "2025-06-30 12:00", rows=100)
+    validate(settings, "r0", "raw")  # first run: no previous count, no bounds
+    assert statuses(settings, "raw.orders")["volume_vs_previous_run"] == "passed"
+    with connect(settings.build_db) as con:
+        record_run(con, "r1")
+        con.execute("delete from raw.orders where order_id not in ('o0', 'o1', 'o2')")
+    results = validate(settings, "r1", "raw")  # 3 rows against 100 (tolerance 50 %)
+    volume = [r for r in results if r.check == "volume_vs_previous_run"]
+    assert [(r.status, r.observed_value) for r in volume] == [("warned", "3")]
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        recorded = con.execute(
+            "select observed_value from audit.check_results "
+            "where run_id = 'r1' and \"check\" = 'volume_vs_previous_run'"
+        ).fetchone()
+    assert json.loads(recorded[0]) == 3
