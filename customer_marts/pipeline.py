@@ -79,8 +79,8 @@ RECORD_COUNTS = """
             where files.run_id = runs.run_id
         ),
         rows_quarantined = (
-            select count(*) from audit.quarantine as quarantined
-            where quarantined.run_id = runs.run_id
+            select coalesce(sum(files.rows_quarantined), 0) from audit.ingested_files as files
+            where files.run_id = runs.run_id
         ),
         checks_passed = (
             select count(*) from audit.check_results as checks

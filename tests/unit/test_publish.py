@@ -114,12 +114,9 @@ def test_counts_come_from_the_audit_tables_of_the_run(settings):
     run = pipeline.start_run(settings, AS_OF)
     with connect(settings.build_db) as con:
         con.executemany(
-            "insert into audit.ingested_files (run_id, file_name, rows_loaded) values (?, ?, ?)",
-            [[run.run_id, "a.csv", 10], [run.run_id, "b.csv", 5], ["other", "c.csv", 7]],
-        )
-        con.executemany(
-            "insert into audit.quarantine (run_id, file_name) values (?, ?)",
-            [[run.run_id, "a.csv"]] * 3 + [["other", "c.csv"]],
+            "insert into audit.ingested_files (run_id, file_name, rows_loaded, rows_quarantined) "
+            "values (?, ?, ?, ?)",
+            [[run.run_id, "a.csv", 10, 2], [run.run_id, "b.csv", 5, 1], ["other", "c.csv", 7, 4]],
         )
         con.executemany(
             "insert into audit.check_results (run_id, status) values (?, ?)",
@@ -134,7 +131,7 @@ def test_counts_come_from_the_audit_tables_of_the_run(settings):
         "checks_passed, checks_warned, checks_failed, published_version, finished_at is not null "
         "from audit.pipeline_runs",
     )
-    # 10 + 5 rows loaded, 3 quarantined, 2/1/1 checks: the other run's rows do not count
+    # 10 + 5 rows loaded, 2 + 1 quarantined, 2/1/1 checks: the other run's rows do not count
     assert record == [
         (
             "failed",
