@@ -10,7 +10,10 @@ where the log is) and, when `ALERT_WEBHOOK_URL` is set, POSTs it as JSON:
 
 `text` makes the payload readable as-is by Slack and Mattermost incoming
 webhooks. Alerting never raises: a broken webhook is logged as a warning and
-must not hide the task's own failure.
+must not hide the task's own failure. For the same reason the two settings
+(`ALERT_WEBHOOK_URL`, `ALERT_WEBHOOK_TIMEOUT`) are read here rather than through
+`Settings.from_env()`, which raises on a malformed pipeline setting: the alert
+must still go out when that is what failed the task.
 """
 
 from __future__ import annotations

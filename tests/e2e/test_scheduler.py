@@ -1,0 +1,458 @@
+"""The DAG under Airflow's real processes, operated through the REST API v2.
+
+Starts `airflow api-server`, `airflow scheduler` (LocalExecutor) and `airflow
+dag-processor` on 127.0.0.1 against a temporary AIRFLOW_HOME with SQLite
+metadata and the project's DAG folder, then does what an operator does:
+log in (POST /auth/token), unpause the DAG, trigger a run for a chosen logical
+date, poll it to the end. A second run with a bad landing file must end
+`failed`, leave `published.duckdb` byte-identical and send one failure alert
+to a webhook listening on 127.0.0.1.
+
+LocalExecutor on SQLite: Airflow 3 removed the SequentialExecutor and allows the
+LocalExecutor on SQLite (`airflow standalone` itself runs that pair); the
+components then share the one SQLite file, which is fine at this load.
+
+Separate processes rather than `airflow standalone`: standalone also starts a
+triggerer (unused here) and picks its own port (8080) and users, while here
+every port is chosen at run time and each process has its own log file and
+process group, so a failure points at the component and teardown is exact.
+
+`[scheduler] use_job_schedule = False` keeps the scheduler from creating the
+`@daily` run for yesterday (wall-clock dependent) as soon as the DAG is
+unpaused; the DAG keeps its real schedule, and API-triggered runs are
+scheduled as usual (Airflow's documented meaning of that option).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import httpx
+import pandas as pd
+import pytest
+
+from customer_marts.config import PROJECT_ROOT
+from tests.conftest import BIN, airflow_env, file_digest, write_csv
+from tests.webhook import AlertInbox
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "customer_marts_nightly"
+AS_OF = "2025-12-31"
+CHAIN = ["start_run", "ingest", "validate_raw", "dbt_build", "validate_marts", "publish"]
+STARTUP_SECONDS = 120
+RUN_SECONDS = 900  # a full run takes ~4 min on a loaded 2-core machine
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under root (relative path) and its SHA-256."""
+    return {
+        str(p.relative_to(root)): file_digest(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Cluster:
+    home: Path
+    landing: Path
+    warehouse: Path
+    api: str
+    health: str
+    username: str
+    password: str
+    inbox: AlertInbox
+    env: dict[str, str]
+    code_before: dict[Path, dict[str, str]]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def logs(self, run_id: str | None = None) -> str:
+        """The tail of every component's log (and of a run's task logs), for messages."""
+        parts = [
+            f"--- {name} ---\n" + (self.home / f"{name}.log").read_text()[-3000:]
+            for name in self.processes
+        ]
+        if run_id:
+            folder = self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+            parts += [
+                f"--- {path.relative_to(folder)} ---\n" + path.read_text()[-4000:]
+                for path in sorted(folder.rglob("*.log"))
+            ]
+        return "\n".join(parts)
+
+    def check_alive(self) -> None:
+        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+        assert not dead, f"Airflow processes exited: {dead}\n{self.logs()}"
+
+
+def start(name: str, args: list[str], env: dict[str, str], home: Path) -> subprocess.Popen:
+    log = (home / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [str(BIN / "airflow"), *args],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: teardown stops its children too
+    )
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM each process group, then SIGKILL what is left after 10 s."""
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # children left behind by a clean exit too
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def wait_for(what: str, probe, seconds: float, cluster: Cluster | None = None, every=1.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cluster:
+            cluster.check_alive()
+        result = probe()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(
+        f"timed out after {seconds} s waiting for {what}\n" + (cluster.logs() if cluster else "")
+    )
+
+
+def ok(url: str, **kwargs) -> bool:
+    try:
+        return httpx.get(url, timeout=5, **kwargs).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("scheduler")
+    home, landing, warehouse = root / "airflow_home", root / "landing", root / "warehouse"
+    home.mkdir()
+    shutil.copytree(small_demo, landing)
+    # The dbt project and the suites from copies, to show that runs never write to them
+    # (docker-compose.yml mounts them read-only).
+    code = {}
+    for name in ("dbt_project", "expectations"):
+        code[name] = root / name
+        shutil.copytree(
+            PROJECT_ROOT / name,
+            code[name],
+            ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+        )
+    api_port, health_port = free_port(), free_port()
+    username, password = "operator", secrets.token_urlsafe(16)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({username: password}))
+    inbox = AlertInbox()
+    env = airflow_env(
+        home,
+        LANDING_DIR=str(landing),
+        WAREHOUSE_DIR=str(warehouse),
+        DBT_PROJECT_DIR=str(code["dbt_project"]),
+        EXPECTATIONS_DIR=str(code["expectations"]),
+        ALERT_WEBHOOK_URL=inbox.url,
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__AUTH_MANAGER=(
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{username}:user",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
+        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{api_port}",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="True",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="127.0.0.1",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=str(health_port),
+    )
+    subprocess.run(
+        [str(BIN / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cluster = Cluster(
+        home=home,
+        landing=landing,
+        warehouse=warehouse,
+        api=f"http://127.0.0.1:{api_port}",
+        health=f"http://127.0.0.1:{health_port}/health",
+        username=username,
+        password=password,
+        inbox=inbox,
+        env=env,
+        code_before={path: tree_digest(path) for path in code.values()},
+    )
+    try:
+        cluster.processes["api-server"] = start(
+            "api-server",
+            ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"],
+            env,
+            home,
+        )
+        # --skip-serve-logs: the log server would listen on every interface; the
+        # api-server reads the task logs from the shared AIRFLOW_HOME instead.
+        cluster.processes["scheduler"] = start(
+            "scheduler", ["scheduler", "--skip-serve-logs"], env, home
+        )
+        cluster.processes["dag-processor"] = start("dag-processor", ["dag-processor"], env, home)
+        wait_for(
+            "the API", lambda: ok(f"{cluster.api}/api/v2/monitor/health"), STARTUP_SECONDS, cluster
+        )
+        wait_for("the scheduler health check", lambda: ok(cluster.health), STARTUP_SECONDS, cluster)
+        yield cluster
+    finally:
+        stop(cluster.processes)
+        inbox.close()
+
+
+@dataclass
+class Api:
+    """The REST API v2 as an operator uses it, with a JWT from /auth/token."""
+
+    base: str
+    client: httpx.Client
+
+    @classmethod
+    def login(cls, cluster: Cluster) -> Api:
+        response = httpx.post(
+            f"{cluster.api}/auth/token",
+            json={"username": cluster.username, "password": cluster.password},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        token = response.json()["access_token"]
+        client = httpx.Client(
+            base_url=f"{cluster.api}/api/v2",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        return cls(cluster.api, client)
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        response = self.client.request(method, path, **kwargs)
+        assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def trigger(self, run_id: str, logical_date: str) -> dict:
+        return self.call(
+            "POST",
+            f"/dags/{DAG_ID}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": f"{logical_date}T00:00:00Z", "conf": {}},
+        )
+
+    def wait_until_done(self, run_id: str, cluster: Cluster) -> str:
+        def finished():
+            state = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+            return state if state in ("success", "failed") else None
+
+        return wait_for(f"run {run_id}", finished, RUN_SECONDS, cluster, every=2.0)
+
+    def task_states(self, run_id: str) -> dict[str, str]:
+        body = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in body["task_instances"]}
+
+
+@pytest.fixture(scope="module")
+def api(cluster) -> Api:
+    api = Api.login(cluster)
+    # The dag-processor parses the DAG folder and stores the DAG; then the API knows it.
+    wait_for(
+        "the DAG to be parsed",
+        lambda: api.client.get(f"/dags/{DAG_ID}").status_code == 200,
+        STARTUP_SECONDS,
+        cluster,
+    )
+    assert api.call("GET", f"/dags/{DAG_ID}")["is_paused"] is True  # new DAGs start paused
+    assert api.call("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})["is_paused"] is False
+    return api
+
+
+@pytest.fixture(scope="module")
+def success_run(cluster, api) -> dict:
+    started = time.monotonic()
+    run_id = f"api__{AS_OF}__ok"
+    created = api.trigger(run_id, AS_OF)
+    assert created["state"] == "queued"
+    state = api.wait_until_done(run_id, cluster)
+    return {
+        "run_id": run_id,
+        "state": state,
+        "seconds": time.monotonic() - started,
+        "alerts": list(cluster.inbox.posts),
+    }
+
+
+@pytest.fixture(scope="module")
+def failed_run(cluster, api, success_run) -> dict:
+    published = cluster.warehouse / "published.duckdb"
+    digest = file_digest(published)
+    alerts_before = len(cluster.inbox.posts)
+    rows = [
+        [f"N{i}", "C0000001", "2025-12-30T12:00:00Z", "-5" if i % 2 else "5", "completed"]
+        for i in range(100)
+    ]  # half the rows carry a negative amount, as in test_nightly_dag
+    write_csv(
+        cluster.landing / "orders/orders_late.csv",
+        ["order_id", "customer_id", "ordered_at", "amount", "status"],
+        rows,
+    )
+    run_id = "api__2025-12-30__bad_file"
+    started = time.monotonic()
+    api.trigger(run_id, "2025-12-30")
+    state = api.wait_until_done(run_id, cluster)
+    return {
+        "run_id": run_id,
+        "state": state,
+        "seconds": time.monotonic() - started,
+        "digest_before": digest,
+        "digest_after": file_digest(published),
+        "alerts": cluster.inbox.posts[alerts_before:],
+    }
+
+
+def test_triggered_run_succeeds_through_the_api(success_run, api, cluster):
+    assert success_run["state"] == "success", cluster.logs(success_run["run_id"])
+    assert api.task_states(success_run["run_id"]) == dict.fromkeys(CHAIN, "success")
+    run = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{success_run['run_id']}")
+    assert run["logical_date"].startswith(AS_OF)
+    assert run["run_type"] == "manual"
+    print(f"\nsuccessful run: {success_run['seconds']:.0f} s from trigger to success")
+    body = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{success_run['run_id']}/taskInstances")
+    for ti in sorted(body["task_instances"], key=lambda ti: ti["start_date"]):
+        print(f"  {ti['task_id']:<15} {ti['start_date'][11:19]} {ti['duration']:6.1f} s")
+
+
+def test_a_successful_run_sends_no_alert(success_run, cluster):
+    assert success_run["state"] == "success"
+    assert success_run["alerts"] == []
+
+
+def test_backfill_preview_is_one_run_per_day_both_ends_included(api, success_run):
+    """What README's backfill command creates (the API's dry run: no runs are made)."""
+
+    def preview(from_date: str, to_date: str) -> list[str]:
+        body = {
+            "dag_id": DAG_ID,
+            "from_date": f"{from_date}T00:00:00Z",
+            "to_date": f"{to_date}T00:00:00Z",
+            "max_active_runs": 1,
+        }
+        runs = api.call("POST", "/backfills/dry_run", json=body)["backfills"]
+        return [run["logical_date"][:10] for run in runs]
+
+    assert preview("2025-12-01", "2025-12-03") == ["2025-12-01", "2025-12-02", "2025-12-03"]
+    # 2025-12-31 has a run (success_run): skipped unless reprocess_behavior says otherwise
+    assert preview("2025-12-29", "2025-12-31") == ["2025-12-29", "2025-12-30"]
+
+
+def test_the_compose_health_checks_answer_on_real_processes(cluster):
+    """docker-compose.yml's checks: api-server and scheduler endpoints, the dag-processor job."""
+    assert ok(f"{cluster.api}/api/v2/monitor/health")
+    assert ok(cluster.health)
+    check = subprocess.run(
+        [str(BIN / "airflow"), "jobs", "check", "--job-type", "DagProcessorJob", "--local"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_published_marts_come_from_the_triggered_run(success_run, cluster):
+    assert success_run["state"] == "success"
+    published = cluster.warehouse / "published.duckdb"
+    landed = sum(len(pd.read_csv(p)) for p in (cluster.landing / "orders").glob("*.csv"))
+    with duckdb.connect(str(published), read_only=True) as con:
+        runs = con.execute(
+            "select airflow_run_id, logical_date::varchar, status from audit.pipeline_runs"
+        ).fetchall()
+        orders = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
+        customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+    assert runs == [(success_run["run_id"], AS_OF, "success")]
+    assert orders == landed  # every landed order, all statuses (small_demo has no bad rows)
+    assert customers == 400  # small_demo: 400 customers, each completes a first order
+
+
+def test_run_with_a_bad_file_fails_and_keeps_published(failed_run, api):
+    assert failed_run["state"] == "failed"
+    states = api.task_states(failed_run["run_id"])
+    assert states["start_run"] == states["ingest"] == "success"
+    assert states["validate_raw"] == "failed"
+    assert {states[t] for t in CHAIN[3:]} == {"upstream_failed"}
+    assert failed_run["digest_after"] == failed_run["digest_before"]
+    print(f"\nfailed run: {failed_run['seconds']:.0f} s from trigger to failed")
+
+
+def test_the_failed_tasks_log_is_served_by_the_api(failed_run, api):
+    """The api-server reads task logs from AIRFLOW_HOME (no log server: --skip-serve-logs)."""
+    path = f"/dags/{DAG_ID}/dagRuns/{failed_run['run_id']}/taskInstances/validate_raw/logs/1"
+    body = api.call("GET", path, headers={"Accept": "application/json"})
+    text = json.dumps(body["content"])
+    assert "ALERT Airflow DAG customer_marts_nightly failed" in text
+    assert "50 of 100 rows quarantined" in text
+
+
+def test_clearing_the_failed_run_would_resume_from_the_failed_task(failed_run, api):
+    """README's rerun call, as a dry run (the default): it lists what it would clear."""
+    path = f"/dags/{DAG_ID}/dagRuns/{failed_run['run_id']}/clear"
+    preview = api.call("POST", path, json={"only_failed": True})
+    cleared = {ti["task_id"] for ti in preview["task_instances"]}
+    assert cleared == {"validate_raw", "dbt_build", "validate_marts", "publish"}
+    everything = api.call("POST", path, json={})
+    assert {ti["task_id"] for ti in everything["task_instances"]} == set(CHAIN)
+    run = api.call("GET", f"/dags/{DAG_ID}/dagRuns/{failed_run['run_id']}")
+    assert run["state"] == "failed"  # a dry run changes nothing
+
+
+def test_runs_never_write_to_the_dbt_project_or_the_suites(failed_run, cluster):
+    """So docker-compose.yml can mount them read-only."""
+    for path, before in cluster.code_before.items():
+        assert tree_digest(path) == before, path
+
+
+def test_failure_sends_one_alert_naming_task_run_and_error(failed_run, cluster):
+    assert len(failed_run["alerts"]) == 1, failed_run["alerts"]
+    post = failed_run["alerts"][0]
+    assert post["path"] == cluster.inbox.path
+    alert = post["json"]
+    assert alert["dag_id"] == DAG_ID
+    assert alert["run_id"] == failed_run["run_id"]
+    assert alert["task_id"] == "validate_raw"
+    assert alert["logical_date"].startswith("2025-12-30")
+    assert "orders/orders_late.csv: 50 of 100 rows quarantined" in alert["error"]
+    assert alert["log_url"].startswith(cluster.api)
+    log_file = Path(alert["log_file"])
+    assert log_file.is_file() and log_file.is_relative_to(cluster.home)
+    assert "ALERT Airflow DAG customer_marts_nightly failed" in log_file.read_text()
+    for part in (DAG_ID, failed_run["run_id"], "validate_raw", "50 of 100 rows quarantined"):
+        assert part in alert["text"]
