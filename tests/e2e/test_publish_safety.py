@@ -391,8 +391,15 @@ def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
     ]
     assert (status, failed_step, version) == ("success", None, f"published-{final}.duckdb")
     assert (ingested, quarantined, failed) == (0, 0, 0) and passed > 0
-    order_dates = [row["ordered_at"][:10] for row in csv_rows(site.landing.glob("orders/*.csv"))]
-    assert data_as_of == max(day for day in order_dates if day <= AS_OF)
+    # data_as_of: the newest order (or survey response, once that mart exists) date
+    event_dates = [row["ordered_at"][:10] for row in csv_rows(site.landing.glob("orders/*.csv"))]
+    if site.scalar(
+        site.published,
+        "select count(*) from duckdb_tables() where table_name = 'fct_survey_responses'",
+    ):
+        surveys = csv_rows(site.landing.glob("surveys/*.csv"))
+        event_dates += [row["responded_at"][:10] for row in surveys]
+    assert data_as_of == max(day for day in event_dates if day <= AS_OF)
 
     # the killed publish's leftovers are gone; docs and Parquet are this run's
     assert not list(site.warehouse.glob(".*.partial*"))
