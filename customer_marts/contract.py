@@ -29,7 +29,9 @@ class Column:
       (or have a rate in the configured rates file);
     - `currency_column` (decimal columns) names the column holding this amount's
       currency: with a rates file the amount is converted to the reporting currency;
-    - `free_text` columns have e-mail addresses inside them replaced by `<email>`.
+    - `free_text` columns have e-mail addresses inside them replaced by `<email>`;
+    - `rejects_emails` columns (customer ids) may not hold an "@": an e-mail is a
+      customer key only as its salted hash (`customer_key: email`).
     """
 
     name: str
@@ -42,6 +44,7 @@ class Column:
     lowercase: bool = False
     currency_column: str | None = None
     free_text: bool = False
+    rejects_emails: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ ORDERS = Source(
     event_at="ordered_at",
     columns=(
         Column("order_id", required=True),
-        Column("customer_id", required=True),
+        Column("customer_id", required=True, rejects_emails=True),
         Column("ordered_at", "timestamp", required=True),
         Column("amount", "decimal", required=True, minimum=0, currency_column="currency"),
         Column(
@@ -96,7 +99,7 @@ SURVEYS = Source(
     columns=(
         Column("response_id", required=True),
         Column("responded_at", "timestamp", required=True),
-        Column("customer_id"),
+        Column("customer_id", rejects_emails=True),
         Column("nps_score", "integer", minimum=0, maximum=10),
         Column("csat_score", "integer", minimum=1, maximum=5),
         Column("ces_score", "integer", minimum=1, maximum=7),
@@ -113,7 +116,7 @@ SURVEY_SENDS = Source(
     event_at="sent_at",
     columns=(
         Column("send_id", required=True),
-        Column("customer_id", required=True),
+        Column("customer_id", required=True, rejects_emails=True),
         Column("sent_at", "timestamp", required=True),
         Column("channel", lowercase=True),
     ),

@@ -46,7 +46,7 @@ MISSING = "missing required value"
 # A timestamp's offset written after a space ("2024-01-15 10:23:45 -0500", as in
 # Shopify exports) is moved next to the time, where DuckDB's cast reads it.
 SPACED_OFFSET = r"\s+([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
-EMAIL_PATTERN = r"[^\s@<>,;]+@[^\s@<>,;]+\.[A-Za-z]{2,}"
+EMAIL_PATTERN = r"[^\s@<>,;:\"]+@[^\s@<>,;:\"]+\.[A-Za-z]{2,}"
 # Used only when LANDING_DIR holds the generated demo data and CUSTOMER_KEY_SALT is unset.
 DEMO_CUSTOMER_KEY_SALT = "customer-marts-demo-salt"
 
@@ -144,6 +144,13 @@ def row_rules(column: Column, options: RowOptions) -> list[tuple[str, str]]:
     rules: list[tuple[str, str]] = []
     if column.required:
         rules.append((f"{text} is null", MISSING))
+    if column.rejects_emails:
+        rules.append(
+            (
+                f"contains({text}, '@')",
+                "looks like an e-mail address (set customer_key: email to use its salted hash)",
+            )
+        )
     if column.kind == "timestamp":
         rules.append((f"{text} is not null and {value} is null", "unparseable timestamp"))
     elif column.kind == "decimal":
@@ -273,9 +280,10 @@ def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, lan
 
 
 def raw_record_sql(config: SourceConfig) -> str:
-    """JSON of a shaped record (canonical and helper columns, the e-mail masked)."""
+    """JSON of a shaped record (canonical and helper columns), e-mail addresses masked."""
     names = [*config.contract.column_names, *config.helpers, EMAIL]
-    return f"to_json(struct_pack({', '.join(f'{quote(n)} := {quote(n)}' for n in names)}))::varchar"
+    record = f"to_json(struct_pack({', '.join(f'{quote(n)} := {quote(n)}' for n in names)}))"
+    return f"regexp_replace({record}::varchar, {literal(EMAIL_PATTERN)}, '<email>', 'g')"
 
 
 def create_checked_table(
