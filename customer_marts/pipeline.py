@@ -15,7 +15,8 @@ database, and keeps `audit.pipeline_runs` up to date (README, "Run record"):
   copy that is about to be published, and in the build database once it is
   live: the published file holds its own run's record and every earlier run's,
   failed ones included, and a run killed during publish is never `success`
-  unless its publish committed.
+  unless its publish committed. The visual run report of the published build
+  is rendered after that (customer_marts/report.py; it never fails a run).
 
 The row and check counts are computed from the audit tables whenever a run's
 outcome is recorded, failed or not.
@@ -282,6 +283,9 @@ def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
     with step(settings, run, "publish"):
         counts = publishing.publish(settings, run.run_id, record_success)
         finish_run(settings, run, "success", published_version=version, finished_at=finished)
+    from customer_marts.report import write_run_report
+
+    write_run_report(settings)  # the visual report of what is now published; never raises
     return counts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from customer_marts.config import Settings
 from customer_marts.publish import DOCS_DIR, PARQUET_DIR, current_version
+from customer_marts.report import REPORT_DIR
 from customer_marts.warehouse import connect
 
 
@@ -61,6 +62,9 @@ def describe_published(settings: Settings) -> str:
     parquet = settings.warehouse_dir / PARQUET_DIR
     if parquet.exists():
         lines.append(f"parquet export: {parquet}/<table>.parquet")
+    report = settings.warehouse_dir / REPORT_DIR / "index.html"
+    if report.exists():
+        lines.append(f"run report: {report}")
     docs = settings.warehouse_dir / DOCS_DIR
     if (docs / "index.html").exists():
         lines.append(
