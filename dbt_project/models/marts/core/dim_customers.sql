@@ -30,6 +30,13 @@ latest_scores as (
 
 ),
 
+customer_clv as (
+
+    select customer_id, p_alive, clv_12m
+    from {{ ref('customer_clv') }}
+
+),
+
 customers as (
 
     select
@@ -84,20 +91,24 @@ staged as (
 ),
 
 {#- High value: the top high_value_share of customers who have not churned, ranked by
-    value (ties share a rank, so tied customers are in or out together). #}
+    predicted 12-month CLV, historic revenue where there is no prediction (ties share
+    a rank, so tied customers are in or out together). #}
 ranked as (
 
     select
-        *,
+        staged.*,
+        customer_clv.p_alive,
+        customer_clv.clv_12m,
         lifecycle_stage != 'churned' and percent_rank() over (
             partition by lifecycle_stage = 'churned'
-            order by historic_revenue desc
+            order by coalesce(customer_clv.clv_12m, staged.historic_revenue) desc
         ) < {{ var('high_value_share') }} as is_high_value,
         {{ quintile_score('days_since_last_order', descending=true) }} as recency_score,
         {{ quintile_score('completed_orders') }} as frequency_score,
         {{ quintile_score('historic_revenue') }} as monetary_score
 
     from staged
+    left join customer_clv on staged.customer_id = customer_clv.customer_id
 
 ),
 
@@ -118,6 +129,8 @@ final as (
         days_since_last_order,
         lifecycle_stage,
         is_high_value,
+        p_alive,
+        clv_12m,
         churned_at,
         recency_score,
         frequency_score,

@@ -23,6 +23,15 @@ survey_scores as (
 
 ),
 
+{#- Predicted 12-month CLV is a prediction as of the as-of date: it describes only the
+    period that contains that date. #}
+customer_clv as (
+
+    select avg(clv_12m) as avg_clv_12m
+    from {{ ref('customer_clv') }}
+
+),
+
 {#- First and second completed orders: acquisitions (with their channel) and the
     moment a customer becomes a repeat customer. #}
 milestone_orders as (
@@ -132,6 +141,10 @@ final as (
         end as referral_rate_pct,
         retention_rate_pct,
         churn_rate_pct,
+        case
+            when {{ as_of_date() }} between period_start and period_end
+                then customer_clv.avg_clv_12m
+        end as avg_clv_12m,
         survey_responses,
         nps,
         csat_pct,
@@ -139,6 +152,7 @@ final as (
         is_complete
 
     from joined
+    cross join customer_clv
 
 )
 

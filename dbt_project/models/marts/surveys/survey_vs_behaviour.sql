@@ -10,11 +10,17 @@ customers as (
     select
         customer_id,
         lifecycle_stage,
-        historic_revenue,
         latest_nps_category,
         latest_nps_at
 
     from {{ ref('dim_customers') }}
+
+),
+
+customer_clv as (
+
+    select customer_id, historic_clv, clv_12m
+    from {{ ref('customer_clv') }}
 
 ),
 
@@ -100,10 +106,12 @@ by_category as (
         coalesce(customers.latest_nps_category, 'no_response') as nps_category,
         count(*) as customers,
         count(*) filter (where customers.lifecycle_stage = 'churned') as churned_customers,
-        avg(customers.historic_revenue) as avg_historic_clv,
+        avg(customer_clv.historic_clv) as avg_historic_clv,
+        avg(customer_clv.clv_12m) as avg_clv_12m,
         avg(orders_after_latest_response.orders_after_response) as avg_orders_after_response
 
     from customers
+    left join customer_clv on customers.customer_id = customer_clv.customer_id
     left join orders_after_latest_response
         on customers.customer_id = orders_after_latest_response.customer_id
     group by coalesce(customers.latest_nps_category, 'no_response')
@@ -132,6 +140,7 @@ final as (
         coalesce(retention_by_category.retention_365d_customers, 0) as retention_365d_customers,
         retention_by_category.retention_365d_pct,
         by_category.avg_historic_clv,
+        by_category.avg_clv_12m,
         by_category.avg_orders_after_response
 
     from categories
