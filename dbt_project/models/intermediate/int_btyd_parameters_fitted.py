@@ -35,7 +35,10 @@ def model(dbt, session):
     max_iterations = int(dbt.config.meta_get("clv_max_iterations"))
     summary = dbt.ref("int_customers_summarised_for_clv")
     as_of_date = summary.aggregate("max(as_of_date)").fetchall()[0][0]
-    inputs = summary.select(INPUTS).fetchnumpy()
+    # In customer order: the table's row order varies with DuckDB's parallel
+    # aggregation, and floating-point sums over another order end the optimiser a few
+    # ulps elsewhere; sorted, a rerun fits exactly the same parameters.
+    inputs = summary.select(f"customer_id, {INPUTS}").order("customer_id").fetchnumpy()
     x, t_x, T, m = (inputs[name] for name in INPUTS.split(", "))
     fits = [
         clv.fit_bg_nbd(x, t_x, T, max_iterations=max_iterations),
