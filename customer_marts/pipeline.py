@@ -40,8 +40,14 @@ from customer_marts.warehouse import connect, ensure_schema
 
 log = logging.getLogger(__name__)
 
-# Errors caused by the data or its checks, not by the machine: a retry cannot fix them.
-DATA_ERRORS: tuple[type[Exception], ...] = (IngestError, GateFailed, DbtFailure)
+
+class RunSuperseded(Exception):
+    """A newer run has started since this run began: runs must not overlap."""
+
+
+# Errors caused by the data, its checks or the run's place in time, not by the
+# machine: a retry cannot fix them.
+DATA_ERRORS: tuple[type[Exception], ...] = (IngestError, GateFailed, DbtFailure, RunSuperseded)
 
 
 @dataclass(frozen=True)
@@ -187,10 +193,34 @@ def finish_run(
         )
 
 
+def _refuse_if_superseded(con: duckdb.DuckDBPyConnection, run: RunInfo, name: str) -> None:
+    """Stop a step of a run that a newer run has overtaken.
+
+    The build database holds one run's state at a time. Runs of the DAG never overlap
+    (max_active_runs=1), but a backfill started without `--max-active-runs 1`, or a
+    task of an old run cleared after a newer run, would otherwise mix two runs'
+    data: such a step fails, without retries, and says what to do instead.
+    """
+    newer = con.execute(
+        "select run_id, logical_date from audit.pipeline_runs where started_at > "
+        "(select started_at from audit.pipeline_runs where run_id = ?) "
+        "order by started_at limit 1",
+        [run.run_id],
+    ).fetchone()
+    if newer:
+        raise RunSuperseded(
+            f"run {run.run_id} (as of {run.as_of_date}) cannot run step {name}: run "
+            f"{newer[0]} (as of {newer[1]}) started after it, and build.duckdb holds one "
+            "run's state at a time. Rerun a date by clearing its whole DAG run (from "
+            "start_run), and backfill with `--max-active-runs 1` (README, 'Operating the DAG')."
+        )
+
+
 @contextmanager
 def step(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
     """Record the step as in progress; on failure record it, then let the error propagate."""
     with connect(settings.build_db) as con:
+        _refuse_if_superseded(con, run, name)
         con.execute(
             "update audit.pipeline_runs set status = 'running', failed_step = ?, "
             "finished_at = null, message = null where run_id = ?",
@@ -261,7 +291,7 @@ def build(settings: Settings, run: RunInfo) -> dict:
     from customer_marts.publish import DOCS_DIR, staged_dir
 
     with step(settings, run, "dbt_build"):
-        outcome = transform.build(settings, run.as_of)
+        outcome = transform.build(settings, run.as_of, run_id=run.run_id)
         newest = record_data_as_of(settings, run)
         transform.generate_docs(
             settings, run.as_of, staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)

@@ -30,7 +30,7 @@ import duckdb
 
 from customer_marts.config import Settings
 from customer_marts.logs import quiet_noisy_loggers
-from customer_marts.warehouse import connect
+from customer_marts.warehouse import connect, first_rows
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,7 @@ def run_suites(settings: Settings, layer: str, as_of: date) -> list[CheckResult]
         suites = [
             substitute(
                 spec,
-                parameters
-                | volume_parameters(con, spec["name"], settings.volume_tolerance_pct),
+                parameters | volume_parameters(con, spec["name"], settings.volume_tolerance_pct),
             )
             for spec in suites
         ]
@@ -244,10 +243,7 @@ def _failing_rows(build_db: Path, query: str, table: str) -> str | None:
     asking GE for COMPLETE results would return every failing value of every check)."""
     sql = query.replace("{batch}", f"(select * from {table})")
     try:
-        with connect(build_db, read_only=True) as con:
-            cursor = con.execute(f"select * from ({sql}) limit {DETAIL_VALUES}")
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = first_rows(build_db, sql, DETAIL_VALUES)
     except duckdb.Error as exc:
         return f"failing rows not available: {exc}"
     return f"unexpected rows: {json.dumps(rows, default=str)}"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from customer_marts.config import Settings
-from customer_marts.warehouse import connect
+from customer_marts.quality import CheckResult, record
+from customer_marts.warehouse import first_rows
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +107,43 @@ def _failing_rows(build_db: Path, compiled_sql: str | None) -> str:
     if not compiled_sql:
         return ""
     try:
-        with connect(build_db, read_only=True) as con:
-            cursor = con.execute(f"select * from ({compiled_sql}) limit {FAILING_ROWS_SHOWN}")
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        rows = first_rows(build_db, compiled_sql, FAILING_ROWS_SHOWN)
     except Exception as exc:  # noqa: BLE001 - the message is a convenience
         return f" (failing rows not available: {exc})"
     return f"; failing rows: {rows}" if rows else ""
 
 
-def build(settings: Settings, as_of: date, extra_vars: dict | None = None) -> DbtOutcome:
-    """`dbt build` (models and their tests). Raises DbtFailure naming what failed."""
+# dbt test statuses as quality-check statuses; a test severity `warn` fails as `warn`.
+CHECK_STATUS = {"pass": "passed", "warn": "warned", "fail": "failed", "error": "failed"}
+
+
+def check_results(outcome: DbtOutcome) -> list[CheckResult]:
+    """The outcome's data and unit tests as quality checks (layer `dbt`), for
+    audit.check_results: dbt tests gate the transformations as GE gates the edges."""
+    checks = []
+    for result in outcome.results:
+        kind, _, name = result["unique_id"].split(".", 2)
+        if kind not in ("test", "unit_test") or result["status"] not in CHECK_STATUS:
+            continue
+        status = CHECK_STATUS[result["status"]]
+        checks.append(
+            CheckResult(
+                layer="dbt",
+                suite="dbt unit tests" if kind == "unit_test" else "dbt data tests",
+                check=name.rsplit(".", 1)[0] if kind == "test" else name,
+                status=status,
+                observed_value=None if result["failures"] is None else str(result["failures"]),
+                details=result.get("details") if status != "passed" else None,
+            )
+        )
+    return checks
+
+
+def build(
+    settings: Settings, as_of: date, extra_vars: dict | None = None, run_id: str | None = None
+) -> DbtOutcome:
+    """`dbt build` (models and their tests). With a run id the tests' results are recorded
+    in audit.check_results. Raises DbtFailure naming what failed."""
     results_path = settings.warehouse_dir / "dbt" / "target" / "run_results.json"
     results_path.unlink(missing_ok=True)
     returncode, results_path = run_dbt(settings, "build", as_of, extra_vars=extra_vars)
@@ -139,9 +166,13 @@ def build(settings: Settings, as_of: date, extra_vars: dict | None = None) -> Db
             rows = _failing_rows(
                 settings.build_db, node_result.get("compiled_code") if status == "fail" else None
             )
+            outcome.results[-1]["details"] = f"{node_result['message'] or status}{rows}"
             outcome.failures.append(f"{name}: {node_result['message'] or status}{rows}")
         elif status == "warn":
+            outcome.results[-1]["details"] = node_result["message"]
             outcome.warnings.append(f"{name}: {node_result['message']}")
+    if run_id is not None:
+        record(settings.build_db, run_id, check_results(outcome))
     if not outcome.success:
         details = "\n".join(f"  - {failure}" for failure in outcome.failures) or "  (see dbt log)"
         raise DbtFailure(f"dbt build failed ({len(outcome.failures)} node(s)):\n{details}")

@@ -144,6 +144,14 @@ def add_missing_columns(
             con.execute(f"alter table {schema}.{table} add column if not exists {name} {kind}")
 
 
+def first_rows(path: Path, sql: str, limit: int) -> list[dict]:
+    """The first rows a query returns, as dicts: the failing rows shown in error messages."""
+    with connect(path, read_only=True) as con:
+        cursor = con.execute(f"select * from ({sql}) limit {limit}")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and audit tables if they do not exist yet (idempotent).
 

@@ -214,11 +214,42 @@ def test_published_file_has_marts_and_run_record(first_run, small_demo):
         runs = con.execute(
             "select status, logical_date::varchar from audit.pipeline_runs"
         ).fetchall()
+        checks = dict(
+            con.execute(
+                "select layer, count(*) filter (status = 'failed') from audit.check_results "
+                "group by layer"
+            ).fetchall()
+        )
+        all_marts = {
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts'"
+            ).fetchall()
+        }
     landed = sum(len(pd.read_csv(p)) for p in (small_demo / "orders").glob("*.csv"))
     assert counts["marts.fct_orders"] == landed
     assert counts["marts.dim_customers"] == 400  # every demo customer completes a first order
     assert counts["marts.cohort_retention"] > 0
     assert runs == [("success", AS_OF)]
+    # the raw suites, dbt's data and unit tests and the mart suites all ran and passed
+    assert checks == {"raw": 0, "dbt": 0, "marts": 0}
+    # every mart of the BI contract is published
+    assert {
+        "fct_orders",
+        "dim_customers",
+        "segment_summary",
+        "cohort_retention",
+        "retention_by_period",
+        "kpis_by_period",
+        "customer_clv",
+        "clv_model_fit",
+        "clv_by_cohort",
+        "clv_by_segment",
+        "fct_survey_responses",
+        "nps_by_period",
+        "nps_rolling_30d",
+        "survey_vs_behaviour",
+    } == all_marts
 
 
 def test_rerun_is_idempotent(first_run, airflow_home, small_demo):
