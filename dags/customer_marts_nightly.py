@@ -6,12 +6,12 @@ Builds the Customer Marts for one **as-of date** and publishes them to
 
 | task | what it does | timeout | retries |
 | --- | --- | --- | --- |
-| `start_run` | records the run in `audit.pipeline_runs` (status `running`) | 10 min | 2 |
+| `start_run` | records the run in `audit.pipeline_runs` (status `running`); a run left `running` by a killed process is recorded failed in the step it was in | 10 min | 2 |
 | `ingest` | loads new or changed export files from `$LANDING_DIR` into `raw` (bad rows to `audit.quarantine`) | 60 min | 2 |
 | `validate_raw` | Great Expectations suites on `raw` + the quarantine-share check | 30 min | 2 |
-| `dbt_build` | `dbt build` (models and tests) with `as_of_date` = the run's logical date | 90 min | 2 |
+| `dbt_build` | `dbt build` (models, data and unit tests; results in `audit.check_results`) with `as_of_date` = the run's logical date; records `data_as_of`; generates the dbt docs site | 90 min | 2 |
 | `validate_marts` | Great Expectations suites on `marts` | 30 min | 2 |
-| `publish` | copies `marts` + `audit` into a new file, atomically renamed to `published.duckdb` | 30 min | 2 |
+| `publish` | copies `marts` + `audit` into `published-<run_id>.duckdb`, exports Parquet, atomically renames it to `published.duckdb`, swaps `docs/` and `parquet/`, prunes old versions, renders the run report | 30 min | 2 |
 
 **Schedule.** `@daily` in UTC (env `CUSTOMER_MARTS_SCHEDULE`: any cron expression
 or preset, read when the DAG file is parsed), `catchup=False`: after a pause
@@ -35,14 +35,16 @@ logged and, if `ALERT_WEBHOOK_URL` is set, POSTed there as JSON.
 **Rerun a date.** Clear the run (UI: the run > *Clear*;
 CLI: `airflow tasks clear customer_marts_nightly -s D -e D -y`; API:
 `POST /api/v2/dags/customer_marts_nightly/dagRuns/{run_id}/clear`). Clearing
-only the failed task resumes from it. A rerun for D rebuilds the same marts
-from the same files and publishes them again.
+only the failed task resumes from it, as long as no newer run has started since
+(then clear the whole run: a task of an overtaken run refuses to run). A rerun
+for D rebuilds the same marts from the same files and publishes them again.
 
 **One run at a time.** `max_active_runs=1`: scheduled and manual runs queue
 and run one after another, because every run writes the single
 `build.duckdb` (DuckDB allows one writer) and publishes what it built. Airflow
 3 counts a backfill's runs separately: give it `--max-active-runs 1` and do
-not let it overlap a nightly run.
+not let it overlap a nightly run. If runs do overlap, the older run's next step
+fails (without retries) naming the newer run, so two runs' data never mix.
 
 **Backfill a range.** `airflow backfill create --dag-id customer_marts_nightly
 --from-date 2025-01-01 --to-date 2025-01-31 --max-active-runs 1` (API:
