@@ -17,10 +17,13 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from customer_marts.config import DEMO_MARKER
 
@@ -98,48 +101,51 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         is_first, channel[customer_idx], rng.choice(REPEAT_CHANNELS, size=order_count)
     )
     ordered_at = pd.Timestamp(spec.start) + pd.to_timedelta(np.floor(day_float * 86_400), "s")
+    customer_id = _ids("C", customer_idx + 1, 7)
+    # Sorted by (ordered_at, customer_id) before the text columns are built (stable).
+    order = _stable_order(ordered_at.to_numpy(), customer_id)
     orders = pd.DataFrame(
         {
-            "ordered_at": ordered_at,
-            "customer_id": [f"C{i + 1:07d}" for i in customer_idx],
-            "amount": amount,
-            "status": status,
+            "ordered_at": ordered_at[order],
+            "customer_id": _text(customer_id.take(order)),
+            "amount": amount[order],
+            "status": status[order],
             "currency": "USD",
-            "channel": order_channel,
-            "country": country[customer_idx],
+            "channel": order_channel[order],
+            "country": country[customer_idx[order]],
         }
-    ).sort_values(["ordered_at", "customer_id"], kind="stable", ignore_index=True)
-    orders.insert(0, "order_id", [f"O{i + 1:08d}" for i in range(len(orders))])
+    )
+    orders.insert(0, "order_id", _text(_ids("O", np.arange(1, len(orders) + 1), 8)))
 
     # Surveys: a share of completed orders gets a response 1-10 days later.
-    completed = orders[orders["status"] == "completed"]
-    sampled = completed.sample(frac=spec.survey_share, random_state=spec.seed)
-    customer_number = sampled["customer_id"].str[1:].astype(int).to_numpy() - 1
+    sampled = _sampled_completed(orders, spec)
+    customer_number = customer_idx[order][sampled]
     mood = satisfaction[customer_number] + rng.normal(0, 0.6, len(sampled))
     nps = np.clip(np.round(7.6 + 1.9 * mood), 0, 10).astype(int)
     csat = np.clip(np.round(3.9 + 0.9 * mood), 1, 5).astype(int)
     ces = np.clip(np.round(5.0 + 1.2 * mood), 1, 7).astype(int)
-    responded_at = sampled["ordered_at"].to_numpy() + pd.to_timedelta(
+    responded_at = orders["ordered_at"].to_numpy()[sampled] + pd.to_timedelta(
         rng.integers(3_600, 10 * 86_400, len(sampled)), "s"
     )
-    category = np.where(nps >= 9, "promoter", np.where(nps >= 7, "passive", "detractor"))
-    comment = [
-        COMMENTS[c][k % 3] for c, k in zip(category, rng.integers(0, 3, len(sampled)), strict=True)
-    ]
+    category = np.where(nps >= 9, 2, np.where(nps >= 7, 1, 0))  # COMMENTS' order
+    comments = np.array([text for texts in COMMENTS.values() for text in texts], dtype=object)
+    comment = comments[category * 3 + rng.integers(0, 3, len(sampled))]
     surveys = pd.DataFrame(
         {
             "responded_at": responded_at,
-            "customer_id": sampled["customer_id"].to_numpy(),
+            "customer_id": _text(pa.array(orders["customer_id"]).take(sampled)),
             "nps_score": nps,
             "csat_score": np.where(rng.uniform(size=len(sampled)) < 0.7, csat, -1),
             "ces_score": np.where(rng.uniform(size=len(sampled)) < 0.5, ces, -1),
-            "comment": comment,
+            "comment": pd.array(comment, dtype="str"),
             "channel": rng.choice(["email", "in_app"], size=len(sampled), p=[0.7, 0.3]),
         }
     )
     surveys = surveys[surveys["responded_at"] < pd.Timestamp(spec.end + timedelta(days=1))]
-    surveys = surveys.sort_values(["responded_at", "customer_id"], ignore_index=True)
-    surveys.insert(0, "response_id", [f"R{i + 1:08d}" for i in range(len(surveys))])
+    surveys = surveys.take(
+        _stable_order(surveys["responded_at"].to_numpy(), pa.array(surveys["customer_id"]))
+    ).reset_index(drop=True)
+    surveys.insert(0, "response_id", _text(_ids("R", np.arange(1, len(surveys) + 1), 8)))
     return orders, surveys
 
 
@@ -153,37 +159,117 @@ def generate_sends(spec: DemoSpec, orders: pd.DataFrame) -> pd.DataFrame:
     are the same with or without them.
     """
     rng = np.random.default_rng([spec.seed, SENDS_STREAM])
-    completed = orders[orders["status"] == "completed"]
-    answered = completed.sample(frac=spec.survey_share, random_state=spec.seed)  # as generate()
-    others = completed.drop(index=answered.index)
+    completed = np.flatnonzero((orders["status"] == "completed").to_numpy())
+    answered = _sampled_completed(orders, spec)  # the rows generate() sampled
+    unanswered_rows = np.ones(len(orders), bool)
+    unanswered_rows[answered] = False
+    others = completed[unanswered_rows[completed]]
     unanswered_share = spec.survey_share * (1 / RESPONSE_RATE - 1) / (1 - spec.survey_share)
     unanswered = others[rng.uniform(size=len(others)) < unanswered_share]
-    sent = pd.concat([answered, unanswered])
+    sent = np.concatenate([answered, unanswered])
     sends = pd.DataFrame(
         {
-            "sent_at": sent["ordered_at"].to_numpy() + pd.Timedelta(minutes=30),
-            "customer_id": sent["customer_id"].to_numpy(),
+            "sent_at": orders["ordered_at"].to_numpy()[sent] + pd.Timedelta(minutes=30),
+            "customer_id": _text(pa.array(orders["customer_id"]).take(sent)),
         }
     )
     sends = sends[sends["sent_at"] < pd.Timestamp(spec.end + timedelta(days=1))]
-    sends = sends.sort_values(["sent_at", "customer_id"], kind="stable", ignore_index=True)
-    sends.insert(0, "send_id", [f"S{i + 1:08d}" for i in range(len(sends))])
+    sends = sends.take(
+        _stable_order(sends["sent_at"].to_numpy(), pa.array(sends["customer_id"]))
+    ).reset_index(drop=True)
+    sends.insert(0, "send_id", _text(_ids("S", np.arange(1, len(sends) + 1), 8)))
     return sends
 
 
+def _ids(prefix: str, numbers: np.ndarray, digits: int) -> pa.Array:
+    """Identifiers such as C0000042 (prefix + zero-padded number), built without a loop."""
+    text = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), digits, "0")
+    return pc.binary_join_element_wise(prefix, text, "")
+
+
+def _text(values: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    """Arrow strings as a pandas `str` column."""
+    return values.to_pandas().array
+
+
+def _stable_order(at: np.ndarray, customer_id) -> np.ndarray:
+    """Row order of a stable sort by (timestamp, customer id), as pandas' sort_values."""
+    table = pa.table({"at": pa.array(at), "customer_id": pa.array(customer_id)})
+    keys = [("at", "ascending"), ("customer_id", "ascending")]
+    return pc.sort_indices(table, sort_keys=keys).to_numpy()
+
+
+def _sampled_completed(orders: pd.DataFrame, spec: DemoSpec) -> np.ndarray:
+    """Rows (positions) of the completed orders followed by a survey response: a sample of
+    `survey_share` of them, as `completed.sample(frac=..., random_state=seed)` draws it."""
+    completed = np.flatnonzero((orders["status"] == "completed").to_numpy())
+    picked = pd.RangeIndex(len(completed)).to_series()
+    return completed[picked.sample(frac=spec.survey_share, random_state=spec.seed).to_numpy()]
+
+
 def _write_daily(frame: pd.DataFrame, time_column: str, folder: Path, prefix: str) -> int:
+    """One CSV per day of `time_column` (`<prefix>_<YYYY-MM-DD>.csv`), rows in frame order.
+
+    The lines are formatted column by column in Arrow (as pandas' `to_csv` writes them:
+    timestamps as ISO 8601 UTC, numbers as Python prints them, -1 scores as empty
+    cells, minimal quoting) and each day's lines are written as one block.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    out = frame.copy()
-    day = out[time_column].dt.strftime("%Y-%m-%d")
-    out[time_column] = out[time_column].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for column in ("csat_score", "ces_score"):
-        if column in out:  # -1 marks "question not asked": an empty cell in the export
-            out[column] = out[column].astype(str).where(out[column] >= 0, "")
-    files = 0
-    for value, part in out.groupby(day, sort=True):
-        part.to_csv(folder / f"{prefix}_{value}.csv", index=False)
-        files += 1
-    return files
+    at = frame[time_column].to_numpy().astype("datetime64[s]")
+    day = at.astype("datetime64[D]")
+    order = np.argsort(day, kind="stable")  # groupby(day): each day's rows in frame order
+    fields = [_csv_field(frame[name], at) for name in frame.columns]
+    text = partial(pa.scalar, type=pa.large_string())
+    row = pc.binary_join_element_wise(*fields, text(","))
+    lines = pc.binary_join_element_wise(row, text("\n"), text("")).take(order)
+    data = lines.buffers()[2]
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset :]
+    header = (",".join(frame.columns) + "\n").encode()
+    days, starts = np.unique(day[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    for value, first, last in zip(days, starts, ends, strict=True):
+        with (folder / f"{prefix}_{value}.csv").open("wb") as handle:
+            handle.write(header)
+            handle.write(memoryview(data)[offsets[first] : offsets[last]])
+    return len(days)
+
+
+def _csv_field(column: pd.Series, at: np.ndarray) -> pa.LargeStringArray:
+    """A column's CSV text (large strings: a whole export can exceed 2 GB)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        # "2024-01-15 10:23:45" (Arrow's cast, far faster than strftime) -> ISO 8601 UTC
+        text = pc.replace_substring(
+            pc.cast(pa.array(at), pa.string()), " ", "T", max_replacements=1
+        )
+        text = pc.binary_join_element_wise(text, "Z", "")
+    elif pd.api.types.is_float_dtype(column):
+        text = _decimal_text(column.to_numpy())
+    elif pd.api.types.is_integer_dtype(column):
+        values = column.to_numpy()
+        # -1 marks "question not asked" (csat_score, ces_score): an empty cell in the export
+        text = pc.cast(pa.array(values), pa.string())
+        if column.name in ("csat_score", "ces_score"):
+            text = pc.if_else(pa.array(values >= 0), text, "")
+    else:
+        text = pa.array(column, pa.string())
+        needs_quotes = pc.match_substring_regex(text, '[,"\r\n]')
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+        text = pc.if_else(needs_quotes, quoted, text)
+    return pc.cast(text, pa.large_string())
+
+
+def _decimal_text(values: np.ndarray) -> pa.Array:
+    """Amounts rounded to cents as Python prints them: 41.88, 41.8, 41.0."""
+    cents = np.rint(values * 100).astype(np.int64)
+    if not np.array_equal(cents / 100, values):
+        raise ValueError("the demo writes amounts rounded to cents only")
+    whole = pc.cast(pa.array(np.sign(cents) * (np.abs(cents) // 100)), pa.string())
+    fraction = np.abs(cents) % 100
+    decimals = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 2, "0")
+    decimals = pc.if_else(
+        pa.array(fraction % 10 == 0), pc.utf8_slice_codeunits(decimals, 0, 1), decimals
+    )
+    return pc.binary_join_element_wise(whole, decimals, ".")
 
 
 def write_landing(landing_dir: Path, spec: DemoSpec) -> dict[str, int]:
