@@ -44,9 +44,18 @@ LIFECYCLE_ORDERS = [
 ]
 
 
+# 23:00 on 28 February in New York (UTC-5) is 04:00 on 1 March in UTC.
+RESPONSES = [["s1", "2025-02-28T23:00:00-05:00", "new_29", "9"]]
+
+
 def _build(root, extra_vars=None):
     settings = make_settings(root)
     write_csv(settings.landing_dir / "orders/orders.csv", HEADER, LIFECYCLE_ORDERS)
+    write_csv(
+        settings.landing_dir / "surveys/responses.csv",
+        ["response_id", "responded_at", "customer_id", "nps_score"],
+        RESPONSES,
+    )
     ingest(settings.build_db, settings.landing_dir, "test")
     build(settings, AS_OF, extra_vars=extra_vars)
     return duckdb.connect(str(settings.build_db), read_only=True)
@@ -154,6 +163,17 @@ def test_reporting_timezone_moves_an_order_near_midnight(utc, new_york):
     assert new_york.execute(revenue, ["2025-02-01"]).fetchone() == (7.0,)
     assert new_york.execute(revenue, ["2025-03-01"]).fetchone() == (510.0,)
     assert utc.execute(revenue, ["2025-02-01"]).fetchone() == (0.0,)
+    # a survey answer is placed the same way: late on 28 February in New York is
+    # March in UTC, February in New York's reporting time zone
+    response = "select response_date::varchar from marts.fct_survey_responses"
+    assert utc.execute(response).fetchone() == ("2025-03-01",)
+    assert new_york.execute(response).fetchone() == ("2025-02-28",)
+    nps_month = (
+        "select period_start::varchar, responses from marts.nps_by_period "
+        "where grain = 'month' and dimension = 'overall'"
+    )
+    assert utc.execute(nps_month).fetchall() == [("2025-03-01", 1)]
+    assert new_york.execute(nps_month).fetchall() == [("2025-02-01", 1)]
     # stored timestamps stay in UTC whatever the reporting time zone
     assert new_york.execute(
         "select ordered_at::varchar from marts.fct_orders where order_id = 'tz1'"
