@@ -317,8 +317,6 @@ def create_checked_table(
         for c in contract.columns
     )
     key = quote(contract.key)
-    # Duplicates: only valid rows whose key repeats are numbered (the latest file, then the
-    # latest line, wins); numbering every row would sort them all (10M orders: -2 s).
     con.execute(
         f"""
         create or replace temp table checked as
@@ -329,31 +327,39 @@ def create_checked_table(
         typed as (
             select *{", " + values if values else ""} from texts
         ),
-        cased as materialized (
+        cased as (
             select
                 file_seq, file_name, line_number,
                 {failure_case(config, options, "column")} as failed_column,
                 {failure_case(config, options, "reason")} as failed_reason,
                 {finals}
             from typed
-        ),
-        repeated_keys as (
-            select {key} from cased where failed_reason is null
-            group by {key} having count(*) > 1
-        ),
-        ranked as (
-            select
-                file_seq, line_number,
-                row_number() over (
-                    partition by {key} order by file_seq desc, line_number desc
-                ) > 1 as is_duplicate
-            from cased
-            where failed_reason is null and {key} in (select {key} from repeated_keys)
         )
-        select cased.*, coalesce(ranked.is_duplicate, false) as is_duplicate
-        from cased
-        left join ranked
-            on cased.file_seq = ranked.file_seq and cased.line_number = ranked.line_number
+        select *, false as is_duplicate from cased
+        """
+    )
+    # Duplicates: of the valid rows sharing a key, the latest file (then the latest line)
+    # wins. Only keys that repeat are numbered: numbering every row would sort them all.
+    con.execute(
+        f"""
+        update checked set is_duplicate = true
+        from (
+            select file_seq, line_number
+            from (
+                select
+                    file_seq, line_number,
+                    row_number() over (
+                        partition by {key} order by file_seq desc, line_number desc
+                    ) as number
+                from checked
+                where failed_reason is null and {key} in (
+                    select {key} from checked where failed_reason is null
+                    group by {key} having count(*) > 1
+                )
+            )
+            where number > 1
+        ) as later
+        where checked.file_seq = later.file_seq and checked.line_number = later.line_number
         """
     )
 
