@@ -43,7 +43,7 @@ docs: $(STAMP) ## Build and serve the dbt docs site on http://127.0.0.1:8080
 	$(BIN)/python scripts/serve_docs.py
 
 bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 up: ## Build the image and start the docker-compose deployment (needs Docker and .env)
 	@test -f .env || { echo "No .env: cp .env.example .env, then set its secrets (README, 'Deploy with docker-compose')"; exit 1; }

@@ -217,7 +217,7 @@ class MemorySampler:
         self.pid = pid
         self.peak_total = 0
         self.peak_process = 0
-        self.samples = 0
+        self.samples: list[tuple[float, int]] = []  # (epoch seconds, summed RSS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -228,6 +228,10 @@ class MemorySampler:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The highest summed RSS sampled between two epoch times (0 if none)."""
+        return max((total for at, total in self.samples if start <= at <= end), default=0)
 
     def _run(self) -> None:
         import psutil
@@ -250,7 +254,7 @@ class MemorySampler:
             if sizes:
                 self.peak_total = max(self.peak_total, sum(sizes))
                 self.peak_process = max(self.peak_process, max(sizes))
-                self.samples += 1
+                self.samples.append((time.time(), sum(sizes)))
             self._stop.wait(SAMPLE_EVERY)
 
 
@@ -287,6 +291,7 @@ class DagRun:
     tasks: dict[str, float] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)
     dbt_nodes: dict[str, float] = field(default_factory=dict)
+    task_peak_rss_mb: dict[str, float] = field(default_factory=dict)
     rows_read: int = 0
 
     def figures(self) -> dict[str, Any]:
@@ -297,6 +302,7 @@ class DagRun:
             "tasks": {name: round(value, 2) for name, value in self.tasks.items()},
             "steps": {name: round(value, 2) for name, value in self.steps.items()},
             "slowest_dbt_nodes": {name: round(value, 2) for name, value in self.dbt_nodes.items()},
+            "peak_rss_mb_by_task": {name: round(mb) for name, mb in self.task_peak_rss_mb.items()},
             "rows_read": self.rows_read,
         }
 
@@ -334,7 +340,11 @@ def dag_test(home: Path, landing: Path, warehouse: Path, as_of: date, log_path: 
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"the DAG run for {as_of} failed (exit {returncode}):\n{tail}")
     run = DagRun(as_of, seconds, memory.peak_total / MIB, memory.peak_process / MIB)
-    run.tasks = task_durations(home / "airflow.db")
+    windows = task_windows(home / "airflow.db")
+    run.tasks = {task: end - start for task, (start, end) in windows.items()}
+    run.task_peak_rss_mb = {
+        task: memory.peak_between(start, end) / MIB for task, (start, end) in windows.items()
+    }
     run.steps = step_durations(log_path.read_text(errors="replace"), warehouse)
     run.dbt_nodes = slowest_dbt_nodes(warehouse / "dbt" / "target" / "run_results.json")
     run.rows_read = rows_read(warehouse / "build.duckdb")
@@ -342,17 +352,23 @@ def dag_test(home: Path, landing: Path, warehouse: Path, as_of: date, log_path: 
     return run
 
 
-def task_durations(metadata: Path) -> dict[str, float]:
-    """Seconds per task of the latest DAG run, from Airflow's task instances."""
+def task_windows(metadata: Path) -> dict[str, tuple[float, float]]:
+    """(start, end) epoch seconds of each task of the latest DAG run (task instances)."""
     with sqlite3.connect(metadata) as con:
         rows = con.execute(
             """
-            select task_id, duration from task_instance
+            select task_id, start_date, end_date from task_instance
             where run_id = (select run_id from dag_run order by id desc limit 1)
             order by start_date
             """
         ).fetchall()
-    return {task: float(duration or 0.0) for task, duration in rows}
+    return {task: (_epoch(start), _epoch(end)) for task, start, end in rows if start and end}
+
+
+def _epoch(text: str) -> float:
+    """Epoch seconds of a timestamp as Airflow stores it in SQLite (UTC)."""
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+)Z")
@@ -1031,6 +1047,12 @@ def render(document: dict[str, Any], path: Path) -> None:
     lines.append(row("peak RSS, MiB (tree)", lambda run: run["peak_rss_mb"]))
     lines.append(row("peak RSS, MiB (largest process)", lambda run: run["peak_process_rss_mb"]))
     lines += [
+        row(
+            f"peak RSS during {task}, MiB", lambda run, t=task: run["peak_rss_mb_by_task"].get(t, 0)
+        )
+        for task in full.get("peak_rss_mb_by_task", {})
+    ]
+    lines += [
         "",
         f"**What dominates** the full {large} run ({full['seconds']:.0f} s): "
         + _shares(full["tasks"], full["seconds"])
@@ -1112,16 +1134,21 @@ def render(document: dict[str, Any], path: Path) -> None:
         "## Reproduce",
         "",
         "```",
-        "make bench                                  # about "
-        f"{details['bench_seconds'] / 60:.0f} min here, plus data generation on the first run",
-        ".venv/bin/python scripts/bench.py --scale small --no-wait   # 50k / 200k orders, minutes",
+        "make run        # optional: the demo pipeline once (installs the venv)",
+        f"make bench      # {details['bench_seconds'] / 60:.0f} min of measuring here, plus about 2 "
+        "min of data generation on the first run",
+        'make bench BENCH_ARGS="--scale small --no-wait"   # 50k / 200k orders: try it out',
         "```",
         "",
-        "The data (generated by `customer_marts.demo`, seed 42, two years of daily files) is "
-        "cached under `bench/data/` (git-ignored) and reused; delete it to regenerate. "
-        "`make bench` waits up to 45 minutes for the 1-minute load average to fall under "
-        f"{QUIET_LOAD} before measuring, and records it. Peak memory: "
-        f"{machine.get('memory_sampling', '')}.",
+        "The data (generated by `customer_marts.demo`, seed 42, two years of daily files, "
+        f"{ORDERS_PER_CUSTOMER:g} orders per customer, survey responses to "
+        f"{SURVEY_SHARE:.1%} of completed orders) is cached under `bench/data/` (git-ignored) "
+        "and reused; delete it to regenerate. Each DAG run gets a fresh warehouse and a fresh "
+        "`AIRFLOW_HOME` with SQLite metadata (`airflow db migrate` is not timed). `make bench` "
+        f"waits up to {QUIET_WAIT // 60} minutes for the 1-minute load average to fall under "
+        f"{QUIET_LOAD} before measuring (`--no-wait` skips that) and records it. Peak memory: "
+        f"{machine.get('memory_sampling', '')}; the figure is the higher of the full and the "
+        "incremental run.",
         "",
         "## Notes",
         "",
