@@ -1,5 +1,5 @@
-"""The quality gate: Great Expectations suites on the build database, plus the
-ingest quarantine check, recorded in `audit.check_results`.
+"""The quality gate: Great Expectations suites on the build database (the ingest
+manifest's quarantine share included), recorded in `audit.check_results`.
 
 Suites are authored as JSON in `expectations/<layer>/<table>.json` (checked in).
 Each run loads them into a file-backed GE context under `$WAREHOUSE_DIR/gx`,
@@ -10,8 +10,8 @@ is recorded and shown.
 
 Suites may use run parameters, written `${name}` in any string of the suite (a
 string that is exactly `${name}` takes the parameter's type): `as_of_date`,
-`as_of_end` (the day after), `fresh_since` (the as-of date minus `FRESHNESS_DAYS`)
-and, per suite, `volume_min` / `volume_max` (the previous successful run's row
+`as_of_end` (the day after), `fresh_since` (the as-of date minus `FRESHNESS_DAYS`),
+`run_id`, `max_quarantine_pct` (`MAX_QUARANTINE_PCT`) and, per suite, `volume_min` / `volume_max` (the previous successful run's row
 count of the table -/+ `VOLUME_TOLERANCE_PCT`; none on a first run). A check may
 be named by `meta.check`; otherwise it is named `<expectation type>(<column>)`.
 """
@@ -76,12 +76,14 @@ def substitute(value: Any, parameters: dict[str, Any]) -> Any:
     return PARAMETER.sub(lambda match: str(parameters[match.group(1)]), value)
 
 
-def run_parameters(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date) -> dict:
+def run_parameters(settings: Settings, run_id: str, as_of: date) -> dict:
     """The parameters every suite of a run may use."""
     return {
         "as_of_date": as_of.isoformat(),
         "as_of_end": (as_of + timedelta(days=1)).isoformat(),
         "fresh_since": (as_of - timedelta(days=settings.freshness_days)).isoformat(),
+        "run_id": run_id,
+        "max_quarantine_pct": settings.max_quarantine_pct,
     }
 
 
@@ -140,8 +142,9 @@ def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
         f"{config.type}({column})" if column else config.type
     )
     body = result.result or {}
-    if result.exception_info and result.exception_info.get("raised_exception"):
-        return check, None, f"error: {result.exception_info.get('exception_message')}"
+    error = _exception_message(result.exception_info)
+    if error:
+        return check, None, f"error: {error}"
     if "observed_value" in body:
         return check, json.dumps(body["observed_value"], default=str), None
     if "unexpected_count" in body:
@@ -156,13 +159,13 @@ def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
     return check, None, None
 
 
-def run_suites(settings: Settings, layer: str, as_of: date) -> list[CheckResult]:
+def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list[CheckResult]:
     """Validate every suite of a layer against the build database."""
     suites = load_suites(settings.expectations_dir, layer)
     if not suites:
         return []
+    parameters = run_parameters(settings, run_id, as_of)
     with connect(settings.build_db, read_only=True) as con:
-        parameters = run_parameters(con, settings, as_of)
         suites = [
             substitute(
                 spec,
@@ -238,6 +241,20 @@ def run_suites(settings: Settings, layer: str, as_of: date) -> list[CheckResult]
     return results
 
 
+def _exception_message(info: dict | None) -> str | None:
+    """The error of a check that could not be evaluated. GE reports it either flat
+    ({"raised_exception": True, "exception_message": ...}) or, when a metric failed,
+    keyed by the metric's id."""
+    if not info:
+        return None
+    if "exception_message" in info or "raised_exception" in info:
+        return info.get("exception_message") if info.get("raised_exception") else None
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return value["exception_message"]
+    return None
+
+
 def _failing_rows(build_db: Path, query: str, table: str) -> str | None:
     """The first rows a failed query check returned (GE's SUMMARY result leaves them out;
     asking GE for COMPLETE results would return every failing value of every check)."""
@@ -250,73 +267,21 @@ def _failing_rows(build_db: Path, query: str, table: str) -> str | None:
 
 
 def _ensure_docs_site(context: Any, directory: Path) -> None:
-    sites = context.get_config().data_docs_sites or {}
-    if "quality" in sites:
-        return
-    context.add_data_docs_site(
-        site_name="quality",
-        site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(directory),
-            },
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    """Data Docs go to `directory`, also when the context was made for a warehouse
+    folder that has since been moved or copied."""
+    site = {
+        "class_name": "SiteBuilder",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(directory),
         },
-    )
-
-
-# ---------------------------------------------------------------- ingest check
-
-
-def quarantine_checks(
-    con: duckdb.DuckDBPyConnection, run_id: str, max_pct: float
-) -> list[CheckResult]:
-    """Fail when more than max_pct % of a file's rows went to quarantine in this run."""
-    files = con.execute(
-        """
-        select file_name, rows_read, rows_quarantined,
-            100.0 * rows_quarantined / rows_read as quarantined_pct
-        from audit.ingested_files
-        where run_id = ? and status = 'loaded' and rows_read > 0
-        order by file_name
-        """,
-        [run_id],
-    ).fetchall()
-    worst = max((pct for *_, pct in files), default=0.0)
-    over = [row for row in files if row[3] > max_pct]
-    if not over:
-        return [
-            CheckResult(
-                "raw",
-                "ingest",
-                "quarantined_rows_pct",
-                "passed",
-                f"max {worst:.2f}% of a file's rows (limit {max_pct:g}%)",
-            )
-        ]
-    results = []
-    for file_name, read, quarantined, pct in over:
-        reasons = con.execute(
-            """
-            select "column" || ': ' || reason, count(*) from audit.quarantine
-            where run_id = ? and file_name = ? group by all order by 2 desc, 1 limit 3
-            """,
-            [run_id, file_name],
-        ).fetchall()
-        top = ", ".join(f"{reason} ({count})" for reason, count in reasons)
-        results.append(
-            CheckResult(
-                "raw",
-                "ingest",
-                "quarantined_rows_pct",
-                "failed",
-                f"{file_name}: {quarantined} of {read} rows quarantined ({pct:.1f}%, "
-                f"limit {max_pct:g}%)",
-                f"top reasons: {top}; the rows are in audit.quarantine",
-            )
-        )
-    return results
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    existing = (context.get_config().data_docs_sites or {}).get("quality")
+    if existing is None:
+        context.add_data_docs_site(site_name="quality", site_config=site)
+    elif existing.get("store_backend", {}).get("base_directory") != str(directory):
+        context.update_data_docs_site(site_name="quality", site_config=site)
 
 
 # ---------------------------------------------------------------- the gate
@@ -347,12 +312,9 @@ def enforce(layer: str, results: list[CheckResult]) -> None:
 
 def validate(settings: Settings, run_id: str, layer: str) -> list[CheckResult]:
     """Run a layer's checks, record them in audit.check_results, and enforce them."""
-    results: list[CheckResult] = []
     with connect(settings.build_db, read_only=True) as con:
         as_of = run_as_of(con, run_id)
-        if layer == "raw":
-            results += quarantine_checks(con, run_id, settings.max_quarantine_pct)
-    results += run_suites(settings, layer, as_of)
+    results = run_suites(settings, layer, as_of, run_id)
     record(settings.build_db, run_id, results)
     enforce(layer, results)
     return results

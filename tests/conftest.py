@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,14 @@ def run_dag(
         text=True,
         timeout=600,
     )
+
+
+def data_docs_statuses(warehouse_dir, suite_path: str) -> list[str]:
+    """The status of each Data Docs validation page of a suite, oldest first."""
+    folder = warehouse_dir / "quality" / "validations" / suite_path
+    pages = sorted(folder.glob("*/*/*.html"), key=lambda page: page.parent.name)
+    statuses = []
+    for page in pages:
+        text = re.sub(r"<[^>]+>", " ", page.read_text())
+        statuses.append(re.search(r"Status:\s+(\w+)", text).group(1))
+    return statuses

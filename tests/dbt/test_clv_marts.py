@@ -232,7 +232,7 @@ def test_quality_gate_warns_on_non_convergence_and_passes_the_values(runs):
     settings, _, _ = runs
     results = [
         result
-        for result in run_suites(settings, "marts", AS_OF)
+        for result in run_suites(settings, "marts", AS_OF, "test")
         if result.suite in ("marts.customer_clv", "marts.clv_model_fit")
     ]
     statuses = {(result.suite, result.check): result.status for result in results}

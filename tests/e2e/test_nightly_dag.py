@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import file_digest, run_dag, write_csv
+from tests.conftest import data_docs_statuses, file_digest, run_dag, write_csv
 
 pytestmark = pytest.mark.slow
 AS_OF = "2025-12-31"
@@ -281,9 +281,11 @@ def test_bad_new_file_fails_the_run_names_the_check_and_keeps_published(
     assert result.returncode != 0
     log = result.stdout + result.stderr
     assert "quarantined_rows_pct" in log
-    assert "orders/orders_late.csv: 50 of 100 rows quarantined" in log
+    assert '"file_name": "orders/orders_late.csv", "rows_read": 100, "rows_quarantined": 50' in log
     assert "amount: negative value (50)" in log
     assert file_digest(published) == digest
+    # the failure is in Great Expectations' Data Docs, after the earlier runs' passes
+    assert data_docs_statuses(warehouse, "audit/ingested_files")[-1] == "Failed"
     with duckdb.connect(str(warehouse / "build.duckdb"), read_only=True) as con:
         assert con.execute(
             "select status, failed_step from audit.pipeline_runs order by started_at desc limit 1"

@@ -36,7 +36,9 @@ def test_clv_values_out_of_range_fail_and_non_convergence_warns(settings):
                 false as converged
             """
         )
-    results = [r for r in run_suites(settings, "marts", date(2025, 1, 1)) if r.suite in CLV_SUITES]
+    results = [
+        r for r in run_suites(settings, "marts", date(2025, 1, 1), "test") if r.suite in CLV_SUITES
+    ]
     statuses = {(r.suite, r.check): r.status for r in results}
     expected = {
         ("marts.customer_clv", "expect_column_values_to_be_between(p_alive)"): "failed",

@@ -15,6 +15,7 @@ import pytest
 from customer_marts.config import PROJECT_ROOT
 from customer_marts.quality import GateFailed, substitute, validate
 from customer_marts.warehouse import connect, ensure_schema
+from tests.conftest import data_docs_statuses
 
 AS_OF = date(2025, 6, 30)
 
@@ -127,3 +128,85 @@ def test_volume_change_beyond_tolerance_warns_but_does_not_block(settings, tmp_p
             "where run_id = 'r1' and \"check\" = 'volume_vs_previous_run'"
         ).fetchone()
     assert json.loads(recorded[0]) == 3
+
+
+def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp_path):
+    """MAX_QUARANTINE_PCT (1 % here) per file of this run: 50 of 100 rows fail the gate
+    with the file, the share and the top reasons; 1 of 100 does not; older runs and
+    skipped files do not count. The failure is in GE's Data Docs."""
+    settings = use_suites(settings, tmp_path, "raw/ingested_files.json")
+    files = [  # file, rows read, rows quarantined, status, run
+        ("orders/bad.csv", 100, 50, "loaded", "r1"),
+        ("orders/fine.csv", 100, 1, "loaded", "r1"),
+        ("orders/old.csv", 100, 90, "loaded", "r0"),
+        ("orders/again.csv", 0, 0, "skipped", "r1"),
+    ]
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r1")
+    validate(settings, "r1", "raw")  # nothing ingested yet: passes
+    assert statuses(settings, "audit.ingested_files") == {"quarantined_rows_pct": "passed"}
+    with connect(settings.build_db) as con:
+        con.execute("delete from audit.check_results")
+        for name, read, quarantined, status, run in files:
+            con.execute(
+                "insert into audit.ingested_files (source, file_name, rows_read, "
+                "rows_quarantined, status, run_id) values ('orders', ?, ?, ?, ?, ?)",
+                [name, read, quarantined, status, run],
+            )
+            con.execute(
+                'insert into audit.quarantine (source, file_name, line_number, "column", '
+                "reason, run_id) select 'orders', ?, i + 2, "
+                "case when i < 30 then 'amount' else 'ordered_at' end, "
+                "case when i < 30 then 'negative value' else 'not a timestamp' end, ? "
+                "from range(?) t(i)",
+                [name, run, quarantined],
+            )
+    with pytest.raises(GateFailed) as error:
+        validate(settings, "r1", "raw")
+    message = str(error.value)
+    assert "audit.ingested_files: quarantined_rows_pct" in message
+    failing = json.loads(message.split("unexpected rows: ", 1)[1].splitlines()[0])
+    assert failing == [
+        {
+            "file_name": "orders/bad.csv",
+            "rows_read": 100,
+            "rows_quarantined": 50,
+            "quarantined_pct": 50.0,
+            "limit_pct": 1.0,
+            "top_reasons": "amount: negative value (30), ordered_at: not a timestamp (20)",
+        }
+    ]
+    assert statuses(settings, "audit.ingested_files") == {"quarantined_rows_pct": "failed"}
+    assert data_docs_statuses(settings.warehouse_dir, "audit/ingested_files") == [
+        "Succeeded",
+        "Failed",
+    ]
+
+
+def test_a_check_that_cannot_be_evaluated_fails_with_its_error(settings, tmp_path):
+    folder = tmp_path / "expectations" / "raw"
+    folder.mkdir(parents=True)
+    (folder / "broken.json").write_text(
+        json.dumps(
+            {
+                "name": "raw.orders",
+                "meta": {"table": "raw.orders"},
+                "expectations": [
+                    {
+                        "type": "unexpected_rows_expectation",
+                        "kwargs": {"unexpected_rows_query": "select no_such_column from {batch}"},
+                        "meta": {"check": "broken_query"},
+                    }
+                ],
+            }
+        )
+    )
+    settings = replace(settings, expectations_dir=tmp_path / "expectations")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r1")
+    with pytest.raises(GateFailed) as error:
+        validate(settings, "r1", "raw")
+    assert "raw.orders: broken_query; error: " in str(error.value)
+    assert "no_such_column" in str(error.value)
