@@ -38,6 +38,8 @@ COUNTRY_WEIGHTS = np.array([0.45, 0.17, 0.14, 0.10, 0.06, 0.08])
 SEASONALITY = np.array([0.8, 0.75, 0.85, 0.9, 0.95, 0.9, 0.85, 0.9, 0.95, 1.0, 1.25, 1.4])
 # Survey invitations (survey_sends): the share answered, and their own random stream.
 RESPONSE_RATE = 0.35
+# repeat_rate for five orders per customer (200,000 customers, seed 42: 1,006,081 orders).
+FIVE_ORDERS_RATE = 0.67
 SENDS_STREAM = 1
 COMMENTS = {
     "detractor": ["Delivery was late.", "Support never answered.", "Item broke quickly."],
@@ -53,11 +55,15 @@ class DemoSpec:
     end: date = date(2025, 12, 31)
     seed: int = 42
     survey_share: float = 0.12  # share of completed orders followed by a survey response
+    # Scales every customer's repeat-purchase rate: 1.0 (the demo) gives about seven
+    # orders per customer over two years, FIVE_ORDERS_RATE about five.
+    repeat_rate: float = 1.0
 
     @classmethod
-    def for_orders(cls, orders: int, seed: int = 42) -> DemoSpec:
-        """A spec sized for about `orders` orders (about five per customer)."""
-        return cls(customers=max(50, orders // 5), seed=seed)
+    def for_orders(cls, orders: int, seed: int = 42, **fields) -> DemoSpec:
+        """A spec sized for about `orders` orders, five per customer (1M orders: 200k)."""
+        customers = max(50, orders // 5)
+        return cls(customers=customers, seed=seed, repeat_rate=FIVE_ORDERS_RATE, **fields)
 
 
 def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -73,7 +79,7 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     acquired_day = np.sort(rng.choice(days, size=n, p=weight / weight.sum()))
     satisfaction = rng.normal(size=n)
     lifetime_days = rng.exponential(260 * np.exp(0.55 * satisfaction))
-    rate = rng.gamma(2.0, 1 / 2.0, size=n) * np.exp(0.35 * satisfaction) / 30  # per day
+    rate = spec.repeat_rate * rng.gamma(2.0, 1 / 2.0, size=n) * np.exp(0.35 * satisfaction) / 30
     mean_amount = rng.lognormal(np.log(60), 0.45, size=n)
     channel = rng.choice(CHANNELS, size=n, p=CHANNEL_WEIGHTS)
     country = rng.choice(COUNTRIES, size=n, p=COUNTRY_WEIGHTS)
