@@ -285,13 +285,14 @@ def record_data_as_of(settings: Settings, run: RunInfo) -> date | None:
     return newest
 
 
-def build(settings: Settings, run: RunInfo) -> dict:
-    """dbt build, then record data_as_of and stage the dbt docs site for publish."""
+def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> dict:
+    """dbt build (with `extra_vars` over the project's dbt vars), then record data_as_of
+    and stage the dbt docs site for publish."""
     from customer_marts import transform
     from customer_marts.publish import DOCS_DIR, staged_dir
 
     with step(settings, run, "dbt_build"):
-        outcome = transform.build(settings, run.as_of, run_id=run.run_id)
+        outcome = transform.build(settings, run.as_of, extra_vars, run_id=run.run_id)
         newest = record_data_as_of(settings, run)
         transform.generate_docs(
             settings, run.as_of, staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
@@ -319,12 +320,12 @@ def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
     return counts
 
 
-def run_all(settings: Settings, as_of: date) -> RunInfo:
+def run_all(settings: Settings, as_of: date, extra_vars: dict | None = None) -> RunInfo:
     """The whole pipeline in this process, without Airflow (tests, benchmarks)."""
     run = start_run(settings, as_of)
     ingest(settings, run)
     validate(settings, run, "raw")
-    build(settings, run)
+    build(settings, run, extra_vars)
     validate(settings, run, "marts")
     publish(settings, run)
     return run
