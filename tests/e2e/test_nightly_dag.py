@@ -6,6 +6,7 @@ separately from the SQL)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -250,6 +251,35 @@ def test_published_file_has_marts_and_run_record(first_run, small_demo):
         "nps_rolling_30d",
         "survey_vs_behaviour",
     } == all_marts
+
+
+def test_every_model_and_published_column_is_described_in_the_dbt_docs(first_run):
+    """The published docs site: every model of the project has a description that
+    states its grain, and every column of every built model and seed (the catalog: what
+    is really in the database) has a description."""
+    docs = first_run / "docs"
+    manifest = json.loads((docs / "manifest.json").read_text())
+    catalog = json.loads((docs / "catalog.json").read_text())
+    nodes = {
+        unique_id: node
+        for unique_id, node in manifest["nodes"].items()
+        if node["package_name"] == "customer_marts" and node["resource_type"] in ("model", "seed")
+    }
+    assert len(nodes) >= 20
+    undocumented = [uid for uid, node in nodes.items() if len(node["description"].strip()) < 20]
+    assert undocumented == []
+    missing = [
+        f"{uid}.{column.lower()}"
+        for uid, entry in catalog["nodes"].items()
+        if uid in nodes
+        for column in entry["columns"]
+        if not nodes[uid]["columns"].get(column.lower(), {}).get("description", "").strip()
+    ]
+    assert missing == []
+    marts = [uid for uid in nodes if nodes[uid]["schema"] == "marts"]
+    assert marts and all(uid in catalog["nodes"] for uid in marts)
+    grains = [uid for uid in marts if "one row per" not in nodes[uid]["description"].lower()]
+    assert grains == []
 
 
 def test_rerun_is_idempotent(first_run, airflow_home, small_demo):
