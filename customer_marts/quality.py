@@ -287,8 +287,14 @@ def _ensure_docs_site(context: Any, directory: Path) -> None:
 # ---------------------------------------------------------------- the gate
 
 
-def record(build_db: Path, run_id: str, results: list[CheckResult]) -> None:
+def record(build_db: Path, run_id: str, layer: str, results: list[CheckResult]) -> None:
+    """Record a layer's check results for a run, replacing what an earlier attempt of the
+    same step recorded (a cleared or retried task), so the run record counts each check once."""
     with connect(build_db) as con:
+        con.execute("begin")
+        con.execute(
+            "delete from audit.check_results where run_id = ? and layer = ?", [run_id, layer]
+        )
         con.executemany(
             "insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -296,6 +302,7 @@ def record(build_db: Path, run_id: str, results: list[CheckResult]) -> None:
                 for r in results
             ],
         )
+        con.execute("commit")
 
 
 def enforce(layer: str, results: list[CheckResult]) -> None:
@@ -315,6 +322,6 @@ def validate(settings: Settings, run_id: str, layer: str) -> list[CheckResult]:
     with connect(settings.build_db, read_only=True) as con:
         as_of = run_as_of(con, run_id)
     results = run_suites(settings, layer, as_of, run_id)
-    record(settings.build_db, run_id, results)
+    record(settings.build_db, run_id, layer, results)
     enforce(layer, results)
     return results

@@ -172,7 +172,7 @@ def build(
             outcome.results[-1]["details"] = node_result["message"]
             outcome.warnings.append(f"{name}: {node_result['message']}")
     if run_id is not None:
-        record(settings.build_db, run_id, check_results(outcome))
+        record(settings.build_db, run_id, "dbt", check_results(outcome))
     if not outcome.success:
         details = "\n".join(f"  - {failure}" for failure in outcome.failures) or "  (see dbt log)"
         raise DbtFailure(f"dbt build failed ({len(outcome.failures)} node(s)):\n{details}")

@@ -7,7 +7,8 @@
 The switch is one atomic rename (customer_marts.publish.point_to), as at publish:
 readers see the old file or the chosen one, never a mix; connected readers keep
 their snapshot until they reconnect. With EXPORT_PARQUET on, $WAREHOUSE_DIR/parquet
-is re-pointed to the chosen version's marts too. The next successful run
+is re-pointed to the chosen version's marts too, and the run report is rendered again
+from it. The next successful run
 publishes a new version again: pause the DAG if the rollback must stick.
 """
 
@@ -19,6 +20,7 @@ import sys
 
 from customer_marts import publish
 from customer_marts.config import Settings
+from customer_marts.report import write_run_report
 
 
 def print_versions(settings: Settings) -> None:
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     publish.rollback(settings, version)
     print(f"published.duckdb -> {version.name}")
+    report = write_run_report(settings)  # the report describes what is published now
+    if report:
+        print(f"run report: {report}")
     print_versions(settings)
     return 0
 

@@ -323,6 +323,10 @@ def test_rollback_command_lists_versions_and_re_points_published(settings):
     )
     assert result.returncode == 0, result.stderr
     assert f"published.duckdb -> published-{runs[0].run_id}.duckdb" in result.stdout
+    # the run report is rendered again: it describes the rolled-back-to run, not the newer one
+    report = (settings.warehouse_dir / "report" / "index.html").read_text()
+    assert f"run report: {settings.warehouse_dir / 'report' / 'index.html'}" in result.stdout
+    assert runs[0].run_id in report and runs[1].run_id not in report
     first = publish.version_path(settings.warehouse_dir, runs[0].run_id)
     assert file_digest(settings.published_db) == file_digest(first)
     parquet = settings.warehouse_dir / "parquet"

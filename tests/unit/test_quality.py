@@ -147,7 +147,6 @@ def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp
     validate(settings, "r1", "raw")  # nothing ingested yet: passes
     assert statuses(settings, "audit.ingested_files") == {"quarantined_rows_pct": "passed"}
     with connect(settings.build_db) as con:
-        con.execute("delete from audit.check_results")
         for name, read, quarantined, status, run in files:
             con.execute(
                 "insert into audit.ingested_files (source, file_name, rows_read, "
@@ -177,7 +176,11 @@ def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp
             "top_reasons": "amount: negative value (30), ordered_at: not a timestamp (20)",
         }
     ]
+    # the second validation of the run replaced the first one's results
     assert statuses(settings, "audit.ingested_files") == {"quarantined_rows_pct": "failed"}
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        recorded = con.execute("select count(*) from audit.check_results").fetchall()
+    assert recorded == [(1,)]
     assert data_docs_statuses(settings.warehouse_dir, "audit/ingested_files") == [
         "Succeeded",
         "Failed",
