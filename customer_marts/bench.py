@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from customer_marts import clv
-from customer_marts.config import DEMO_MARKER, PROJECT_ROOT
+from customer_marts.config import DEMO_MARKER, local_airflow_env
 from customer_marts.contract import SOURCES
 from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.warehouse import column_type
@@ -262,16 +262,9 @@ class MemorySampler:
 
 def airflow_env(home: Path, landing: Path, warehouse: Path) -> dict[str, str]:
     """The environment of an `airflow` command on SQLite metadata in `home`."""
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "CUSTOMER_MARTS_RETRIES": "0",
-        "LANDING_DIR": str(landing),
-        "WAREHOUSE_DIR": str(warehouse),
-    }
+    return local_airflow_env(
+        home, CUSTOMER_MARTS_RETRIES="0", LANDING_DIR=str(landing), WAREHOUSE_DIR=str(warehouse)
+    )
 
 
 def airflow_command() -> str:

@@ -18,6 +18,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_MARKER = "_demo.json"
 
 
+def local_airflow_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of an `airflow` command run on this machine (`make run`, tests,
+    benchmarks): the project's DAGs, SQLite metadata in `home`, no example DAGs."""
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        **extra,
+    }
+
+
 def _path(name: str, default: str) -> Path:
     path = Path(os.environ.get(name) or default)
     return path if path.is_absolute() else (PROJECT_ROOT / path)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.config import PROJECT_ROOT, Settings, local_airflow_env
 from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.summary import describe_published
 
@@ -23,15 +23,9 @@ DAG_ID = "customer_marts_nightly"
 
 def airflow_env(settings: Settings) -> dict[str, str]:
     home = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / "airflow_home")
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "LANDING_DIR": str(settings.landing_dir),
-        "WAREHOUSE_DIR": str(settings.warehouse_dir),
-    }
+    return local_airflow_env(
+        home, LANDING_DIR=str(settings.landing_dir), WAREHOUSE_DIR=str(settings.warehouse_dir)
+    )
 
 
 def main() -> int:

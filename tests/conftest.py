@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.config import Settings, local_airflow_env
 from customer_marts.demo import DemoSpec, write_landing
 
 BIN = Path(sys.executable).parent
@@ -78,15 +77,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def airflow_env(home: Path, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "CUSTOMER_MARTS_RETRIES": "0",
-        **extra,
-    }
+    """A local Airflow environment whose tasks fail without retries (unless overridden)."""
+    return local_airflow_env(home, **{"CUSTOMER_MARTS_RETRIES": "0", **extra})
 
 
 def run_dag(
