@@ -128,6 +128,14 @@ def pandas_monthly_survey_scores(landing) -> pd.DataFrame:
     return scores
 
 
+def published_by_month(warehouse, sql: str) -> pd.DataFrame:
+    """A query on the published file, indexed by its period_start as a date."""
+    with duckdb.connect(str(warehouse / "published.duckdb"), read_only=True) as con:
+        mart = con.execute(sql).df()
+    mart["period_start"] = pd.to_datetime(mart["period_start"]).dt.date
+    return mart.set_index("period_start")
+
+
 @pytest.fixture(scope="module")
 def first_run(airflow_home, small_demo, tmp_path_factory):
     warehouse = tmp_path_factory.mktemp("e2e") / "warehouse"
@@ -164,14 +172,12 @@ def test_published_monthly_retention_matches_a_brute_force_pandas_computation(
     first_run, small_demo
 ):
     expected = pandas_monthly_retention(small_demo)
-    with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
-        mart = con.execute(
-            "select period_start, customers_start, customers_end, new_customers, "
-            "reactivated_customers, retained_customers, lost_customers, retention_rate_pct "
-            "from marts.retention_by_period where grain = 'month' order by period_start"
-        ).df()
-    mart["period_start"] = pd.to_datetime(mart["period_start"]).dt.date
-    mart = mart.set_index("period_start")
+    mart = published_by_month(
+        first_run,
+        "select period_start, customers_start, customers_end, new_customers, "
+        "reactivated_customers, retained_customers, lost_customers, retention_rate_pct "
+        "from marts.retention_by_period where grain = 'month' order by period_start",
+    )
     assert list(mart.index) == list(expected.index)
     counts = [column for column in expected.columns if column != "retention_rate_pct"]
     assert (mart[counts].to_numpy() == expected[counts].to_numpy()).all()
@@ -182,14 +188,12 @@ def test_published_monthly_retention_matches_a_brute_force_pandas_computation(
 
 def test_published_monthly_nps_csat_ces_match_a_pandas_computation(first_run, small_demo):
     expected = pandas_monthly_survey_scores(small_demo)
-    with duckdb.connect(str(first_run / "published.duckdb"), read_only=True) as con:
-        mart = con.execute(
-            "select period_start, responses, promoters, detractors, csat_responses, nps, "
-            "nps_margin_of_error, csat_pct, ces_avg from marts.nps_by_period "
-            "where grain = 'month' and dimension = 'overall' order by period_start"
-        ).df()
-    mart["period_start"] = pd.to_datetime(mart["period_start"]).dt.date
-    mart = mart.set_index("period_start")
+    mart = published_by_month(
+        first_run,
+        "select period_start, responses, promoters, detractors, csat_responses, nps, "
+        "nps_margin_of_error, csat_pct, ces_avg from marts.nps_by_period "
+        "where grain = 'month' and dimension = 'overall' order by period_start",
+    )
     assert list(mart.index) == list(expected.index)
     for column in ("responses", "promoters", "detractors", "csat_responses"):
         assert (mart[column].to_numpy() == expected[column].to_numpy()).all(), column
