@@ -617,7 +617,7 @@ def compare_summaries(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict[str, flo
     return {"customers": len(ours), "monetary_max_rel_diff": worst}
 
 
-BTYD_COLUMNS = "customer_id, frequency, recency_days, t_days, monetary_value"
+BTYD_COLUMNS = ", ".join(("customer_id", *clv.INPUT_COLUMNS))
 
 
 def btyd_summary_vs_lifetimes(build_db: Path, target: Path, as_of: date) -> dict[str, Any]:

@@ -40,6 +40,9 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 
 log = logging.getLogger(__name__)
 
+# The BTYD inputs, as int_customers_summarised_for_clv names them, in the order the fits
+# and predictions take them: x, t_x, T, monetary value.
+INPUT_COLUMNS = ("frequency", "recency_days", "t_days", "monetary_value")
 BG_NBD = "bg_nbd"
 GAMMA_GAMMA = "gamma_gamma"
 PARAMETERS = {BG_NBD: ("r", "alpha", "a", "b"), GAMMA_GAMMA: ("p", "q", "gamma")}

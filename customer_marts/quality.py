@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import duckdb
 
 from customer_marts.config import Settings
 from customer_marts.logs import quiet_noisy_loggers
-from customer_marts.warehouse import connect, first_rows
+from customer_marts.warehouse import connect, failing_rows
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,13 @@ def volume_parameters(
 
 
 def run_as_of(con: duckdb.DuckDBPyConnection, run_id: str) -> date:
-    """The as-of date of a run from its record (today in UTC for an unrecorded run)."""
+    """The as-of date of a run from its record (start_run writes it)."""
     row = con.execute(
         "select logical_date from audit.pipeline_runs where run_id = ?", [run_id]
-    ).fetchone()
-    return row[0] if row and row[0] else datetime.now(UTC).date()
+    ).fetchall()
+    if not row or row[0][0] is None:
+        raise ValueError(f"run {run_id} is not in audit.pipeline_runs: start the run first")
+    return row[0][0]
 
 
 def load_suites(expectations_dir: Path, layer: str) -> list[dict[str, Any]]:
@@ -236,7 +238,10 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
                 status = "warned" if "warning" in severity or "info" in severity else "failed"
                 query = result.expectation_config.kwargs.get("unexpected_rows_query")
                 if query and details is None:
-                    details = _failing_rows(settings.build_db, query, tables[suite_name])
+                    # GE's SUMMARY result leaves the rows out (COMPLETE would return every
+                    # failing value of every check): query the first few
+                    batch = f"(select * from {tables[suite_name]})"
+                    details = failing_rows(settings.build_db, query.replace("{batch}", batch))
             results.append(CheckResult(layer, suite_name, check, status, observed, details))
     return results
 
@@ -253,17 +258,6 @@ def _exception_message(info: dict | None) -> str | None:
         if isinstance(value, dict) and value.get("exception_message"):
             return value["exception_message"]
     return None
-
-
-def _failing_rows(build_db: Path, query: str, table: str) -> str | None:
-    """The first rows a failed query check returned (GE's SUMMARY result leaves them out;
-    asking GE for COMPLETE results would return every failing value of every check)."""
-    sql = query.replace("{batch}", f"(select * from {table})")
-    try:
-        rows = first_rows(build_db, sql, DETAIL_VALUES)
-    except duckdb.Error as exc:
-        return f"failing rows not available: {exc}"
-    return f"unexpected rows: {json.dumps(rows, default=str)}"
 
 
 def _ensure_docs_site(context: Any, directory: Path) -> None:

@@ -95,9 +95,7 @@ class Source:
 
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> list[dict]:
-    cursor = con.execute(sql, list(params))
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return con.sql(sql, params=list(params)).to_dicts()
 
 
 def newest_months(con: duckdb.DuckDBPyConnection, monthly_sql: str) -> list[dict]:

@@ -15,11 +15,9 @@ from typing import Any
 
 from customer_marts.config import Settings
 from customer_marts.quality import CheckResult, record
-from customer_marts.warehouse import first_rows
+from customer_marts.warehouse import failing_rows
 
 log = logging.getLogger(__name__)
-
-FAILING_ROWS_SHOWN = 5
 
 
 class DbtFailure(Exception):
@@ -102,17 +100,6 @@ def run_dbt(
     return child.returncode, target / "run_results.json"
 
 
-def _failing_rows(build_db: Path, compiled_sql: str | None) -> str:
-    """The first failing rows of a test, for the error message."""
-    if not compiled_sql:
-        return ""
-    try:
-        rows = first_rows(build_db, compiled_sql, FAILING_ROWS_SHOWN)
-    except Exception as exc:  # noqa: BLE001 - the message is a convenience
-        return f" (failing rows not available: {exc})"
-    return f"; failing rows: {rows}" if rows else ""
-
-
 # dbt test statuses as quality-check statuses; a test severity `warn` fails as `warn`.
 CHECK_STATUS = {"pass": "passed", "warn": "warned", "fail": "failed", "error": "failed"}
 
@@ -163,11 +150,11 @@ def build(
             }
         )
         if status in ("error", "fail"):
-            rows = _failing_rows(
-                settings.build_db, node_result.get("compiled_code") if status == "fail" else None
-            )
-            outcome.results[-1]["details"] = f"{node_result['message'] or status}{rows}"
-            outcome.failures.append(f"{name}: {node_result['message'] or status}{rows}")
+            details = node_result["message"] or status
+            if status == "fail" and node_result.get("compiled_code"):
+                details += "; " + failing_rows(settings.build_db, node_result["compiled_code"])
+            outcome.results[-1]["details"] = details
+            outcome.failures.append(f"{name}: {details}")
         elif status == "warn":
             outcome.results[-1]["details"] = node_result["message"]
             outcome.warnings.append(f"{name}: {node_result['message']}")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,12 +145,18 @@ def add_missing_columns(
             con.execute(f"alter table {schema}.{table} add column if not exists {name} {kind}")
 
 
-def first_rows(path: Path, sql: str, limit: int) -> list[dict]:
-    """The first rows a query returns, as dicts: the failing rows shown in error messages."""
-    with connect(path, read_only=True) as con:
-        cursor = con.execute(f"select * from ({sql}) limit {limit}")
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+FAILING_ROWS_SHOWN = 5
+
+
+def failing_rows(path: Path, sql: str) -> str:
+    """The first rows a failed check's query returns, for its error message:
+    `failing rows: [{...}, ...]` (JSON), or why they could not be read."""
+    try:
+        with connect(path, read_only=True) as con:
+            rows = con.sql(f"select * from ({sql}) limit {FAILING_ROWS_SHOWN}").to_dicts()
+    except duckdb.Error as exc:
+        return f"failing rows not available: {exc}"
+    return f"failing rows: {json.dumps(rows, default=str)}"
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -165,7 +165,7 @@ def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp
         validate(settings, "r1", "raw")
     message = str(error.value)
     assert "audit.ingested_files: quarantined_rows_pct" in message
-    failing = json.loads(message.split("unexpected rows: ", 1)[1].splitlines()[0])
+    failing = json.loads(message.split("failing rows: ", 1)[1].splitlines()[0])
     assert failing == [
         {
             "file_name": "orders/bad.csv",

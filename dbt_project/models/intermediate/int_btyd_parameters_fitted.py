@@ -13,21 +13,18 @@ import pyarrow as pa
 
 from customer_marts import clv
 
-INPUTS = "frequency, recency_days, t_days, monetary_value"
-
 
 def previous_rows(dbt, session) -> list[dict]:
     """This model's table as the previous run left it (empty on the first run)."""
-    exists = session.execute(
+    exists = session.sql(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [dbt.this.schema, dbt.this.identifier],
-    ).fetchone()[0]
+        params=[dbt.this.schema, dbt.this.identifier],
+    ).fetchall()[0][0]
     if not exists:
         return []
-    cursor = session.execute(f"select * from {dbt.this}")
-    names = [column[0] for column in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    return rows if rows and set(clv.FIT_COLUMNS) <= set(names) else []
+    previous = session.sql(f"select * from {dbt.this}")
+    rows = previous.to_dicts()
+    return rows if rows and set(clv.FIT_COLUMNS) <= set(previous.columns) else []
 
 
 def model(dbt, session):
@@ -38,8 +35,9 @@ def model(dbt, session):
     # In customer order: the table's row order varies with DuckDB's parallel
     # aggregation, and floating-point sums over another order end the optimiser a few
     # ulps elsewhere; sorted, a rerun fits exactly the same parameters.
-    inputs = summary.select(f"customer_id, {INPUTS}").order("customer_id").fetchnumpy()
-    x, t_x, T, m = (inputs[name] for name in INPUTS.split(", "))
+    columns = ", ".join(clv.INPUT_COLUMNS)
+    inputs = summary.select(f"customer_id, {columns}").order("customer_id").fetchnumpy()
+    x, t_x, T, m = (inputs[name] for name in clv.INPUT_COLUMNS)
     fits = [
         clv.fit_bg_nbd(x, t_x, T, max_iterations=max_iterations),
         clv.fit_gamma_gamma(x, m, max_iterations=max_iterations),

@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from customer_marts import clv
 
-INPUTS = "frequency, recency_days, t_days, monetary_value"
 PREDICTIONS = (
     "p_alive",
     "expected_purchases_30d",
@@ -31,9 +30,11 @@ def model(dbt, session):
     bg_nbd = clv.parameters_in_use(rows, clv.BG_NBD)
     gamma_gamma = clv.parameters_in_use(rows, clv.GAMMA_GAMMA)
 
-    customers = dbt.ref("int_customers_summarised_for_clv").select(f"customer_id, {INPUTS}")
+    customers = dbt.ref("int_customers_summarised_for_clv").select(
+        "customer_id, " + ", ".join(clv.INPUT_COLUMNS)
+    )
     table = customers.to_arrow_table()
-    x, t_x, T, m = (table.column(name).to_numpy() for name in INPUTS.split(", "))
+    x, t_x, T, m = (table.column(name).to_numpy() for name in clv.INPUT_COLUMNS)
     missing = np.full(len(x), np.nan)
     if bg_nbd is None:
         predicted = dict.fromkeys(PREDICTIONS, missing)
