@@ -19,24 +19,37 @@ database, and keeps `audit.pipeline_runs` up to date (README, "Run record"):
   is rendered after that (customer_marts/report.py; it never fails a run).
 
 The row and check counts are computed from the audit tables whenever a run's
-outcome is recorded, failed or not.
+outcome is recorded, failed or not. A failure that cannot be written into the build
+database (a full disk) goes to the run's fallback file (customer_marts/fallback.py),
+which the next run's start records.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import duckdb
 
+from customer_marts import fallback
 from customer_marts.config import Settings
 from customer_marts.ingest import IngestError
 from customer_marts.quality import GateFailed
 from customer_marts.transform import DbtFailure
-from customer_marts.warehouse import connect, ensure_schema
+from customer_marts.warehouse import (
+    DatabaseDamaged,
+    DiskFull,
+    connect,
+    ensure_schema,
+    free_mb,
+    is_disk_full,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +58,94 @@ class RunSuperseded(Exception):
     """A newer run has started since this run began: runs must not overlap."""
 
 
-# Errors caused by the data, its checks or the run's place in time, not by the
-# machine: a retry cannot fix them.
-DATA_ERRORS: tuple[type[Exception], ...] = (IngestError, GateFailed, DbtFailure, RunSuperseded)
+class RunInProgress(Exception):
+    """Another run is working on the warehouse right now. A machine error (retried):
+    the other run ends, by itself or by its timeout."""
+
+
+# The steps of a run after start_run, in order: the DAG's task ids, `failed_step` and
+# `completed_steps` in the run record.
+STEPS = ("ingest", "validate_raw", "dbt_build", "validate_marts", "publish")
+# Held by start_run and by every step while it works (README, "Run record"): a run
+# whose record says `running` is live if its step holds it, gone if it can be taken.
+STEP_LOCK = ".step.lock"
+
+
+class LockHeld(Exception):
+    def __init__(self, path: Path, holder: str):
+        super().__init__(f"{path} is held by {holder or 'another process'}")
+        self.path, self.holder = path, holder
+
+
+@contextmanager
+def exclusive_lock(path: Path, holder: str) -> Iterator[int]:
+    """Hold an exclusive `flock` on `path`, or raise LockHeld at once naming its holder.
+
+    The kernel releases the lock when the holder's process ends, however it ends
+    (kill -9 included), so a lock that can be taken was never left behind by a live
+    process. `holder` is written into the file for the message of whoever is refused;
+    the file descriptor is yielded (a child process given it shares the lock).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(path, os.pread(fd, 1000, 0).decode(errors="replace").strip()) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{holder}\n".encode(), 0)
+        except OSError:  # a full disk: the lock holds without its note
+            pass
+        yield fd
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _working(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
+    """Hold the warehouse's step lock while `name` of `run` works."""
+    holder = f"run {run.run_id} (as of {run.as_of_date}), step {name}, pid {os.getpid()}"
+    try:
+        with exclusive_lock(settings.warehouse_dir / STEP_LOCK, holder):
+            yield
+    except LockHeld as busy:
+        raise RunInProgress(
+            f"run {run.run_id} cannot start {name}: another run is working on "
+            f"{settings.warehouse_dir} right now ({busy.holder or 'its note is missing'}; "
+            f"lock {busy.path}). Runs on one warehouse must not overlap: this one is "
+            "retried, and runs once the other has finished."
+        ) from None
+
+
+def _complete_step(con: duckdb.DuckDBPyConnection, run_id: str, name: str) -> None:
+    """Add `name` to the run's completed_steps (once, in the order steps complete)."""
+    con.execute(
+        "update audit.pipeline_runs set completed_steps = case "
+        "when list_contains(string_split(coalesce(completed_steps, ''), ','), $name) "
+        "then completed_steps else concat_ws(',', nullif(completed_steps, ''), $name) end "
+        "where run_id = $run_id",
+        {"name": name, "run_id": run_id},
+    )
+
+
+# Errors a retry cannot fix, so the task fails at once: caused by the data, its
+# checks or the run's place in time; a damaged build database (it needs
+# `make recover`); a full disk (nothing in the run frees space: a retry 5 minutes
+# later fails the same way and only delays the alert that names the disk).
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    IngestError,
+    GateFailed,
+    DbtFailure,
+    RunSuperseded,
+    DatabaseDamaged,
+    DiskFull,
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +221,35 @@ def record_outcome(
     con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run_id])
 
 
+def record_fallback_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Record the outcomes that only a fallback file holds (the disk was full), and
+    delete the fallback files of runs whose outcome is in the build database."""
+    for run_id, (path, outcome) in fallback.pending(settings.warehouse_dir).items():
+        row = con.execute(
+            "select status from audit.pipeline_runs where run_id = ?", [run_id]
+        ).fetchone()
+        if row and row[0] == "running" and outcome:
+            log.warning("recording the failure of run %s from %s", run_id, path.name)
+            message = f"{outcome['message']} (recorded from {path.name} by the next run)"
+            when = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+            record_outcome(con, run_id, "failed", when, outcome["failed_step"], message)
+        elif row and row[0] == "running":
+            continue  # reserved by a run that has not finished (or was killed)
+        path.unlink(missing_ok=True)
+
+
+def _disk_full(settings: Settings, name: str, exc: BaseException) -> DiskFull:
+    """A step's error on a full disk, as DiskFull naming the step, the disk and the file."""
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    detail = next((line for line in lines if is_disk_full(Exception(line))), lines[0])
+    return DiskFull(
+        f"{name}: no space left on the disk of {settings.warehouse_dir} "
+        f"({free_mb(settings.warehouse_dir)} MB free): {detail.strip()[:600]}. "
+        "published.duckdb is unchanged. Free space (or point WAREHOUSE_DIR to a larger "
+        "disk), then rerun the run."
+    )
+
+
 def _record_interrupted(
     con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, in_step: str | None, by: str
 ) -> None:
@@ -137,6 +264,7 @@ def _record_interrupted(
             log.warning("run %s was interrupted after its publish committed", run_id)
             message = f"interrupted after its publish committed; recorded by run {by}"
             record_outcome(con, run_id, "success", when, None, message, version.name)
+            _complete_step(con, run_id, "publish")
             return
         version.unlink(missing_ok=True)  # renamed but never published
     log.warning("run %s was interrupted in step %s: recording it as failed", run_id, in_step)
@@ -150,13 +278,16 @@ def _record_interrupted(
 def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None) -> RunInfo:
     """Create the run's record (status `running`) and return its identity.
 
-    Runs still `running` were interrupted (killed, machine lost): they are
-    recorded first, as failed in the step they were in.
+    It holds the step lock (STEP_LOCK) while it works. If another run's step holds it,
+    that run is alive: RunInProgress, and nothing is recorded. Otherwise runs still
+    `running` have no process left (killed, machine lost): they are recorded first,
+    as failed in the step they were in.
     """
     started = _now()
     run = RunInfo(f"{started:%Y%m%dT%H%M%S%f}Z", as_of.isoformat(), airflow_run_id)
-    with connect(settings.build_db) as con:
+    with _working(settings, run, "start_run"), connect(settings.build_db) as con:
         ensure_schema(con)
+        record_fallback_outcomes(con, settings)
         interrupted = con.execute(
             "select run_id, failed_step from audit.pipeline_runs where status = 'running'"
         ).fetchall()
@@ -167,6 +298,7 @@ def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None
             "status) values (?, ?, ?, ?, 'running')",
             [run.run_id, airflow_run_id, as_of, started],
         )
+    fallback.reserve(settings.warehouse_dir, run.run_id)
     log.info("run %s for as-of date %s started", run.run_id, run.as_of_date)
     return run
 
@@ -191,6 +323,7 @@ def finish_run(
             message,
             published_version,
         )
+    fallback.discard(settings.warehouse_dir, run.run_id)
 
 
 def _refuse_if_superseded(con: duckdb.DuckDBPyConnection, run: RunInfo, name: str) -> None:
@@ -218,6 +351,22 @@ def _refuse_if_superseded(con: duckdb.DuckDBPyConnection, run: RunInfo, name: st
 
 @contextmanager
 def step(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
+    """Run a step: it holds the step lock while it works (RunInProgress if another run's
+    step holds it), is recorded as in progress, and, once its work is done, in
+    completed_steps (on failure: recorded as failed, and the error propagates)."""
+    with _working(settings, run, name):
+        with _recorded_step(settings, run, name):
+            yield
+        try:
+            with connect(settings.build_db) as con:
+                _complete_step(con, run.run_id, name)
+        except Exception as record_error:  # noqa: BLE001 - the work itself is done
+            # the record then lacks the step, and make run reports the run as failed
+            log.error("could not record step %s of run %s: %s", name, run.run_id, record_error)
+
+
+@contextmanager
+def _recorded_step(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
     """Record the step as in progress; on failure record it, then let the error propagate."""
     with connect(settings.build_db) as con:
         _refuse_if_superseded(con, run, name)
@@ -230,10 +379,17 @@ def step(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
+        full = is_disk_full(exc) and not isinstance(exc, DiskFull)
+        error = _disk_full(settings, name, exc) if full else exc
         try:
-            finish_run(settings, run, "failed", failed_step=name, message=str(exc)[:4000])
+            finish_run(settings, run, "failed", failed_step=name, message=str(error)[:4000])
         except Exception as record_error:  # noqa: BLE001 - the step's own error matters more
             log.error("could not record the failure of run %s: %s", run.run_id, record_error)
+            kept = fallback.write(settings.warehouse_dir, run.run_id, name, str(error)[:4000])
+            if kept:
+                log.error("the failure is kept in %s; the next run records it", kept)
+        if error is not exc:
+            raise error from exc
         raise
 
 
@@ -257,9 +413,11 @@ def data_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
 
 
 def ingest(settings: Settings, run: RunInfo) -> dict:
+    from customer_marts import archive
     from customer_marts.ingest import ingest as ingest_files
 
     with step(settings, run, "ingest"):
+        archive.store_landing(settings, run.run_id)  # before the ingest can commit
         summary = ingest_files(settings.build_db, settings.landing_dir, run.run_id)
     return asdict(summary)
 
@@ -310,6 +468,7 @@ def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
 
     def record_success(con: duckdb.DuckDBPyConnection) -> None:
         record_outcome(con, run.run_id, "success", finished, published_version=version)
+        _complete_step(con, run.run_id, "publish")  # the published copy's record is whole
 
     with step(settings, run, "publish"):
         counts = publishing.publish(settings, run.run_id, record_success)

@@ -13,8 +13,13 @@ DuckDB file and atomically re-point `published.duckdb` to it.
    deleted, never the one currently published.
 
 A failed or killed run never reaches step 3, so what is published stays
-byte-identical; its leftovers (`*.partial`, `*.swap`) are removed by the next
-publish. Readers that opened the previous file keep reading it (the inode lives
+byte-identical. A publish that fails (a full disk, say) removes its unfinished
+files itself and raises DiskFull naming the disk and the file it was writing; what
+a killed one leaves behind (`*.partial`, `*.swap`) is removed by the next publish.
+
+Each published file has `audit.published_tables`: one row per table it holds, with
+its row count and the run that published it, so a reader can check in one
+transaction that the marts it reads are the version the run record describes. Readers that opened the previous file keep reading it (the inode lives
 on until they close it); new connections see the new file. `rollback` re-points
 `published.duckdb` to a kept version with the same rename.
 """
@@ -31,7 +36,14 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
-from customer_marts.warehouse import connect
+from customer_marts.warehouse import (
+    DiskFull,
+    connect,
+    free_mb,
+    fsync,
+    is_disk_full,
+    sql_literal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +55,11 @@ PARQUET_MANIFEST = "_published.json"
 # Runs on the copy before it is published, with the copy as the default database.
 Finalize = Callable[[duckdb.DuckDBPyConnection], None]
 RECORD_DATES = ("logical_date", "data_as_of")  # data_as_of is absent in versions before it
+# Written into each published copy: which run published each table, and its row count.
+STAMP_TABLE = "audit.published_tables"
 
 
 # ---------------------------------------------------------------- atomic file operations
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _swap_name(path: Path) -> Path:
@@ -67,7 +73,7 @@ def point_to(version: Path, published: Path) -> None:
     swap.unlink(missing_ok=True)
     os.link(version, swap)
     os.replace(swap, published)
-    _fsync(published.parent)
+    fsync(published.parent)
 
 
 def staged_dir(warehouse_dir: Path, kind: str, run_id: str) -> Path:
@@ -89,7 +95,7 @@ def swap_directory(staged: Path, link: Path) -> None:
     swap.unlink(missing_ok=True)
     swap.symlink_to(staged.name)
     os.replace(swap, link)
-    _fsync(link.parent)
+    fsync(link.parent)
     for entry in link.parent.glob(f".{link.name}-*"):
         if entry.name not in (staged.name, previous):
             shutil.rmtree(entry, ignore_errors=True)
@@ -180,14 +186,15 @@ def write_partial(
     """Copy the published schemas of the build database into `.<target>.partial`.
 
     `finalize(con)` then runs on the copy (as the default database), e.g. to
-    record the run's success in the copied `audit.pipeline_runs`. Returns the
-    complete, checkpointed and fsynced partial file and its row counts.
+    record the run's success in the copied `audit.pipeline_runs`, and every table is
+    stamped in STAMP_TABLE with the run id of `target`. Returns the complete,
+    checkpointed and fsynced partial file and its row counts.
     """
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     row_counts: dict[str, int] = {}
     with connect(build_db, read_only=False) as con:
-        con.execute(f"attach '{partial}' as publish_target")
+        con.execute(f"attach {sql_literal(partial)} as publish_target")
         log.info("copying %s into %s", " and ".join(PUBLISHED_SCHEMAS), partial.name)
         try:
             tables = con.execute(
@@ -212,10 +219,21 @@ def write_partial(
                     finalize(con)
                 finally:
                     con.execute(f"use {build_catalog}")
+            con.execute(
+                f"create or replace table publish_target.{STAMP_TABLE} (schema_name varchar, "
+                "table_name varchar, row_count bigint, run_id varchar)"
+            )
+            con.executemany(
+                f"insert into publish_target.{STAMP_TABLE} values (?, ?, ?, ?)",
+                [
+                    [*name.split("."), count, run_id_of(target)]
+                    for name, count in row_counts.items()
+                ],
+            )
             con.execute("checkpoint publish_target")
         finally:
             con.execute("detach publish_target")
-    _fsync(partial)
+    fsync(partial)
     return partial, row_counts
 
 
@@ -244,7 +262,9 @@ def export_parquet(database: Path, destination: Path, run_id: str) -> dict[str, 
         counts = {}
         for table in tables:
             path = partial / f"{table}.parquet"
-            con.execute(f"copy marts.{table} to '{path}' (format parquet, compression zstd)")
+            con.execute(
+                f"copy marts.{table} to {sql_literal(path)} (format parquet, compression zstd)"
+            )
             counts[table] = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
         record = run_record(con, run_id)
     manifest = {
@@ -255,8 +275,8 @@ def export_parquet(database: Path, destination: Path, run_id: str) -> dict[str, 
     }
     (partial / PARQUET_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     for path in partial.iterdir():
-        _fsync(path)
-    _fsync(partial)
+        fsync(path)
+    fsync(partial)
     partial.rename(destination)
     return counts
 
@@ -272,14 +292,30 @@ def publish(settings: Settings, run_id: str, finalize: Finalize | None = None) -
     warehouse, published = settings.warehouse_dir, settings.published_db
     clean_leftovers(warehouse, published)
     version = version_path(warehouse, run_id)
-    partial, row_counts = write_partial(settings.build_db, version, finalize)
+    partial = version.with_name(f".{version.name}.partial")
     parquet = staged_dir(warehouse, PARQUET_DIR, run_id)
     if _is_target_of(parquet, warehouse / PARQUET_DIR):  # a retried publish: keep it readable
         parquet = parquet.with_name(f"{parquet.name}-retry-{os.getpid()}")
-    if settings.export_parquet:
-        export_parquet(partial, parquet, run_id)
-    os.replace(partial, version)
-    point_to(version, published)  # the commit point
+    writing = partial
+    try:
+        partial, row_counts = write_partial(settings.build_db, version, finalize)
+        if settings.export_parquet:
+            writing = parquet
+            export_parquet(partial, parquet, run_id)
+        writing = version
+        os.replace(partial, version)
+        point_to(version, published)  # the commit point
+    except BaseException as exc:
+        removed = _remove_unpublished(warehouse, published, version, parquet)
+        if is_disk_full(exc):
+            raise DiskFull(
+                f"publish: no space left on the disk of {warehouse} "
+                f"({free_mb(warehouse)} MB free) while writing {writing}. "
+                f"{published.name} is unchanged and the unfinished files were removed "
+                f"({', '.join(sorted(p.name for p in removed)) or 'none'}). Free space "
+                "(or point WAREHOUSE_DIR to a larger disk), then rerun the run."
+            ) from exc
+        raise
     if settings.export_parquet:
         swap_directory(parquet, warehouse / PARQUET_DIR)
     else:
@@ -295,6 +331,21 @@ def publish(settings: Settings, run_id: str, finalize: Finalize | None = None) -
         len(removed),
     )
     return row_counts
+
+
+def _remove_unpublished(
+    warehouse: Path, published: Path, version: Path, parquet: Path
+) -> list[Path]:
+    """Remove what a publish that failed before its commit point wrote."""
+    removed = clean_leftovers(warehouse, published)
+    if version.exists() and current_version(warehouse, published) != version:
+        version.unlink()
+        removed.append(version)
+    for folder in (parquet, parquet.with_name(parquet.name + ".partial")):
+        if folder.exists() and not _is_target_of(folder, warehouse / PARQUET_DIR):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def resolve_version(warehouse_dir: Path, ref: str) -> Path:

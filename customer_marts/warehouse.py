@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,7 +47,8 @@ AUDIT_TABLES = {
         checks_warned integer,
         checks_failed integer,
         published_version varchar,
-        airflow_run_id varchar
+        airflow_run_id varchar,
+        completed_steps varchar
     """,
     "ingested_files": """
         source varchar,
@@ -93,15 +96,138 @@ def column_type(column: Column) -> str:
     return SQL_TYPES[column.kind]
 
 
+def fsync(path: Path) -> None:
+    """Flush a file or a folder (a rename in it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sql_literal(value: object) -> str:
+    """`value` (a path, a name) as a SQL string literal: quotes doubled, so a folder
+    such as `/data/o'brien` cannot break (or change) the statement it is put in."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class DatabaseDamaged(Exception):
+    """A DuckDB file that cannot be read: truncated, overwritten or not a DuckDB file.
+
+    A retry cannot repair it: the pipeline fails at once and says what to do.
+    """
+
+
+class DiskFull(Exception):
+    """No space left on the warehouse's disk. Not retried: nothing in a nightly run
+    frees space by itself, so a retry only fails again later and hides the cause."""
+
+
+# What DuckDB 2.0 says about a file it cannot read (truncated, overwritten, not DuckDB).
+DAMAGE_SIGNS = (
+    "could not read enough bytes",
+    "not a valid duckdb database file",
+    "corrupt database file",
+    "does not match stored checksum",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_damage(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, duckdb.SerializationException)
+        or any(sign in str(e).lower() for sign in DAMAGE_SIGNS)
+        for e in _chain(exc)
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or its cause) is ENOSPC/EDQUOT, from Python, DuckDB or dbt's output."""
+    return any(
+        (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT))
+        or "no space left on device" in str(e).lower()
+        or "disk quota exceeded" in str(e).lower()
+        for e in _chain(exc)
+    )
+
+
+def free_mb(path: Path) -> float | None:
+    """Free space of the disk holding `path` (or its nearest existing parent), in MB."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            stats = os.statvfs(folder)
+            return round(stats.f_bavail * stats.f_frsize / 1e6, 1)
+    return None
+
+
+def damage_message(path: Path, exc: BaseException) -> str:
+    """What is wrong with a damaged file and what to do, without any of its contents."""
+    reason = str(exc).splitlines()[0][:300]
+    if path.name == "build.duckdb":
+        todo = (
+            "rebuild it from the archive of every ingested file with `make recover` "
+            "(README, 'Recovery'), then run again; published.duckdb is untouched"
+        )
+    elif path.name.startswith("published"):
+        todo = "roll back to a kept version: scripts/rollback.py --previous (README, 'Rollback')"
+    else:
+        todo = "restore it from a backup or delete it"
+    return f"{path} is damaged and cannot be read ({reason}): {todo}"
+
+
+# DuckDB's three header blocks before the data blocks of a database file.
+FILE_HEADER_BYTES = 3 * 4096
+
+
+def _check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise if the file is shorter than the blocks in use need (it was truncated).
+
+    DuckDB opens a truncated file without complaint and fails only when a query
+    reaches a missing block, possibly after the run has written into it. Skipped while
+    a write-ahead log is pending (its blocks are not in the file yet).
+    """
+    if path.with_name(path.name + ".wal").exists():
+        return
+    _, _, block_size, _, used_blocks, *_ = con.execute("pragma database_size").fetchone()
+    expected = FILE_HEADER_BYTES + block_size * used_blocks  # free blocks may be unwritten
+    actual = path.stat().st_size
+    if actual < expected:
+        raise duckdb.IOException(
+            f"Could not read enough bytes from file: it is {actual} bytes long, but "
+            f"{used_blocks} blocks of {block_size} bytes are in use ({expected} bytes)"
+        )
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection in UTC that is always closed (and so checkpointed)."""
+    """A DuckDB connection in UTC that is always closed (and so checkpointed).
+
+    A damaged file (truncated, overwritten, failed checksum) raises DatabaseDamaged
+    naming the file and what to do, whether DuckDB notices it on opening or later.
+    """
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
     try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        if is_damage(exc):
+            raise DatabaseDamaged(damage_message(path, exc)) from exc
+        raise
+    try:
+        _check_length(con, path)
         con.execute("set TimeZone = 'UTC'")
         yield con
+    except duckdb.Error as exc:
+        if is_damage(exc):
+            raise DatabaseDamaged(damage_message(path, exc)) from exc
+        raise
     finally:
         con.close()
 

@@ -6,7 +6,7 @@ Builds the Customer Marts for one **as-of date** and publishes them to
 
 | task | what it does | timeout | retries |
 | --- | --- | --- | --- |
-| `start_run` | records the run in `audit.pipeline_runs` (status `running`); a run left `running` by a killed process is recorded failed in the step it was in | 10 min | 2 |
+| `start_run` | records the run in `audit.pipeline_runs` (status `running`); a run left `running` whose process is gone (the step lock is free) is recorded failed in the step it was in; while another run's step works it records nothing and is retried | 10 min | 2 |
 | `ingest` | loads new or changed export files from `$LANDING_DIR` into `raw` (bad rows to `audit.quarantine`) | 60 min | 2 |
 | `validate_raw` | Great Expectations suites on `raw` + the quarantine-share check | 30 min | 2 |
 | `dbt_build` | `dbt build` (models, data and unit tests; results in `audit.check_results`) with `as_of_date` = the run's logical date; records `data_as_of`; generates the dbt docs site | 90 min | 2 |
@@ -23,6 +23,13 @@ run for D starts just after midnight UTC on D+1. It ingests every file in
 rows dated on or before D (in the reporting time zone), checks them, and
 publishes `published.duckdb` with data as of D. A manual run triggered without
 a logical date uses the day before it was triggered.
+
+**Any as-of date.** The DAG has no `start_date`: Airflow gives a run no instance
+of a task whose start date is after the run's logical date, and then marks the
+empty run successful. Without one, every logical date runs every task (1997-09-30
+for a 1997 order history as much as yesterday), in `airflow dags test`, a manual
+trigger or a backfill. With `catchup=False` a new deployment still schedules only
+the latest interval.
 
 **Failure.** A failed check, an unreadable file or a failing dbt test fails the
 task with a message naming the check and its failing values; such data errors
@@ -44,7 +51,10 @@ and run one after another, because every run writes the single
 `build.duckdb` (DuckDB allows one writer) and publishes what it built. Airflow
 3 counts a backfill's runs separately: give it `--max-active-runs 1` and do
 not let it overlap a nightly run. If runs do overlap, the older run's next step
-fails (without retries) naming the newer run, so two runs' data never mix.
+fails (without retries) naming the newer run, so two runs' data never mix. Each
+step holds `$WAREHOUSE_DIR/.step.lock` while it works: a start or a step that
+finds another run's step working fails naming it and is retried, and a run
+still `running` is recorded as interrupted only once no process holds the lock.
 
 **Backfill a range.** `airflow backfill create --dag-id customer_marts_nightly
 --from-date 2025-01-01 --to-date 2025-01-31 --max-active-runs 1` (API:
@@ -109,7 +119,6 @@ def _run(step: str, run: dict, *args: str):
 @dag(
     dag_id=DAG_ID,
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
@@ -119,13 +128,18 @@ def _run(step: str, run: dict, *args: str):
 def customer_marts_nightly():
     @task(execution_timeout=TIMEOUTS["start_run"])
     def start_run(**context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from customer_marts import pipeline
         from customer_marts.config import Settings
 
         dag_run = context["dag_run"]
         logical = dag_run.logical_date or (dag_run.run_after - timedelta(days=1))
         as_of = logical.astimezone(pendulum.UTC).date()
-        return pipeline.start_run(Settings.from_env(), as_of, dag_run.run_id).to_dict()
+        try:
+            return pipeline.start_run(Settings.from_env(), as_of, dag_run.run_id).to_dict()
+        except pipeline.DATA_ERRORS as exc:  # a damaged build.duckdb, a full disk: no retry
+            raise AirflowFailException(str(exc)) from exc
 
     @task(execution_timeout=TIMEOUTS["ingest"])
     def ingest(run: dict) -> dict:

@@ -22,8 +22,8 @@ import pytest
 
 from customer_marts import pipeline, publish
 from customer_marts.config import PROJECT_ROOT, Settings
-from customer_marts.warehouse import connect, ensure_schema
-from tests.conftest import file_digest
+from customer_marts.warehouse import DatabaseDamaged, connect, ensure_schema, sql_literal
+from tests.conftest import file_digest, make_settings
 
 AS_OF = date(2025, 6, 30)
 
@@ -398,3 +398,83 @@ def test_sqlalchemy_recipe_and_snapshot_semantics_in_one_process(settings):
     assert orders(fresh) == 2  # and holds the process's instance of the file open
     pooled.dispose()
     assert orders(fresh) == 5  # once every connection is closed, the new version
+
+
+def test_publish_works_in_a_warehouse_path_with_a_quote_a_space_and_unicode(tmp_path):
+    # every path put into SQL (attach, copy ... to) must be escaped, not pasted in
+    settings = dataclasses.replace(
+        make_settings(tmp_path), warehouse_dir=tmp_path / "o'brien's wärehouse"
+    )
+    runs = [full_run(settings, orders) for orders in (2, 4)]
+    assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(4,)]
+    parquet = settings.warehouse_dir / "parquet" / "fct_orders.parquet"
+    with duckdb.connect() as con:
+        assert con.execute(
+            f"select count(*) from read_parquet({sql_literal(parquet)})"
+        ).fetchall() == [(4,)]
+    publish.rollback(settings, publish.version_path(settings.warehouse_dir, runs[0].run_id))
+    assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(2,)]
+
+
+def test_each_published_table_is_stamped_with_the_run_that_published_it(settings):
+    runs = [full_run(settings, orders) for orders in (2, 5)]
+    stamps = table_rows(
+        settings.published_db,
+        "select schema_name, table_name, row_count, run_id from audit.published_tables "
+        "where schema_name = 'marts' order by table_name",
+    )
+    # 5 orders of customers C0..C2 (i % 3): 3 customers
+    assert stamps == [
+        ("marts", "dim_customers", 3, runs[1].run_id),
+        ("marts", "fct_orders", 5, runs[1].run_id),
+    ]
+    # the audit tables are stamped too; the stamp table itself is not copied from the build
+    names = {
+        row[1] for row in table_rows(settings.published_db, "select * from audit.published_tables")
+    }
+    assert {"pipeline_runs", "ingested_files", "quarantine", "check_results"} <= names
+    assert "published_tables" not in names
+
+
+def truncate_to_half(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(truncate_to_half, id="truncated"),
+        pytest.param(lambda path: path.write_bytes(b"not a database\n" * 1000), id="overwritten"),
+    ],
+)
+def test_a_damaged_build_database_fails_the_run_at_once_naming_the_file_and_the_fix(
+    settings, damage
+):
+    full_run(settings, orders=3)
+    damage(settings.build_db)
+    before = file_digest(settings.build_db)
+    started = time.monotonic()
+    with pytest.raises(pipeline.DATA_ERRORS) as caught:  # a data error: never retried
+        pipeline.start_run(settings, AS_OF)
+    assert time.monotonic() - started < 10
+    assert isinstance(caught.value, DatabaseDamaged)
+    message = str(caught.value)
+    assert str(settings.build_db) in message and "make recover" in message
+    assert "not a database" not in message  # never the file's contents
+    assert file_digest(settings.build_db) == before  # nothing was written into it
+
+
+def test_a_damaged_block_found_later_is_named_too(settings):
+    full_run(settings, orders=3)
+    with connect(settings.build_db) as con:  # a table large enough to span many blocks
+        con.execute(
+            "create table raw.filler as select range as i, md5(range::varchar) as s "
+            "from range(300000)"
+        )
+    size = settings.build_db.stat().st_size
+    with settings.build_db.open("r+b") as handle:  # garbage in the middle: a bad checksum
+        handle.seek(size // 2)
+        handle.write(os.urandom(size // 4))
+    with pytest.raises(DatabaseDamaged, match="build.duckdb is damaged"):
+        with connect(settings.build_db, read_only=True) as con:
+            con.execute("select sum(length(s)) from raw.filler").fetchone()
