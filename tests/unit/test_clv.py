@@ -167,7 +167,12 @@ def test_recovers_the_simulated_parameters():
     [
         (
             clv._bg_nbd_objective,
-            lambda x, t_x, T, m: clv._BgNbdData.build(x, t_x / 100, T / 100, None),
+            lambda x, t_x, T, m: clv._Counts.build(x, t_x / 100, T / 100, None),
+            [0.3, -0.5, 0.2, 1.1],
+        ),
+        (
+            clv._mbg_nbd_objective,
+            lambda x, t_x, T, m: clv._Counts.build(x, t_x / 100, T / 100, None),
             [0.3, -0.5, 0.2, 1.1],
         ),
         (
