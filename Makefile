@@ -9,7 +9,7 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 
-.PHONY: help run recover test lint format docs bench up down clean lock
+.PHONY: help run demo recover test lint format docs bench up down clean lock
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +27,9 @@ venv: $(STAMP) ## Create .venv with the pinned dependencies (requirements.lock)
 
 run: $(STAMP) ## Run the nightly DAG once on LANDING_DIR (demo data by default) and publish
 	$(BIN)/python scripts/run_nightly.py
+
+demo: $(STAMP) ## Write the demo data into LANDING_DIR (empty or missing) and run on it
+	$(BIN)/python scripts/run_nightly.py --demo
 
 recover: $(STAMP) ## Rebuild a damaged build.duckdb from the archive of ingested files
 	$(BIN)/python scripts/recover.py $(RECOVER_ARGS)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_MARKER = "_demo.json"
+# The landing folder when LANDING_DIR is unset: the only one `make run` fills with the
+# demo data by itself (anywhere else an empty or missing folder is an error).
+DEFAULT_LANDING_DIR = "data/landing"
 
 
 def local_airflow_env(home: Path, **extra: str) -> dict[str, str]:
@@ -81,7 +84,7 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            landing_dir=_path("LANDING_DIR", "data/landing"),
+            landing_dir=_path("LANDING_DIR", DEFAULT_LANDING_DIR),
             warehouse_dir=_path("WAREHOUSE_DIR", "data/warehouse"),
             dbt_project_dir=_path("DBT_PROJECT_DIR", "dbt_project"),
             expectations_dir=_path("EXPECTATIONS_DIR", "expectations"),
@@ -102,6 +105,11 @@ class Settings:
     def published_db(self) -> Path:
         """What BI tools read; replaced atomically by each successful run."""
         return self.warehouse_dir / "published.duckdb"
+
+    @property
+    def landing_is_default(self) -> bool:
+        """Whether LANDING_DIR is the default folder (unset, or set to that folder)."""
+        return self.landing_dir.resolve() == (PROJECT_ROOT / DEFAULT_LANDING_DIR).resolve()
 
     def demo_last_date(self) -> date | None:
         """The last day of the demo data, if LANDING_DIR holds the demo data."""

@@ -1,41 +1,160 @@
-"""A short, human-readable account of the latest run and the published marts."""
+"""What `make run` says: one run's own outcome, the published marts, and whether the
+run really did everything (a run in which a task did not run is not a success).
+
+A run is verified from two sources that must agree: Airflow's task instances of the
+DAG run (every task of the DAG ran and succeeded) and the run record in the build
+database (`audit.pipeline_runs`, found by the Airflow run id: status `success`, a
+published version that is the one published now, every step in `completed_steps`).
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
 from customer_marts.config import Settings
+from customer_marts.pipeline import STEPS
 from customer_marts.publish import DOCS_DIR, PARQUET_DIR, current_version
 from customer_marts.report import REPORT_DIR
 from customer_marts.warehouse import connect
 
+DAG_ID = "customer_marts_nightly"
+TASKS = ("start_run", *STEPS)
+RECORD_COLUMNS = (
+    "run_id, logical_date, status, failed_step, message, rows_ingested, rows_quarantined, "
+    "checks_passed, checks_warned, checks_failed, published_version, completed_steps"
+)
 
-def describe_latest_run(settings: Settings) -> list[str]:
-    """The latest run of the build database: outcome, counts and quality verdict."""
-    if not settings.build_db.exists():
+
+def airflow_json(env: dict[str, str], *command: str) -> list[dict]:
+    """The answer of an `airflow ... -o json` command (run with `env`)."""
+    airflow = str(Path(sys.executable).parent / "airflow")
+    result = subprocess.run(
+        [airflow, *command, "-o", "json"], env=env, capture_output=True, text=True
+    )
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or not any(line.startswith("[") for line in lines):
+        error = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"`airflow {' '.join(command)}` failed: {error}")
+    return json.loads(next(line for line in lines if line.startswith("[")))
+
+
+def find_airflow_run(
+    env: dict[str, str], as_of: date, launched: datetime, candidates: set[str] = frozenset()
+) -> str | None:
+    """The id of the DAG run for `as_of` created at or after `launched` (a timezone-aware
+    time), preferring one of `candidates`; None if Airflow recorded none."""
+    day = as_of.isoformat()
+    runs = [
+        run
+        for run in airflow_json(env, "dags", "list-runs", DAG_ID, "-s", day, "-e", day)
+        if datetime.fromisoformat(run["run_after"]) >= launched
+    ]
+    runs.sort(key=lambda run: (run["run_id"] in candidates, run["run_after"]))
+    return runs[-1]["run_id"] if runs else None
+
+
+def airflow_task_states(env: dict[str, str], airflow_run_id: str) -> dict[str, str]:
+    """Each task instance's state in the DAG run (a task that did not run has none)."""
+    states = airflow_json(env, "tasks", "states-for-dag-run", DAG_ID, airflow_run_id)
+    return {state["task_id"]: state["state"] or "none" for state in states}
+
+
+def run_records(settings: Settings, airflow_run_id: str | None) -> list[dict]:
+    """The run records of a DAG run, newest first (clearing start_run makes another)."""
+    if airflow_run_id is None or not settings.build_db.exists():
         return []
     with connect(settings.build_db, read_only=True) as con:
-        run = con.execute(
-            "select run_id, logical_date, status, failed_step, message, rows_ingested, "
-            "rows_quarantined, checks_passed, checks_warned, checks_failed "
-            "from audit.pipeline_runs order by started_at desc limit 1"
-        ).fetchone()
-    if not run:
-        return []
-    run_id, as_of, status, failed_step, message, ingested, quarantined, *checks = run
-    passed, warned, failed = (count or 0 for count in checks)
+        cursor = con.execute(
+            f"select {RECORD_COLUMNS} from audit.pipeline_runs where airflow_run_id = ? "
+            "order by started_at desc",
+            [airflow_run_id],
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def recorded_airflow_runs(settings: Settings) -> set[str]:
+    """The Airflow run ids in the build database's run record."""
+    if not settings.build_db.exists():
+        return set()
+    with connect(settings.build_db, read_only=True) as con:
+        rows = con.execute("select distinct airflow_run_id from audit.pipeline_runs").fetchall()
+    return {run_id for (run_id,) in rows if run_id}
+
+
+def verify_run(settings: Settings, env: dict[str, str], airflow_run_id: str) -> list[str]:
+    """What says the DAG run did not do everything; empty for a run that truly succeeded."""
+    problems = []
+    states = airflow_task_states(env, airflow_run_id)
+    for task in TASKS:
+        state = states.get(task)
+        if state is None:
+            problems.append(f"task {task} did not run (Airflow has no instance of it)")
+        elif state != "success":
+            problems.append(f"task {task} ended {state}")
+    records = run_records(settings, airflow_run_id)
+    if not records:
+        problems.append(
+            f"no run record for Airflow run {airflow_run_id} in {settings.build_db} "
+            "(audit.pipeline_runs): start_run did not record it"
+        )
+        return problems
+    record = records[0]
+    if record["status"] != "success":
+        problems.append(
+            f"run {record['run_id']} is recorded {record['status']}"
+            + (f" in step {record['failed_step']}" if record["failed_step"] else "")
+        )
+    completed = (record["completed_steps"] or "").split(",")
+    missing = [name for name in STEPS if name not in completed]
+    if missing:
+        problems.append(
+            f"run {record['run_id']}'s record does not show step(s) {', '.join(missing)} "
+            "as completed"
+        )
+    version = record["published_version"]
+    current = current_version(settings.warehouse_dir, settings.published_db)
+    if not version:
+        problems.append(f"run {record['run_id']} is recorded without a published version")
+    elif current is None or current.name != version:
+        problems.append(
+            f"{settings.published_db} is not run {record['run_id']}'s version {version}"
+        )
+    return problems
+
+
+def describe_run(settings: Settings, airflow_run_id: str | None) -> list[str]:
+    """This run's own outcome, counts and quality verdict, from its run record."""
+    if airflow_run_id is None:
+        return ["this run: Airflow recorded no DAG run"]
+    records = run_records(settings, airflow_run_id)
+    if not records:
+        return [f"this run: Airflow run {airflow_run_id} left no run record"]
+    run = records[0]
+    passed, warned, failed = (
+        run[name] or 0 for name in ("checks_passed", "checks_warned", "checks_failed")
+    )
     lines = [
-        f"latest run: {run_id} (as of {as_of}): {status.upper()}",
+        f"this run: {run['run_id']} (as of {run['logical_date']}; Airflow run "
+        f"{airflow_run_id}): {run['status'].upper()}",
         "quality verdict: "
-        + ("FAILED" if failed or status == "failed" else "PASSED")
+        + ("FAILED" if failed or run["status"] == "failed" else "PASSED")
         + f" ({passed} passed, {warned} warned, {failed} failed checks)",
-        f"rows ingested: {ingested or 0:,}, quarantined: {quarantined or 0:,}",
+        f"rows ingested: {run['rows_ingested'] or 0:,}, "
+        f"quarantined: {run['rows_quarantined'] or 0:,}",
     ]
-    if status == "failed":
-        lines.append(f"failed step: {failed_step}\n{message}")
+    if run["status"] == "failed":
+        lines.append(f"failed step: {run['failed_step']}\n{run['message']}")
     return lines
 
 
-def describe_published(settings: Settings) -> str:
-    lines = describe_latest_run(settings)
+def describe_published(settings: Settings, airflow_run_id: str | None) -> str:
+    """This run's outcome (never another run's), then what is published now."""
+    lines = describe_run(settings, airflow_run_id)
     published = settings.published_db
     if not published.exists():
         lines.append(f"nothing published yet at {published}")

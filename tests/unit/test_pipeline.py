@@ -3,6 +3,8 @@ run stops with a clear, non-retryable error, and dbt test results become checks.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 
 import duckdb
@@ -28,6 +30,73 @@ def test_a_step_of_an_overtaken_run_is_refused_and_the_newer_run_goes_on(setting
     # the newer run's start recorded the older one as interrupted; the older one's
     # refused step did not bring it back to `running`
     assert runs == {older.run_id: "failed", newer.run_id: "running"}
+
+
+# A run whose `ingest` step is working (sleeping) in another process.
+LIVE_STEP = """
+import time
+from datetime import date
+from customer_marts import pipeline
+from customer_marts.config import Settings
+settings = Settings.from_env()
+run = pipeline.start_run(settings, date(2025, 6, 1))
+with pipeline.step(settings, run, "ingest"):
+    print(run.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+def records(settings) -> dict[str, tuple]:
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        rows = con.execute(
+            "select run_id, status, failed_step, message from audit.pipeline_runs"
+        ).fetchall()
+    return {run_id: rest for run_id, *rest in rows}
+
+
+def test_a_live_run_is_never_recorded_as_interrupted(settings):
+    """A start while another run's step works records nothing and is retried; once that
+    process is gone (kill -9), the next start records the run as interrupted."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", LIVE_STEP], stdout=subprocess.PIPE, text=True
+    )  # the settings fixture put LANDING_DIR and WAREHOUSE_DIR in the environment
+    try:
+        live = child.stdout.readline().strip()
+        assert live, "the live run did not start"
+        with pytest.raises(pipeline.RunInProgress) as refused:
+            pipeline.start_run(settings, date(2025, 6, 2))
+        assert live in str(refused.value) and "step ingest" in str(refused.value)
+        assert not isinstance(refused.value, pipeline.DATA_ERRORS)  # retried: it ends
+        assert records(settings) == {live: ["running", "ingest", None]}
+        # a step of another run is refused the same way while it works
+        other = pipeline.RunInfo("20000101T000000000000Z", "2025-06-02")
+        with pytest.raises(pipeline.RunInProgress):
+            with pipeline.step(settings, other, "validate_raw"):
+                pytest.fail("the step body must not run")
+    finally:
+        child.kill()
+        child.wait()
+    newer = pipeline.start_run(settings, date(2025, 6, 2))
+    runs = records(settings)
+    assert runs[newer.run_id] == ["running", None, None]
+    status, step, message = runs[live]
+    assert (status, step) == ("failed", "ingest")
+    assert message.startswith("interrupted in step ingest") and newer.run_id in message
+
+
+def test_the_record_lists_the_steps_that_completed_in_order(settings):
+    run = pipeline.start_run(settings, date(2025, 6, 1))
+    for name in ("ingest", "validate_raw", "ingest"):  # a step run twice counts once
+        with pipeline.step(settings, run, name):
+            pass
+    with pytest.raises(RuntimeError):
+        with pipeline.step(settings, run, "dbt_build"):
+            raise RuntimeError("dbt failed")
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        record = con.execute(
+            "select status, failed_step, completed_steps from audit.pipeline_runs"
+        ).fetchone()
+    assert record == ("failed", "dbt_build", "ingest,validate_raw")
 
 
 def test_dbt_test_results_become_checks_of_layer_dbt():
