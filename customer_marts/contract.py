@@ -17,6 +17,13 @@ ORDER_STATUSES = ("completed", "cancelled", "refunded")
 # stored: when a source's customer key is the e-mail, `customer_id` becomes its
 # salted SHA-256 (see `customer_key_sql` in ingest.py), otherwise it is dropped.
 EMAIL = "email"
+# What counts as an e-mail address inside a value (DuckDB's RE2 syntax): a plain or
+# "quoted" local part, then a domain with a letter TLD (any script, or punycode
+# xn--) or an [IP literal]. Matches are masked or the row is quarantined.
+EMAIL_PATTERN = (
+    r'(?:"[^"\r\n]{1,64}"|[^\s@<>,;:"()\[\]]+)@'
+    r'(?:\[[^\]\s]{1,64}\]|[^\s@<>,;:"()\[\]]+\.(?:xn--[0-9A-Za-z-]+|\pL{2,}))'
+)
 
 
 @dataclass(frozen=True)

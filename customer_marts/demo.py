@@ -13,6 +13,7 @@ so that about 35 % are answered; they come from their own random stream.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -213,8 +214,11 @@ def _sampled_completed(orders: pd.DataFrame, spec: DemoSpec) -> np.ndarray:
     return completed[picked.sample(frac=spec.survey_share, random_state=spec.seed).to_numpy()]
 
 
-def _write_daily(frame: pd.DataFrame, time_column: str, folder: Path, prefix: str) -> int:
-    """One CSV per day of `time_column` (`<prefix>_<YYYY-MM-DD>.csv`), rows in frame order.
+def _write_daily(
+    frame: pd.DataFrame, time_column: str, folder: Path, prefix: str
+) -> dict[str, str]:
+    """One CSV per day of `time_column` (`<prefix>_<YYYY-MM-DD>.csv`), rows in frame order;
+    returns {file name: SHA-256 of its content}.
 
     The lines are formatted column by column in Arrow (as pandas' `to_csv` writes them:
     timestamps as ISO 8601 UTC, numbers as Python prints them, -1 scores as empty
@@ -233,11 +237,15 @@ def _write_daily(frame: pd.DataFrame, time_column: str, folder: Path, prefix: st
     header = (",".join(frame.columns) + "\n").encode()
     days, starts = np.unique(day[order], return_index=True)
     ends = np.append(starts[1:], len(order))
+    written = {}
     for value, first, last in zip(days, starts, ends, strict=True):
-        with (folder / f"{prefix}_{value}.csv").open("wb") as handle:
+        name = f"{prefix}_{value}.csv"
+        body = memoryview(data)[offsets[first] : offsets[last]]
+        with (folder / name).open("wb") as handle:
             handle.write(header)
-            handle.write(memoryview(data)[offsets[first] : offsets[last]])
-    return len(days)
+            handle.write(body)
+        written[name] = hashlib.sha256(header + body).hexdigest()
+    return written
 
 
 def _csv_field(column: pd.Series, at: np.ndarray) -> pa.LargeStringArray:
@@ -279,22 +287,33 @@ def _decimal_text(values: np.ndarray) -> pa.Array:
 
 
 def write_landing(landing_dir: Path, spec: DemoSpec) -> dict[str, int]:
-    """Write the demo exports (one file per day and source) and the demo marker."""
+    """Write the demo exports (one file per day and source) and the demo marker, which
+    lists every file written with its SHA-256 (ingestion names any other file)."""
     orders, surveys = generate(spec)
-    order_files = _write_daily(orders, "ordered_at", landing_dir / "orders", "orders")
-    survey_files = _write_daily(surveys, "responded_at", landing_dir / "surveys", "responses")
     sends = generate_sends(spec, orders)
-    send_files = _write_daily(sends, "sent_at", landing_dir / "survey_sends", "sends")
+    files = {}
+    for frame, column, folder, prefix in (
+        (orders, "ordered_at", "orders", "orders"),
+        (surveys, "responded_at", "surveys", "responses"),
+        (sends, "sent_at", "survey_sends", "sends"),
+    ):
+        written = _write_daily(frame, column, landing_dir / folder, prefix)
+        files[folder] = {f"{folder}/{name}": sha for name, sha in written.items()}
     summary = {
         "customers": spec.customers,
         "orders": len(orders),
         "survey_responses": len(surveys),
         "survey_sends": len(sends),
-        "order_files": order_files,
-        "survey_files": survey_files,
-        "send_files": send_files,
+        "order_files": len(files["orders"]),
+        "survey_files": len(files["surveys"]),
+        "send_files": len(files["survey_sends"]),
     }
-    marker = {"last_date": spec.end.isoformat(), "seed": spec.seed, **summary}
+    marker = {
+        "last_date": spec.end.isoformat(),
+        "seed": spec.seed,
+        **summary,
+        "files": {name: sha for by_folder in files.values() for name, sha in by_folder.items()},
+    }
     (landing_dir / DEMO_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     log.info("demo data in %s: %s", landing_dir, summary)
     return summary

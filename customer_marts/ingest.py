@@ -27,6 +27,7 @@ models leave them out until a run whose as-of date covers them.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,16 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import DEMO_MARKER, Settings
-from customer_marts.contract import EMAIL, Column
-from customer_marts.landing import Landed, LandingFile, land, literal, quote
+from customer_marts.contract import EMAIL, EMAIL_PATTERN, Column
+from customer_marts.landing import (
+    Landed,
+    LandingFile,
+    land,
+    literal,
+    mask_emails,
+    path_literal,
+    quote,
+)
 from customer_marts.sources import SourceConfig, SourceConfigError, SourcesConfig
 from customer_marts.sources import load as load_sources
 from customer_marts.warehouse import column_type, connect, ensure_schema
@@ -46,9 +55,13 @@ MISSING = "missing required value"
 # A timestamp's offset written after a space ("2024-01-15 10:23:45 -0500", as in
 # Shopify exports) is moved next to the time, where DuckDB's cast reads it.
 SPACED_OFFSET = r"\s+([+-][0-9]{2}(:?[0-9]{2})?|Z|UTC)$"
-EMAIL_PATTERN = r"[^\s@<>,;:\"]+@[^\s@<>,;:\"]+\.[A-Za-z]{2,}"
-# Used only when LANDING_DIR holds the generated demo data and CUSTOMER_KEY_SALT is unset.
-DEMO_CUSTOMER_KEY_SALT = "customer-marts-demo-salt"
+# CUSTOMER_KEY_SALT must be a secret: anyone who knows it can hash a list of addresses
+# and match the keys. Shorter ones, and values published anywhere, are refused.
+MIN_SALT_LENGTH = 16
+PUBLIC_SALTS = ("customer-marts-demo-salt", "change-me")
+LINK_OUT = "a symbolic link to a file outside LANDING_DIR: not followed, not read"
+GONE = "no longer in LANDING_DIR (its rows are kept)"
+NOT_DEMO = "not written by the demo generator, beside the demo data (_demo.json)"
 
 
 class IngestError(Exception):
@@ -67,6 +80,7 @@ class IngestSummary:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    files_gone: int = 0  # ingested earlier, no longer in LANDING_DIR (rows kept)
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -87,10 +101,47 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def list_files(landing_dir: Path, config: SourceConfig) -> list[Path]:
+def list_files(landing_dir: Path, config: SourceConfig) -> tuple[list[Path], list[Path]]:
+    """(the source's files, links among them that lead out of LANDING_DIR), by name.
+
+    A file inside LANDING_DIR reached through a link is read; one outside it is not
+    (the pipeline reads exports, not whatever a link points at)."""
     folder = landing_dir / config.folder
     found = {path for pattern in config.globs for path in folder.glob(pattern)}
-    return sorted(path for path in found if path.is_file())
+    root = landing_dir.resolve()
+    files, outside = [], []
+    for path in sorted(found):
+        if not path.resolve().is_relative_to(root):
+            outside.append(path)
+        elif path.is_file():
+            files.append(path)
+    return files, outside
+
+
+def salt_problem(salt: str | None) -> str | None:
+    """Why `salt` cannot key real e-mail addresses, or None."""
+    if not salt:
+        return "CUSTOMER_KEY_SALT is not set"
+    if len(salt) < MIN_SALT_LENGTH:
+        return (
+            f"CUSTOMER_KEY_SALT is too short ({len(salt)} characters; at least "
+            f"{MIN_SALT_LENGTH}, better 64 random hex digits)"
+        )
+    if salt.strip().lower() in PUBLIC_SALTS or len(set(salt)) < 6:
+        return "CUSTOMER_KEY_SALT is a published or trivial value"
+    return None
+
+
+def demo_files(landing_dir: Path) -> dict[str, str] | None:
+    """{file name: sha256} the demo generator wrote, if LANDING_DIR holds the demo data."""
+    marker = landing_dir / DEMO_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        files = json.loads(marker.read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return files if isinstance(files, dict) else None
 
 
 # ---------------------------------------------------------------- row rules (SQL)
@@ -149,6 +200,13 @@ def row_rules(column: Column, options: RowOptions) -> list[tuple[str, str]]:
             (
                 f"contains({text}, '@')",
                 "looks like an e-mail address (set customer_key: email to use its salted hash)",
+            )
+        )
+    elif column.kind in ("text", "enum", "currency") and not column.free_text:
+        rules.append(
+            (
+                f"contains({text}, '@') and regexp_matches({text}, {literal(EMAIL_PATTERN)})",
+                "looks like an e-mail address (never stored outside a free-text column)",
             )
         )
     if column.kind == "timestamp":
@@ -265,7 +323,7 @@ def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, lan
         else:
             expression = quote(column.name)
         if column.free_text:
-            expression = f"regexp_replace({expression}, {literal(EMAIL_PATTERN)}, '<email>', 'g')"
+            expression = mask_emails(expression)
         outputs.append(f"{expression} as {quote(column.name)}")
     helpers = [quote(helper) for helper in config.helpers]
     email = quote(EMAIL)
@@ -280,10 +338,12 @@ def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, lan
 
 
 def raw_record_sql(config: SourceConfig) -> str:
-    """JSON of a shaped record (canonical and helper columns), e-mail addresses masked."""
-    names = [*config.contract.column_names, *config.helpers, EMAIL]
-    record = f"to_json(struct_pack({', '.join(f'{quote(n)} := {quote(n)}' for n in names)}))"
-    return f"regexp_replace({record}::varchar, {literal(EMAIL_PATTERN)}, '<email>', 'g')"
+    """JSON of a shaped record (canonical and helper columns), every value's e-mail
+    addresses masked (and `email` itself shown as <masked>)."""
+    names = [*config.contract.column_names, *config.helpers]
+    values = [f"{quote(n)} := {mask_emails(quote(n))}" for n in names]
+    values.append(f"{quote(EMAIL)} := {quote(EMAIL)}")
+    return f"to_json(struct_pack({', '.join(values)}))::varchar"
 
 
 def create_checked_table(
@@ -374,10 +434,15 @@ class _Plan:
     config: SourceConfig
     files: list[LandingFile] = field(default_factory=list)  # new or changed, to load
     shas: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # manifest messages by file
     replaced: list[str] = field(default_factory=list)  # names whose earlier rows go
     manifest_rows: list[dict[str, object]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: {"files_loaded": 0, "files_skipped": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"files_loaded": 0, "files_skipped": 0, "files_gone": 0}
+    )
     landed: Landed | None = None
+    gone: list[str] = field(default_factory=list)  # loaded earlier, now missing
+    back: list[str] = field(default_factory=list)  # noted missing earlier, present again
 
 
 def _plan_source(
@@ -385,7 +450,7 @@ def _plan_source(
     landing_dir: Path,
     config: SourceConfig,
     run_id: str,
-    has_salt: bool,
+    salt: str | None,
 ) -> _Plan:
     """Fingerprint the source's files, decide which to load, and land those.
 
@@ -393,19 +458,39 @@ def _plan_source(
     """
     plan = _Plan(config)
     source = config.name
-    files = list_files(landing_dir, config)
-    if not files:
-        return plan
-    manifest = {
-        (row[0], row[1]): row[2]
-        for row in con.execute(
-            "select file_name, sha256, status from audit.ingested_files "
-            "where source = ? and status in ('loaded', 'skipped')",
-            [source],
-        ).fetchall()
-    }
+    files, outside = list_files(landing_dir, config)
+    rows = con.execute(
+        "select file_name, sha256, status, message from audit.ingested_files "
+        "where source = ? and status in ('loaded', 'skipped')",
+        [source],
+    ).fetchall()
+    manifest = {(name, sha): status for name, sha, status, _ in rows}
     loaded_shas = {sha: name for (name, sha), status in manifest.items() if status == "loaded"}
     loaded_names = {name for (name, _), status in manifest.items() if status == "loaded"}
+    present = {path.relative_to(landing_dir).as_posix() for path in [*files, *outside]}
+    noted = {name for name, _, status, message in rows if GONE in (message or "")}
+    plan.gone = sorted(loaded_names - present - noted)
+    plan.back = sorted(noted & present)
+    plan.counts["files_gone"] = len(loaded_names - present)
+    if loaded_names - present:
+        missing = sorted(loaded_names - present)
+        log.warning(
+            "%s: %d file(s) ingested earlier are no longer in LANDING_DIR; their rows are "
+            "kept: %s%s",
+            source,
+            len(missing),
+            ", ".join(missing[:5]),
+            ", ..." if len(missing) > 5 else "",
+        )
+    for path in outside:
+        file_name = path.relative_to(landing_dir).as_posix()
+        if (file_name, None) not in manifest:
+            log.warning("%s: %s", file_name, LINK_OUT)
+            plan.manifest_rows.append(
+                _manifest_row(source, file_name, None, run_id, status="skipped", message=LINK_OUT)
+            )
+            plan.counts["files_skipped"] += 1
+    demo = demo_files(landing_dir)
     for seq, path in enumerate(files):
         file_name = path.relative_to(landing_dir).as_posix()
         sha = sha256_of(path)
@@ -427,13 +512,18 @@ def _plan_source(
         plan.files.append(LandingFile(seq, path, file_name))
         plan.shas[file_name] = sha
         loaded_shas.setdefault(sha, file_name)
+        if demo is not None and demo.get(file_name) != sha:
+            log.warning("%s: %s", file_name, NOT_DEMO)
+            plan.notes[file_name] = NOT_DEMO
     if not plan.files:
         return plan
-    if config.hashes_email and not has_salt:
+    if config.hashes_email and (problem := salt_problem(salt)):
         raise IngestError(
-            f"{source}: the customer key is the e-mail (customer_key: email) but "
-            "CUSTOMER_KEY_SALT is not set. Set it to a long random secret (README, "
-            "'Sources, presets and mappings') and keep it: changing it changes every key.",
+            f"{source}: the customer key is the e-mail (customer_key: email) but {problem}. "
+            'Set it to a long random secret, e.g. the output of python -c "import secrets; '
+            "print(secrets.token_hex(32))\" (README, 'Sources, presets and mappings'), and "
+            "keep it: changing it changes every key.",
+            [(source, file.name, f"{problem} (customer_key: email)") for file in plan.files],
         )
     # Corrections: a known name with new content replaces that file's rows.
     plan.replaced = [file.name for file in plan.files if file.name in loaded_names]
@@ -452,6 +542,7 @@ def _load_source(
     """Check the landed rows and write raw, quarantine and manifest (in the transaction)."""
     config, landed, counts = plan.config, plan.landed, plan.counts
     source = config.name
+    _note_gone(con, source, plan.gone, plan.back, run_id)
     if landed is None:
         _write_manifest(con, plan.manifest_rows)
         return counts
@@ -510,6 +601,7 @@ def _load_source(
             for part in (
                 notes.get(file.name),
                 "replaces an earlier delivery" if file.name in plan.replaced else None,
+                plan.notes.get(file.name),
             )
             if part
         )
@@ -536,6 +628,26 @@ def _load_source(
     return counts
 
 
+def _note_gone(
+    con: duckdb.DuckDBPyConnection, source: str, gone: list[str], back: list[str], run_id: str
+) -> None:
+    """Say on a loaded file's manifest row that it left LANDING_DIR (and since which run),
+    and take the note off again when it is back."""
+    if gone:
+        con.execute(
+            "update audit.ingested_files set message = concat_ws('; ', message, ?) "
+            "where source = ? and status = 'loaded' and file_name in (select unnest(?))",
+            [f"{GONE}; noticed by run {run_id}", source, gone],
+        )
+    if back:
+        con.execute(
+            "update audit.ingested_files set message = nullif(regexp_replace(message, "
+            "'(; )?' || regexp_escape(?) || '; noticed by run [^;]*', ''), '') "
+            "where source = ? and status = 'loaded' and file_name in (select unnest(?))",
+            [GONE, source, back],
+        )
+
+
 def _quarantine(
     con: duckdb.DuckDBPyConnection, config: SourceConfig, rejected: str, run_id: str
 ) -> None:
@@ -557,8 +669,7 @@ def _quarantine(
             select failed.*, {raw_record_sql(config)} as raw_record
             from failed join shaped using (file_seq, file_name, line_number)
             union all
-            select file_seq, file_name, line_number, "column", reason,
-                regexp_replace(raw_record, {literal(EMAIL_PATTERN)}, '<email>', 'g')
+            select file_seq, file_name, line_number, "column", reason, raw_record
             from {rejected}
         )
         select {literal(config.name)}, file_name, line_number, failed_column, failed_reason,
@@ -656,13 +767,10 @@ def _write_manifest(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]
 # ---------------------------------------------------------------- entry point
 
 
-def resolve_salt(landing_dir: Path, salt: str | None = None) -> str | None:
-    """The customer-key salt: given, else CUSTOMER_KEY_SALT, else the demo salt for the
-    demo data only (a LANDING_DIR written by customer_marts.demo)."""
-    salt = salt or Settings.from_env().customer_key_salt
-    if salt is None and (landing_dir / DEMO_MARKER).exists():
-        return DEMO_CUSTOMER_KEY_SALT
-    return salt
+def resolve_salt(salt: str | None = None) -> str | None:
+    """The customer-key salt: given, else CUSTOMER_KEY_SALT. There is no default: the
+    demo data keys customers by id, and real e-mails need a secret salt."""
+    return salt or Settings.from_env().customer_key_salt
 
 
 def _load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -675,20 +783,22 @@ def _load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             create or replace temp table rates as
             select upper(trim(currency)) as currency, trim(rate) as rate_text,
                 try_cast(trim(rate) as decimal(18, 8)) as rate
-            from read_csv({literal(str(path))}, all_varchar = true, header = true)
+            from read_csv({path_literal(path)}, all_varchar = true, header = true)
             """
         )
     except duckdb.Error as exc:
         raise IngestError(
-            f"rates_file {path}: cannot be read as a CSV with columns currency, rate ({exc})"
+            f"rates_file {path}: cannot be read as a CSV with columns currency, rate "
+            f"({str(exc).strip().splitlines()[0][:300]})"
         ) from exc
-    bad = con.execute(
-        "select currency, rate_text from rates qualify currency is null or rate is null "
-        "or rate <= 0 or count(*) over (partition by currency) > 1 limit 3"
-    ).fetchall()
+    (bad,) = con.execute(
+        "select count(*) from (select 1 from rates qualify currency is null or rate is null "
+        "or rate <= 0 or count(*) over (partition by currency) > 1)"
+    ).fetchone()
     if bad:
         raise IngestError(
-            f"rates_file {path}: each currency needs one positive rate; bad rows: {bad}"
+            f"rates_file {path}: each currency needs one positive rate; {bad} row(s) have "
+            "no currency, a rate that is not a positive number, or a repeated currency"
         )
 
 
@@ -708,16 +818,16 @@ def ingest(
         config = config or load_sources()
     except SourceConfigError as exc:
         raise IngestError(f"source configuration: {exc}") from exc
-    salt = resolve_salt(landing_dir, salt)
+    salt = resolve_salt(salt)
     summary = IngestSummary()
     names = sources or list(config.sources)
     with connect(build_db) as con:
         ensure_schema(con)
-        if salt:
+        if salt and not salt_problem(salt):
             con.execute("set variable customer_key_salt = ?", [salt])
         # Read first, outside the transaction (a failed read would abort it) ...
         try:
-            plans = _plan_sources(con, landing_dir, config, names, run_id, salt is not None)
+            plans = _plan_sources(con, landing_dir, config, names, run_id, salt)
         except IngestError as exc:
             _record_failure(con, run_id, exc)
             raise
@@ -756,7 +866,7 @@ def _plan_sources(
     config: SourcesConfig,
     names: list[str],
     run_id: str,
-    has_salt: bool,
+    salt: str | None,
 ) -> list[_Plan]:
     """Plan every source; fail naming every unreadable file of every source at once."""
     rates = config.rates_path(landing_dir)
@@ -765,7 +875,7 @@ def _plan_sources(
     plans, errors = [], []
     for name in names:
         try:
-            plans.append(_plan_source(con, landing_dir, config.sources[name], run_id, has_salt))
+            plans.append(_plan_source(con, landing_dir, config.sources[name], run_id, salt))
         except IngestError as exc:
             errors.append(exc)
     if errors:

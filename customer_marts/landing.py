@@ -20,8 +20,16 @@ load transaction starts (temporary tables only; nothing durable is written).
 
 Line numbers are those an editor shows: the header is line 1 and a record with
 quoted line breaks spans several lines. Parquet rows are numbered from 1.
-File-level problems (unreadable, wrong encoding, missing required columns) come
-back as `FileError`s naming the file; the caller fails the run with them.
+File-level problems (unreadable, wrong encoding, missing required columns, a
+header line longer than HEADER_LIMIT, a count of records read that differs from
+the file's own) come back as `FileError`s naming the file, and never quoting its
+values; the caller fails the run with them.
+
+Every CSV file's records are also counted without DuckDB (`records.py`), and the
+rows read (landed plus rejected) must match that count. A record longer than
+RECORD_LIMIT is not given to DuckDB: the file is read from a copy in which that
+record is one short placeholder line, quarantined as too long with its line.
+Paths are handed to DuckDB's readers as literals (glob characters escaped).
 """
 
 from __future__ import annotations
@@ -29,11 +37,23 @@ from __future__ import annotations
 import csv
 import gzip
 import logging
+import re
+import secrets
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from customer_marts.contract import EMAIL, EMAIL_PATTERN
+from customer_marts.records import (
+    RECORD_LIMIT,
+    LongRecord,
+    count_records,
+    open_units,
+    write_without_long_records,
+)
 from customer_marts.sources import DELIMITERS, SourceConfig, normalise
 
 log = logging.getLogger(__name__)
@@ -41,6 +61,11 @@ log = logging.getLogger(__name__)
 PYTHON_ENCODINGS = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}
 REJECTS = "cm_rejects"
 REJECT_SCANS = "cm_reject_scans"
+# The header line is read up to this many characters; a longer one fails the file.
+HEADER_LIMIT = 1 << 20
+# A column name as exports write them; a first line with anything else (an address,
+# a date, a number) is data, and its fields are never quoted in messages.
+HEADER_NAME = re.compile(r"[^\W\d][\w .,#/()&+'%?:-]{0,79}|")
 # Parquet types each contract kind accepts (values are then checked row by row).
 NUMERIC_TYPES = (
     "TINYINT",
@@ -97,6 +122,21 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def path_literal(path: Path) -> str:
+    """A path as DuckDB's file readers take it literally: their glob characters
+    (`*`, `?`, `[`) each escaped as a one-character class."""
+    return literal(re.sub(r"([*?\[])", r"[\1]", str(path)))
+
+
+def looks_like_header(names: list[str]) -> bool:
+    return all(HEADER_NAME.fullmatch(name.strip()) for name in names)
+
+
+def shown_name(name: str, position: int) -> str:
+    """A column name fit for a message or the manifest, else its position."""
+    return name if HEADER_NAME.fullmatch(name.strip()) else f"(column {position + 1})"
+
+
 class _Reader:
     """Reads files into numbered part tables; `<source>__landed` is the view over them."""
 
@@ -107,6 +147,8 @@ class _Reader:
         self.reading = f"{self.prefix}reading"
         self.rejected = f"{self.prefix}rejected"
         self.parts: list[str] = []  # one SELECT per part table, in landed's shape
+        # Starts the placeholder line of a record too long to read (see records.py).
+        self.mark = f"customer-marts-long-record-{secrets.token_hex(8)}:"
         con.execute(
             f"create or replace temp table {self.reading} (path varchar, part integer, "
             "file_seq integer, file_name varchar, first_rowid bigint)"
@@ -191,40 +233,68 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
     extras: dict[str, list[str]] = {}
     notes: dict[str, str] = {}
     errors: list[FileError] = []
-    for file in files:
-        try:
-            fmt = config.format_of(file.path)
-            if file.path.stat().st_size == 0:
-                extras[file.name], notes[file.name] = [], "empty file"
+    expected: dict[str, int] = {}  # records by file, counted without DuckDB
+    with tempfile.TemporaryDirectory(prefix="customer_marts_landing_") as scratch:
+        for file in files:
+            try:
+                fmt = config.format_of(file.path)
+                if file.path.stat().st_size == 0:
+                    extras[file.name], notes[file.name] = [], "empty file"
+                    continue
+                if fmt == "parquet":
+                    extras[file.name], expected[file.name] = _land_parquet(reader, file)
+                    continue
+                delimiter, header, newline = _csv_header(config, file, fmt)
+                count = _count_records(config, file, fmt, newline)
+                if not header:
+                    if count.records:
+                        raise FileError(file.name, "line 1 is blank: the header must be line 1")
+                    extras[file.name], notes[file.name] = [], "empty file"
+                    continue
+                extras[file.name] = map_header(config, file.name, header)[1]
+                expected[file.name] = count.records
+                key: tuple = (fmt, delimiter, tuple(header))
+                if count.long:  # read alone, from a copy without the long records
+                    file = _without_long_records(reader, config, file, fmt, count.long, scratch)
+                    key = ("csv", delimiter, tuple(header), file.path)
+            except FileError as exc:
+                errors.append(exc)
                 continue
-            if fmt == "parquet":
-                extras[file.name] = _land_parquet(reader, file)
+            except duckdb.Error as exc:
+                errors.append(FileError(file.name, f"cannot be read ({_first_line(exc)})"))
                 continue
-            delimiter, header = _csv_header(config, file, fmt)
-            if not header:
-                extras[file.name], notes[file.name] = [], "empty file"
-                continue
-            extras[file.name] = map_header(config, file.name, header)[1]
-        except FileError as exc:
-            errors.append(exc)
-            continue
-        except duckdb.Error as exc:
-            errors.append(FileError(file.name, f"cannot be read ({_first_line(exc)})"))
-            continue
-        groups.setdefault((fmt, delimiter, tuple(header)), []).append((file, header))
-    for (fmt, delimiter, _), members in groups.items():
-        try:
-            _land_csv(reader, fmt, delimiter, members)
-        except (FileError, duckdb.Error) as exc:
-            if len(members) == 1:
-                errors.append(_as_file_error(members[0][0], exc))
-                continue
-            for member in members:  # find the culprit(s): read one file at a time
-                try:
-                    _land_csv(reader, fmt, delimiter, [member])
-                except (FileError, duckdb.Error) as single:
-                    errors.append(_as_file_error(member[0], single))
-    return Landed(reader.create_view(), reader.rejected, extras, notes, errors)
+            groups.setdefault(key, []).append((file, header))
+        for (fmt, delimiter, *_), members in groups.items():
+            try:
+                _land_csv(reader, fmt, delimiter, members)
+            except (FileError, duckdb.Error) as exc:
+                if len(members) == 1:
+                    errors.append(_as_file_error(members[0][0], exc))
+                    continue
+                for member in members:  # find the culprit(s): read one file at a time
+                    try:
+                        _land_csv(reader, fmt, delimiter, [member])
+                    except (FileError, duckdb.Error) as single:
+                        errors.append(_as_file_error(member[0], single))
+    view = reader.create_view()
+    failed = {error.file_name for error in errors}
+    read = dict(
+        con.execute(
+            f"select file_name, count(*) from (select file_name from {view} "
+            f"union all select file_name from {reader.rejected}) group by 1"
+        ).fetchall()
+    )
+    for name, records in expected.items():
+        if name not in failed and read.get(name, 0) != records:
+            errors.append(
+                FileError(
+                    name,
+                    f"{read.get(name, 0)} record(s) were read but the file has {records} "
+                    "(counted independently of DuckDB's reader); the file was not loaded. "
+                    "Check it for stray quotes or unusual line endings.",
+                )
+            )
+    return Landed(view, reader.rejected, extras, notes, errors)
 
 
 def _as_file_error(file: LandingFile, exc: Exception) -> FileError:
@@ -234,7 +304,8 @@ def _as_file_error(file: LandingFile, exc: Exception) -> FileError:
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0]
+    """The first line of a reader's error (DuckDB quotes the record on later lines)."""
+    return str(exc).strip().splitlines()[0][:300]
 
 
 # ---------------------------------------------------------------- header mapping
@@ -257,17 +328,24 @@ def map_header(
             found[target] = position
     missing = [target for target in config.required_targets if target not in found]
     if missing:
+        if looks_like_header(header):
+            found_text = f"columns found: {', '.join(header) or '(none)'}"
+        else:  # data, not names: never quoted
+            found_text = (
+                f"line 1 does not look like a header ({len(header)} field(s), not shown); "
+                "the export needs a header line"
+            )
         raise FileError(
             file_name,
             f"missing required column(s) {', '.join(config.describe_target(m) for m in missing)}"
-            f"; columns found: {', '.join(header) or '(none)'}. Map the export's columns "
+            f"; {found_text}. Map the export's columns "
             "onto the landing contract in customer_marts/sources.yml (README, "
             "'Sources, presets and mappings').",
         )
     used = set(found.values())
     candidates = {c for target in config.targets for c in config.candidates(target)}
     extras = [
-        name
+        shown_name(name, position)
         for position, name in enumerate(header)
         if position not in used and normalise(name) not in candidates
     ]
@@ -277,29 +355,80 @@ def map_header(
 # ---------------------------------------------------------------- CSV
 
 
-def _csv_header(config: SourceConfig, file: LandingFile, fmt: str) -> tuple[str, list[str]]:
-    """(delimiter, column names) from the file's first line."""
+def _csv_header(config: SourceConfig, file: LandingFile, fmt: str) -> tuple[str, list[str], str]:
+    """(delimiter, column names, line break: "\n" or a bare "\r") from the first line."""
     opener = gzip.open if fmt == "csv.gz" else open
     try:
         with opener(
             file.path, "rt", encoding=PYTHON_ENCODINGS[config.encoding], newline=""
         ) as handle:
-            first = handle.readline()
+            first = handle.readline(HEADER_LIMIT + 1)  # bounded: never the whole file
     except UnicodeDecodeError as exc:
         raise FileError(
             file.name,
             f"is not valid {config.encoding} ({exc.reason} at byte {exc.start} of the header). "
             "Export it as UTF-8, or set `encoding` for this source in sources.yml.",
         ) from exc
-    except (OSError, EOFError) as exc:
-        raise FileError(file.name, f"cannot be read as {fmt} ({exc})") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileError(file.name, f"cannot be read as {fmt} ({type(exc).__name__})") from exc
+    if len(first) > HEADER_LIMIT:
+        raise FileError(
+            file.name,
+            f"line 1 (the header) is longer than {HEADER_LIMIT:,} characters; a header "
+            "line names the columns",
+        )
+    newline = "\r" if first.endswith("\r") else "\n"
     first = first.rstrip("\r\n")
     delimiter = config.delimiter
     if delimiter is None:
         counts = {candidate: first.count(candidate) for candidate in DELIMITERS}
         delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
-    header = next(csv.reader([first], delimiter=delimiter), []) if first.strip() else []
-    return delimiter, header
+    try:
+        header = next(csv.reader([first], delimiter=delimiter), []) if first.strip() else []
+    except csv.Error as exc:
+        raise FileError(file.name, "line 1 (the header) cannot be split into columns") from exc
+    return delimiter, header, newline
+
+
+def _count_records(config: SourceConfig, file: LandingFile, fmt: str, newline: str):
+    """The file's records, counted without DuckDB (records.py), or FileError."""
+    try:
+        with open_units(file.path, fmt == "csv.gz", config.encoding) as handle:
+            return count_records(handle, newline)
+    except UnicodeDecodeError as exc:
+        raise FileError(
+            file.name, f"is not valid {config.encoding} ({exc.reason} at offset {exc.start})"
+        ) from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileError(file.name, f"cannot be read as {fmt} ({type(exc).__name__})") from exc
+
+
+def _without_long_records(
+    reader: _Reader,
+    config: SourceConfig,
+    file: LandingFile,
+    fmt: str,
+    long: list[LongRecord],
+    scratch: str,
+) -> LandingFile:
+    """A copy of the file (uncompressed) in which each record longer than RECORD_LIMIT
+    is the line `<mark><size>:<line breaks>`: DuckDB rejects it (one field), and the
+    rejected record is reported as too long, at its line, without its content."""
+    copy = Path(scratch) / f"{file.seq}.csv"
+    text_mode = config.encoding not in ("utf-8", "latin-1")
+
+    def placeholder(record: LongRecord):
+        line = f"{reader.mark}{record.size}:{record.breaks}" + ("\n" if record.terminated else "")
+        return line if text_mode else line.encode()
+
+    with open_units(file.path, fmt == "csv.gz", config.encoding) as handle:
+        if text_mode:
+            target = copy.open("w", encoding=config.encoding, newline="")
+        else:
+            target = copy.open("wb")
+        with target:
+            write_without_long_records(handle, target, long, placeholder)
+    return LandingFile(file.seq, copy, file.name)
 
 
 def _land_csv(
@@ -308,7 +437,7 @@ def _land_csv(
     con, config = reader.con, reader.config
     header = members[0][1]
     found, _ = map_header(config, members[0][0].name, header)
-    paths = ", ".join(literal(str(file.path)) for file, _ in members)
+    paths = ", ".join(path_literal(file.path) for file, _ in members)
     columns = ", ".join(f"'c{position}': 'VARCHAR'" for position in range(len(header)))
     all_columns = [f"c{position}" for position in range(len(header))]
     part = reader.new_part([file for file, _ in members])
@@ -339,7 +468,7 @@ def _land_csv(
         ).fetchone()[0]
         exact = bool(has_rejects or has_breaks)
         if exact:
-            _number_lines_exactly(reader, part, all_columns, header, found, has_rejects)
+            _number_lines_exactly(reader, part, all_columns, header, found, has_rejects, delimiter)
         reader.add_part(part, found, first_line=2, exact=exact)
     except BaseException:
         reader.drop_part(part)
@@ -367,6 +496,34 @@ def _fail_on_encoding_errors(reader: _Reader, part: int) -> None:
         )
 
 
+def mask_emails(text: str) -> str:
+    """SQL: `text` with every e-mail address replaced by <email>."""
+    return f"regexp_replace({text}, {literal(EMAIL_PATTERN)}, '<email>', 'g')"
+
+
+def masked_record(raw: str, delimiter: str, header: list[str], found: dict[str, int]) -> str:
+    """SQL: a malformed CSV line as JSON, one key per field (the column it maps to, else
+    field_<n>). Only fields that map to a contract column other than `email` keep their
+    text (with addresses masked); `email`, unmapped and extra fields show as <masked>."""
+    sep = re.escape(delimiter)
+    field_pattern = f'(?:^|{sep})("(?:[^"]|"")*"|[^{sep}"]*)'
+    by_position = {position: target for target, position in found.items()}
+    names = [by_position.get(position) for position in range(len(header))]
+    keys = ", ".join(literal(name) if name else "null" for name in names)
+    kept = ", ".join("true" if name and name != EMAIL else "false" for name in names)
+    text = (
+        "case when starts_with(field, '\"') "
+        "then replace(substr(field, 2, length(field) - 2), '\"\"', '\"') else field end"
+    )
+    value = (
+        f"case when field = '' then null when coalesce(([{kept}])[i], false) "
+        f"then {mask_emails(text)} else '<masked>' end"
+    )
+    entry = f"struct_pack(k := coalesce(([{keys}])[i], 'field_' || i), v := {value})"
+    fields = f"regexp_extract_all(rtrim({raw}, chr(13) || chr(10)), {literal(field_pattern)}, 1)"
+    return f"to_json(map_from_entries(list_transform({fields}, lambda field, i: {entry})))::varchar"
+
+
 def _newline_count(expressions: list[str]) -> str:
     text = f"concat({', '.join(expressions)})"
     return f"(length({text}) - length(replace({text}, chr(10), '')))"
@@ -379,6 +536,7 @@ def _number_lines_exactly(
     header: list[str],
     found: dict[str, int],
     has_rejects: bool,
+    delimiter: str,
 ) -> None:
     """Line numbers of good and rejected records when records span lines or were rejected.
 
@@ -390,10 +548,19 @@ def _number_lines_exactly(
     """
     by_position = {position: target for target, position in found.items()}
     column_case = " ".join(
-        f"when 'c{position}' then {literal(by_position.get(position, name))}"
+        f"when 'c{position}' then {literal(by_position.get(position, shown_name(name, position)))}"
         for position, name in enumerate(header)
     )
     raw = "ltrim(rejects.csv_line, chr(13) || chr(10))"
+    mark = literal(reader.mark)
+    is_long = f"starts_with({raw}, {mark})"
+    # the placeholder line <mark><size>:<line breaks> of a record too long to read
+    size = f"split_part(substr({raw}, {len(reader.mark) + 1}), ':', 1)"
+    breaks = f"try_cast(split_part(substr({raw}, {len(reader.mark) + 1}), ':', 2) as bigint)"
+    too_long = (
+        f"'record too long: ' || {size} || ' bytes, more than the limit of "
+        f"{RECORD_LIMIT:,} (not read)'"
+    )
     bad = f"""
         select
             null::bigint as rid,
@@ -403,11 +570,16 @@ def _number_lines_exactly(
                 as slot,
             0 as after_rejects,
             rejects.line as record,
-            1 + length({raw}) - length(replace({raw}, chr(10), '')) as physical_lines,
-            case rejects.column_name {column_case} end as "column",
-            'malformed CSV record (' || lower(replace(rejects.error_type, '_', ' '))
-                || '): ' || rejects.error_message as reason,
-            {raw} as raw_record
+            case when {is_long} then 1 + {breaks}
+                else 1 + length({raw}) - length(replace({raw}, chr(10), '')) end
+                as physical_lines,
+            case when not {is_long} then case rejects.column_name {column_case} end end
+                as "column",
+            case when {is_long} then {too_long}
+                else 'malformed CSV record (' || lower(replace(rejects.error_type, '_', ' '))
+                    || '): ' || rejects.error_message end as reason,
+            case when not {is_long} then {masked_record(raw, delimiter, header, found)} end
+                as raw_record
         from {REJECTS} as rejects
         join {REJECT_SCANS} as scans using (scan_id, file_id)
         -- one row per record: a record missing two fields is reported twice
@@ -460,9 +632,17 @@ def _number_lines_exactly(
 # ---------------------------------------------------------------- Parquet
 
 
-def _land_parquet(reader: _Reader, file: LandingFile) -> list[str]:
+def _land_parquet(reader: _Reader, file: LandingFile) -> tuple[list[str], int]:
+    """(extra columns, rows in the file's metadata, read by pyarrow: not by DuckDB)."""
+    import pyarrow.lib
+    import pyarrow.parquet
+
     con, config = reader.con, reader.config
-    relation = f"read_parquet({literal(str(file.path))}, filename = true)"
+    try:
+        rows = pyarrow.parquet.ParquetFile(file.path).metadata.num_rows
+    except (OSError, pyarrow.lib.ArrowException) as exc:
+        raise FileError(file.name, f"cannot be read as Parquet ({type(exc).__name__})") from exc
+    relation = f"read_parquet({path_literal(file.path)}, filename = true)"
     described = con.execute(f"describe select * from {relation}").fetchall()
     types = {row[0]: str(row[1]) for row in described if row[0] != "filename"}
     header = list(types)
@@ -498,4 +678,4 @@ def _land_parquet(reader: _Reader, file: LandingFile) -> list[str]:
     except BaseException:
         reader.drop_part(part)
         raise
-    return extras
+    return extras, rows

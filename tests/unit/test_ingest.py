@@ -291,3 +291,105 @@ def test_a_malformed_record_in_one_of_many_files_is_quarantined_and_the_rest_loa
         ("orders/b.csv", 3, None)
     ]
     assert manifest(settings, "orders/b.csv") == [("loaded", 2, 1, 1, 0)]
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def test_rows_read_are_checked_against_each_files_own_record_count(settings, monkeypatch):
+    """The safety net under the literal paths: with paths handed to DuckDB unescaped
+    again (its glob reads orders_1.csv for orders_[1].csv), the independent record
+    count catches both files by name and nothing is loaded."""
+    monkeypatch.setattr("customer_marts.landing.path_literal", lambda path: f"'{path}'")
+    write_csv(
+        settings.landing_dir / "orders/orders_[1].csv",
+        HEADER,
+        [["a1", "c1", "2025-01-01", "1", ""]],
+    )
+    write_csv(
+        settings.landing_dir / "orders/orders_1.csv",
+        HEADER,
+        [["b1", "c1", "2025-01-01", "1", ""], ["b2", "c1", "2025-01-01", "1", ""]],
+    )
+    with pytest.raises(IngestError) as error:
+        ingest(settings.build_db, settings.landing_dir, "r1")
+    message = str(error.value)
+    # orders_[1].csv: 0 of its 1 record read; orders_1.csv: its 2 records read twice
+    assert "orders/orders_[1].csv: 0 record(s) were read but the file has 1" in message
+    assert "orders/orders_1.csv: 4 record(s) were read but the file has 2" in message
+    assert query(settings, "select count(*) from raw.orders") == [(0,)]
+    assert query(settings, "select status from audit.ingested_files") == [("failed",), ("failed",)]
+
+
+def test_a_header_bomb_is_read_in_bounded_memory(settings):
+    """A gzip whose first line is 200 MiB: Python never holds more than a few MiB of it
+    (tracemalloc counts every Python allocation, gzip's buffers included)."""
+    import tracemalloc
+
+    block = b"a" * (1 << 20)
+    (settings.landing_dir / "orders").mkdir()
+    with gzip.open(settings.landing_dir / "orders/bomb.csv.gz", "wb", compresslevel=1) as out:
+        for _ in range(200):
+            out.write(block)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IngestError, match="orders/bomb.csv.gz: line 1 .* is longer than"):
+            ingest(settings.build_db, settings.landing_dir, "r1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("orders/corrupt.csv.gz", b"\x1f\x8b\x08\x00" + b"not a gzip stream" * 10),
+        ("orders/binary.csv", bytes(range(256)) * 4),
+        ("orders/garbage.parquet", b"PAR1 this is not parquet PAR1"),
+        (
+            "orders/blank_first_line.csv",
+            b"\n" + b"order_id,customer_id,ordered_at,amount\no1,c1,x,1\n",
+        ),
+        ("orders/header.csv", b'order_id,"customer_id\nordered_at,amount\n'),
+    ],
+)
+def test_every_bad_file_is_a_data_error_that_names_it(settings, name, content):
+    """Bad input never costs a retry: the error is one of pipeline.DATA_ERRORS (failed at
+    once), names the file, keeps a `failed` manifest row, and quotes none of its bytes."""
+    from customer_marts.pipeline import DATA_ERRORS
+
+    path = settings.landing_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    with pytest.raises(Exception) as error:
+        ingest(settings.build_db, settings.landing_dir, "r1")
+    assert isinstance(error.value, DATA_ERRORS), repr(error.value)
+    assert str(error.value).startswith(f"{name}: ")
+    assert error.value.failures[0][1] == name
+    for fragment in ("not a gzip stream", "this is not parquet", "o1,c1"):
+        assert fragment not in str(error.value)
+    assert manifest(settings, name) == [("failed", 0, 0, 0, 0)]
+
+
+def test_a_deleted_file_is_named_once_and_its_rows_kept_and_the_note_goes_when_it_is_back(
+    settings, caplog
+):
+    path = write_csv(
+        settings.landing_dir / "orders/a.csv", HEADER, [["o1", "c1", "2025-01-01", "1", ""]]
+    )
+    content = path.read_bytes()
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    path.unlink()
+    summary = ingest(settings.build_db, settings.landing_dir, "r2")
+    assert summary.files_gone == 1
+    assert "no longer in LANDING_DIR" in caplog.text and "orders/a.csv" in caplog.text
+    note = "no longer in LANDING_DIR (its rows are kept); noticed by run r2"
+    assert query(settings, "select message from audit.ingested_files") == [(note,)]
+    ingest(settings.build_db, settings.landing_dir, "r3")  # still gone: noted once
+    assert query(settings, "select message from audit.ingested_files") == [(note,)]
+    assert query(settings, "select order_id from raw.orders") == [("o1",)]
+    path.write_bytes(content)  # back again: the note goes, nothing is read again
+    summary = ingest(settings.build_db, settings.landing_dir, "r4")
+    assert (summary.files_gone, summary.rows_read) == (0, 0)
+    assert query(settings, "select message from audit.ingested_files") == [(None,)]

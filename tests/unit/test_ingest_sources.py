@@ -11,7 +11,8 @@ import pytest
 
 from customer_marts.config import DEMO_MARKER
 from customer_marts.demo import DemoSpec, generate, generate_sends
-from customer_marts.ingest import DEMO_CUSTOMER_KEY_SALT, IngestError, ingest
+from customer_marts.ingest import NOT_DEMO, IngestError, ingest
+from customer_marts.pipeline import DATA_ERRORS
 from customer_marts.sources import CONFIG_PATH, SourceConfigError, load
 from tests.conftest import write_csv
 
@@ -105,13 +106,74 @@ def test_the_salt_comes_from_customer_key_salt(settings, monkeypatch):
     assert query(settings, "select customer_id from raw.orders") == [(expected,)]
 
 
-def test_the_demo_salt_serves_the_demo_data_only(settings, monkeypatch):
+def test_real_emails_beside_the_demo_data_are_not_keyed_with_a_public_salt(settings, monkeypatch):
+    """The demo data keys customers by id; an e-mail export dropped beside it (the demo
+    marker present) still needs a real CUSTOMER_KEY_SALT, and nothing is loaded."""
     monkeypatch.delenv("CUSTOMER_KEY_SALT", raising=False)
     shopify_order(settings, "a@example.com")
     (settings.landing_dir / DEMO_MARKER).write_text('{"last_date": "2025-12-31"}')
-    ingest(settings.build_db, settings.landing_dir, "r1", config=load(overrides=SHOPIFY))
-    expected = hashlib.sha256((DEMO_CUSTOMER_KEY_SALT + "a@example.com").encode()).hexdigest()
-    assert query(settings, "select customer_id from raw.orders") == [(expected,)]
+    with pytest.raises(IngestError, match="CUSTOMER_KEY_SALT is not set") as error:
+        ingest(settings.build_db, settings.landing_dir, "r1", config=load(overrides=SHOPIFY))
+    assert isinstance(error.value, DATA_ERRORS)  # fails at once, no retry
+    assert query(settings, "select count(*) from raw.orders") == [(0,)]
+    assert query(settings, "select file_name, status from audit.ingested_files") == [
+        ("orders/export.csv", "failed")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("salt", "message"),
+    [
+        ("short-salt", "too short (10 characters; at least 16"),
+        ("customer-marts-demo-salt", "a published or trivial value"),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", "a published or trivial value"),
+    ],
+)
+def test_a_weak_salt_is_refused(settings, monkeypatch, salt, message):
+    monkeypatch.setenv("CUSTOMER_KEY_SALT", salt)
+    shopify_order(settings, "a@example.com")
+    with pytest.raises(IngestError, match=r"customer_key: email\) but CUSTOMER_KEY_SALT") as error:
+        ingest(settings.build_db, settings.landing_dir, "r1", config=load(overrides=SHOPIFY))
+    assert message in str(error.value) and salt not in str(error.value)
+    assert query(settings, "select count(*) from raw.orders") == [(0,)]
+
+
+def test_a_weak_salt_is_harmless_when_no_source_keys_by_email(settings, monkeypatch):
+    monkeypatch.setenv("CUSTOMER_KEY_SALT", "short")
+    write_csv(
+        settings.landing_dir / "orders/a.csv",
+        ["order_id", "customer_id", "ordered_at", "amount"],
+        [["o1", "c1", "2025-01-01T10:00:00Z", "1"]],
+    )
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    assert query(settings, "select order_id from raw.orders") == [("o1",)]
+
+
+def test_files_beside_the_demo_data_that_the_demo_did_not_write_are_named(settings, small_demo):
+    """The marker lists the demo's files with their SHA-256; a real export among them
+    is loaded but its manifest row (and the log) say it is not demo data."""
+    import shutil
+
+    shutil.copytree(small_demo, settings.landing_dir, dirs_exist_ok=True)
+    demo_names = {path.relative_to(small_demo).as_posix() for path in small_demo.rglob("*.csv")}
+    real = write_csv(
+        settings.landing_dir / "orders/real_export.csv",
+        ["order_id", "customer_id", "ordered_at", "amount"],
+        [["X1", "c1", "2025-01-01T10:00:00Z", "1"]],
+    )
+    # a demo file changed after it was written is no longer the demo's either
+    changed = sorted((settings.landing_dir / "orders").glob("orders_*.csv"))[0]
+    changed.write_text(changed.read_text() + "X2,c1,2024-01-01T10:00:00Z,2\n")
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    noted = query(
+        settings,
+        f"select file_name from audit.ingested_files where contains(message, '{NOT_DEMO}') "
+        "order by 1",
+    )
+    assert noted == [(f"orders/{changed.name}",), ("orders/real_export.csv",)]
+    assert real.name not in {name.split("/")[-1] for name in demo_names}
+    (loaded,) = query(settings, "select count(*) from audit.ingested_files")
+    assert loaded == (len(demo_names) + 1,)
 
 
 @pytest.fixture(scope="module")
