@@ -238,6 +238,16 @@ def record_fallback_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings)
         path.unlink(missing_ok=True)
 
 
+# Below this, a step's failure is taken for a full disk even when its error does not
+# say so (dbt, unable to write its own target folder, only exits with code 2).
+NEARLY_FULL_MB = 2.0
+
+
+def _on_full_disk(settings: Settings, exc: BaseException) -> bool:
+    free = free_mb(settings.warehouse_dir)
+    return is_disk_full(exc) or (free is not None and free < NEARLY_FULL_MB)
+
+
 def _disk_full(settings: Settings, name: str, exc: BaseException) -> DiskFull:
     """A step's error on a full disk, as DiskFull naming the step, the disk and the file."""
     lines = str(exc).splitlines() or [type(exc).__name__]
@@ -379,7 +389,7 @@ def _recorded_step(settings: Settings, run: RunInfo, name: str) -> Iterator[None
     try:
         yield
     except BaseException as exc:
-        full = is_disk_full(exc) and not isinstance(exc, DiskFull)
+        full = _on_full_disk(settings, exc) and not isinstance(exc, DiskFull)
         error = _disk_full(settings, name, exc) if full else exc
         try:
             finish_run(settings, run, "failed", failed_step=name, message=str(error)[:4000])

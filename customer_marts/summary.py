@@ -15,6 +15,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
+from customer_marts import fallback
 from customer_marts.config import Settings
 from customer_marts.pipeline import STEPS
 from customer_marts.publish import DOCS_DIR, PARQUET_DIR, current_version
@@ -74,7 +75,12 @@ def run_records(settings: Settings, airflow_run_id: str | None) -> list[dict]:
             [airflow_run_id],
         )
         names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        records = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for record in records:  # a failure the full disk kept out of the build database
+        outcome = fallback.read(fallback.path_of(settings.warehouse_dir, record["run_id"]))
+        if record["status"] == "running" and outcome:
+            record.update({key: outcome[key] for key in ("status", "failed_step", "message")})
+    return records
 
 
 def recorded_airflow_runs(settings: Settings) -> set[str]:
@@ -142,7 +148,11 @@ def describe_run(settings: Settings, airflow_run_id: str | None) -> list[str]:
         f"this run: {run['run_id']} (as of {run['logical_date']}; Airflow run "
         f"{airflow_run_id}): {run['status'].upper()}",
         "quality verdict: "
-        + ("FAILED" if failed or run["status"] == "failed" else "PASSED")
+        + (
+            "FAILED"
+            if failed or run["status"] == "failed"
+            else ("PASSED" if run["status"] == "success" else "NOT REACHED")
+        )
         + f" ({passed} passed, {warned} warned, {failed} failed checks)",
         f"rows ingested: {run['rows_ingested'] or 0:,}, "
         f"quarantined: {run['rows_quarantined'] or 0:,}",

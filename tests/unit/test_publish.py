@@ -101,6 +101,7 @@ def test_ensure_schema_adds_missing_columns_to_an_older_run_record(settings):
             "checks_warned",
             "checks_failed",
             "published_version",
+            "completed_steps",
         ]
     )
     assert old_row == [("old", "2025-01-31", "success", None, None)]
@@ -148,12 +149,19 @@ def test_counts_come_from_the_audit_tables_of_the_run(settings):
     ]
 
 
+def killed_in_step(settings: Settings, run: pipeline.RunInfo, name: str) -> None:
+    """What a kill -9 inside step `name` leaves behind: the step recorded as in progress
+    (as step() does before its work), and no lock (the kernel releases it)."""
+    with connect(settings.build_db) as con:
+        con.execute(
+            "update audit.pipeline_runs set status = 'running', failed_step = ? where run_id = ?",
+            [name, run.run_id],
+        )
+
+
 def test_interrupted_run_is_recorded_failed_in_its_step_by_the_next_run(settings):
     killed = pipeline.start_run(settings, AS_OF)
-    # entering a step and never leaving it: what a kill -9 inside the step leaves behind
-    # (the reference keeps the generator from being closed, which would run its handler)
-    in_step = pipeline.step(settings, killed, "dbt_build")
-    in_step.__enter__()
+    killed_in_step(settings, killed, "dbt_build")
     assert table_rows(settings.build_db, "select status, failed_step from audit.pipeline_runs") == [
         ("running", "dbt_build")
     ]
@@ -170,19 +178,16 @@ def test_interrupted_run_is_recorded_failed_in_its_step_by_the_next_run(settings
     ]
     assert rows[0][3].startswith("interrupted in step dbt_build")
     assert next_run.run_id in rows[0][3] and rows[0][4]
-    del in_step
 
 
 def test_run_interrupted_during_publish_is_success_only_if_its_publish_committed(settings):
     full_run(settings, orders=2)
     committed = pipeline.start_run(settings, AS_OF)
-    in_publish = pipeline.step(settings, committed, "publish")
-    in_publish.__enter__()
+    killed_in_step(settings, committed, "publish")
     publish.publish(settings, committed.run_id)  # live, then killed before finish_run
     time.sleep(0.001)
     lost = pipeline.start_run(settings, AS_OF)  # records `committed`
-    in_lost_publish = pipeline.step(settings, lost, "publish")
-    in_lost_publish.__enter__()
+    killed_in_step(settings, lost, "publish")
     # killed between renaming its version and re-pointing published.duckdb
     shutil.copy(settings.published_db, publish.version_path(settings.warehouse_dir, lost.run_id))
     time.sleep(0.001)
@@ -202,7 +207,6 @@ def test_run_interrupted_during_publish_is_success_only_if_its_publish_committed
     assert publish.current_version(settings.warehouse_dir, settings.published_db) == (
         publish.version_path(settings.warehouse_dir, committed.run_id)
     )
-    del in_publish, in_lost_publish
 
 
 def test_data_as_of_is_the_newest_event_date_in_the_marts(settings):
@@ -478,3 +482,38 @@ def test_a_damaged_block_found_later_is_named_too(settings):
     with pytest.raises(DatabaseDamaged, match="build.duckdb is damaged"):
         with connect(settings.build_db, read_only=True) as con:
             con.execute("select sum(length(s)) from raw.filler").fetchone()
+
+
+def test_a_failure_kept_in_the_fallback_file_is_shown_then_recorded_by_the_next_run(settings):
+    from customer_marts import fallback, summary
+
+    run = pipeline.start_run(settings, AS_OF, airflow_run_id="manual__full")
+    reserved = fallback.path_of(settings.warehouse_dir, run.run_id)
+    assert reserved.stat().st_size == fallback.RESERVED_BYTES  # set aside while there is room
+    assert summary.describe_run(settings, "manual__full")[:2] == [
+        f"this run: {run.run_id} (as of 2025-06-30; Airflow run manual__full): RUNNING",
+        "quality verdict: NOT REACHED (0 passed, 0 warned, 0 failed checks)",
+    ]
+    # what step() does when the build database cannot take the failure
+    message = "ingest: no space left on the disk of /somewhere (0.1 MB free)"
+    assert fallback.write(settings.warehouse_dir, run.run_id, "ingest", message) == reserved
+    assert reserved.stat().st_size == fallback.RESERVED_BYTES  # written over, not grown
+    lines = summary.describe_run(settings, "manual__full")
+    assert lines[0].endswith("): FAILED") and lines[1].startswith("quality verdict: FAILED")
+    assert lines[-1] == f"failed step: ingest\n{message}"
+    next_run = pipeline.start_run(settings, AS_OF)
+    assert table_rows(
+        settings.build_db,
+        "select run_id, status, failed_step, message from audit.pipeline_runs order by run_id",
+    ) == [
+        (
+            run.run_id,
+            "failed",
+            "ingest",
+            f"{message} (recorded from .outcome-{run.run_id}.json by the next run)",
+        ),
+        (next_run.run_id, "running", None, None),
+    ]
+    assert not reserved.exists()
+    pipeline.finish_run(settings, next_run, "failed", "ingest", "x")
+    assert not fallback.path_of(settings.warehouse_dir, next_run.run_id).exists()
