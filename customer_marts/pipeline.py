@@ -98,11 +98,13 @@ def exclusive_lock(path: Path, holder: str) -> Iterator[int]:
             os.pwrite(fd, f"{holder}\n".encode(), 0)
         except OSError:  # a full disk: the lock holds without its note
             pass
-        yield fd
         try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass
+            yield fd
+        finally:
+            try:
+                os.ftruncate(fd, 0)  # the note goes with the lock
+            except OSError:
+                pass
     finally:
         os.close(fd)
 
