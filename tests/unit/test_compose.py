@@ -251,3 +251,51 @@ def test_airflow_init_demo_data_command_writes_data_ending_yesterday(tmp_path):
     days = sorted(path.name for path in (landing / "orders").glob("orders_*.csv"))
     assert days[-1] == f"orders_{yesterday.isoformat()}.csv"
     assert days[0] >= f"orders_{yesterday - timedelta(days=729)}.csv"  # two years, inclusive
+
+
+def run_init_demo_step(tmp_path: Path, demo_data: str) -> subprocess.CompletedProcess:
+    """airflow-init's demo-data step (its `if` block) in bash, on folders under tmp_path:
+    Compose's `$$` unescaped, the data mount and `python` pointed at this machine's."""
+    script = SERVICES["airflow-init"]["command"][-1]
+    block = re.search(r"^\s*if \[\[.*?^\s*fi$", script, re.M | re.S).group(0)
+    data = tmp_path / "data"
+    block = block.replace("$$", "$").replace("/opt/airflow/data", str(data))
+    block = block.replace("python -c", f"{sys.executable} -c")
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        env={
+            "CUSTOMER_MARTS_DEMO_DATA": demo_data,
+            "LANDING_DIR": str(data / "landing"),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def test_compose_writes_no_demo_data_unless_asked():
+    """Demo data beside real exports would be published with them: by default
+    airflow-init writes none, in the compose file and in .env.example alike."""
+    init_env = SERVICES["airflow-init"]["environment"]
+    assert default_of(init_env["CUSTOMER_MARTS_DEMO_DATA"]) == "false"
+    assert env_example()["CUSTOMER_MARTS_DEMO_DATA"] == "false"
+
+
+def test_airflow_init_writes_demo_data_only_into_an_empty_landing_folder(tmp_path):
+    landing = tmp_path / "data/landing"
+    (landing / "orders").mkdir(parents=True)
+    (landing / "orders/real_export.csv").write_text("order_id,customer_id,ordered_at,amount\n")
+    result = run_init_demo_step(tmp_path, "true")
+    assert sorted(p.name for p in landing.rglob("*")) == ["orders", "real_export.csv"]
+    assert "not empty" in result.stdout and "no demo data written" in result.stdout
+    (landing / "orders/real_export.csv").unlink()
+    (landing / "orders").rmdir()
+    run_init_demo_step(tmp_path, "false")
+    assert list(landing.iterdir()) == []
+
+
+def test_env_example_says_the_salt_is_required_for_email_keys():
+    text = (PROJECT_ROOT / ".env.example").read_text()
+    comment = text[: text.index("\nCUSTOMER_KEY_SALT=")].rsplit("\n\n", 1)[-1]
+    assert "customer_key: email" in comment and "at least 16" in comment
