@@ -984,11 +984,15 @@ class Selection:
 
 
 def choose_model(
-    fits: list[Fit], holdout_mae: dict[str, float], pinned: str | None = None
+    fits: list[Fit],
+    holdout_mae: dict[str, float],
+    pinned: str | None = None,
+    previous_model: str | None = None,
 ) -> Selection:
     """The purchase model with the lowest holdout mean absolute error per customer among
     those whose fit converged (ties: the first of PURCHASE_MODELS); `pinned` (the dbt var
-    clv_model) overrides; without a usable holdout comparison, BG/NBD."""
+    clv_model) overrides; without a usable holdout comparison, the model the previous
+    run used (`previous_model`), else BG/NBD."""
     if pinned:
         if pinned not in PURCHASE_MODELS:
             raise ValueError(
@@ -1001,6 +1005,13 @@ def choose_model(
         for model in PURCHASE_MODELS
         if model in converged and np.isfinite(holdout_mae.get(model, np.nan))
     ]
+    if not candidates and previous_model in PURCHASE_MODELS:
+        return Selection(
+            previous_model,
+            "no converged model with a holdout check this run (see clv_validation): "
+            f"keeping {previous_model}, the model of the previous run",
+            holdout_mae,
+        )
     if not candidates:
         return Selection(
             BG_NBD,
@@ -1044,7 +1055,6 @@ def fit_rows(
             for row in previous
             if row["model"] == fit.model
             and row["converged"]
-            and row["is_used_for_predictions"]
             and as_of_date is not None
             and row["as_of_date"] <= as_of_date
             and row["value"] is not None
@@ -1081,7 +1091,7 @@ def fit_rows(
                     "holdout_mae_per_customer": _finite(
                         selection.holdout_mae.get(fit.model, np.nan)
                     ),
-                    "is_selected_model": fit.model == selection.model,
+                    "is_selected_model": in_use,
                     "selection_reason": reason,
                     "log_covariance": None
                     if covariance is None

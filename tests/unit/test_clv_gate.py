@@ -33,6 +33,8 @@ def test_clv_values_out_of_range_fail_and_non_convergence_warns(settings):
                 'bg_nbd' as model,
                 unnest(['r', 'alpha', 'a', 'b', 'p', 'q', 'gamma']) as parameter,
                 1.0 as value,
+                0.1 as std_error,
+                'lowest holdout error' as selection_reason,
                 false as converged
             """
         )

@@ -1,4 +1,6 @@
-"""BG/NBD and Gamma-Gamma fitted by maximum likelihood on the run's BTYD inputs.
+"""BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma fitted by maximum likelihood on the run's
+BTYD inputs, and the purchase model the predictions use: the one with the lowest holdout
+error in int_btyd_holdout_validated, unless the dbt var clv_model pins one.
 
 One row per model x parameter (customer_marts.clv.fit_rows). The fit itself is
 customer_marts.clv; this model only moves data between DuckDB and it. Before the
@@ -30,6 +32,15 @@ def previous_rows(dbt, session) -> list[dict]:
 def model(dbt, session):
     dbt.config(materialized="table")
     max_iterations = int(dbt.config.meta_get("clv_max_iterations"))
+    pinned = str(dbt.config.meta_get("clv_model") or "").strip()
+    pinned = None if pinned.lower() in ("", "none", "null") else pinned
+    holdout_mae = {
+        model: mae
+        for model, mae in dbt.ref("int_btyd_holdout_validated")
+        .filter("check_name = 'total' and status = 'validated'")
+        .select("model, mae_per_customer")
+        .fetchall()
+    }
     summary = dbt.ref("int_customers_summarised_for_clv")
     as_of_date = summary.aggregate("max(as_of_date)").fetchall()[0][0]
     # In customer order: the table's row order varies with DuckDB's parallel
@@ -39,11 +50,13 @@ def model(dbt, session):
     inputs = summary.select(f"customer_id, {columns}").order("customer_id").fetchnumpy()
     x, t_x, T, m = (inputs[name] for name in clv.INPUT_COLUMNS)
     fits = [
-        clv.fit_bg_nbd(x, t_x, T, max_iterations=max_iterations),
-        clv.fit_gamma_gamma(x, m, max_iterations=max_iterations),
-    ]
+        clv.fit_purchase_model(model, x, t_x, T, max_iterations=max_iterations)
+        for model in clv.PURCHASE_MODELS
+    ] + [clv.fit_gamma_gamma(x, m, max_iterations=max_iterations)]
+    previous = previous_rows(dbt, session)
+    selection = clv.choose_model(fits, holdout_mae, pinned, clv.model_in_use(previous))
     fitted_at = datetime.now(UTC).replace(tzinfo=None)
-    rows = clv.fit_rows(fits, previous_rows(dbt, session), as_of_date, fitted_at)
+    rows = clv.fit_rows(fits, previous, as_of_date, fitted_at, selection)
     schema = pa.schema(
         [
             ("model", pa.string()),
@@ -56,6 +69,15 @@ def model(dbt, session):
             ("fitted_at", pa.timestamp("us")),
             ("as_of_date", pa.date32()),
             ("is_used_for_predictions", pa.bool_()),
+            ("std_error", pa.float64()),
+            ("ci_low_95", pa.float64()),
+            ("ci_high_95", pa.float64()),
+            ("aic", pa.float64()),
+            ("bic", pa.float64()),
+            ("holdout_mae_per_customer", pa.float64()),
+            ("is_selected_model", pa.bool_()),
+            ("selection_reason", pa.string()),
+            ("log_covariance", pa.list_(pa.float64())),
         ]
     )
     return pa.Table.from_pylist(rows, schema=schema)

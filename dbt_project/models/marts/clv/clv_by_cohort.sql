@@ -1,1 +1,1 @@
-{{ clv_summary_by(['cohort_month']) }}
+{{ clv_summary_by(['cohort_month'], 'cohort') }}

@@ -1,1 +1,1 @@
-{{ clv_summary_by(['lifecycle_stage', 'is_high_value']) }}
+{{ clv_summary_by(['lifecycle_stage', 'is_high_value'], 'segment') }}

@@ -1,0 +1,278 @@
+"""The uncertainty of the CLV predictions (customer_marts.clv_uncertainty), the choice of
+the purchase model and the published fit rows (customer_marts.clv), and the holdout
+validation (customer_marts.clv_validation), each against a second computation: the
+per-customer predictions recomputed with clv.predict for every parameter draw, sums
+and errors by hand in NumPy, and lifetimes' fitter on the calibration data."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, datetime
+
+import numpy as np
+import pytest
+
+from customer_marts import clv, clv_uncertainty, clv_validation
+from tests.unit.test_clv import simulate
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # lifetimes imports the deprecated pkg_resources
+    from lifetimes import BetaGeoFitter
+
+AS_OF = date(2025, 6, 30)
+FITTED_AT = datetime(2025, 7, 1, 2, 0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    x, t_x, T, m = simulate(3_000, seed=21)
+    return (x, t_x, T, m), clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+
+
+def propagate(small, **kwargs):
+    (x, t_x, T, m), bg, gg = small
+    return clv_uncertainty.propagate(
+        clv.BG_NBD,
+        (bg.values(), bg.log_covariance),
+        (gg.values(), gg.log_covariance),
+        x,
+        t_x,
+        T,
+        m,
+        margin=0.5,
+        annual_discount_rate=0.1,
+        draws=60,
+        **kwargs,
+    )
+
+
+def test_intervals_are_reproducible_and_contain_the_point_estimate(small):
+    (x, t_x, T, m), bg, gg = small
+    first, again = propagate(small), propagate(small)
+    np.testing.assert_array_equal(first.clv_12m_low, again.clv_12m_low)
+    np.testing.assert_array_equal(first.clv_12m_high, again.clv_12m_high)
+    point = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 0.5, 0.1)
+    for figure in ("clv_12m", "expected_purchases_365d"):
+        low, high = clv_uncertainty.contain(
+            getattr(first, f"{figure}_low"), getattr(first, f"{figure}_high"), point[figure]
+        )
+        assert np.all(low <= point[figure]) and np.all(point[figure] <= high)
+        assert np.all(low >= 0) and np.mean(high > low) > 0.99  # a real interval
+    # another seed gives other (but similar) intervals
+    other = propagate(small, seed=1)
+    assert not np.array_equal(other.clv_12m_low, first.clv_12m_low)
+    np.testing.assert_allclose(other.clv_12m_low, first.clv_12m_low, rtol=0.2)
+
+
+def test_intervals_are_the_percentiles_of_predict_per_draw(small):
+    # second method: the same draws through the point-prediction code, customer by customer
+    (x, t_x, T, m), bg, gg = small
+    rng = np.random.default_rng(clv_uncertainty.SEED)
+    purchase = clv_uncertainty.parameter_draws(bg.values(), bg.log_covariance, 60, rng)
+    spend = clv_uncertainty.parameter_draws(gg.values(), gg.log_covariance, 60, rng)
+    per_draw = [
+        clv.predict(tuple(p), tuple(s), x, t_x, T, m, 0.5, 0.1)
+        for p, s in zip(purchase, spend, strict=True)
+    ]
+    clv_draws = np.array([d["clv_12m"] for d in per_draw])
+    year_draws = np.array([d["expected_purchases_365d"] for d in per_draw])
+    groups = (x % 3).astype(int)
+    ours = propagate(small, groups={"by_x": groups})
+    np.testing.assert_allclose(
+        ours.clv_12m_low, np.quantile(clv_draws, 0.05, axis=0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ours.clv_12m_high, np.quantile(clv_draws, 0.95, axis=0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ours.expected_purchases_365d_high, np.quantile(year_draws, 0.95, axis=0), rtol=1e-5
+    )
+    sums = np.stack([clv_draws[:, groups == g].sum(axis=1) for g in range(3)], axis=1)
+    np.testing.assert_allclose(ours.group_sums["by_x"], sums, rtol=1e-5)
+
+
+def test_parameter_draws_follow_the_asymptotic_normal_of_the_log_parameters(small):
+    _, bg, _ = small
+    draws = clv_uncertainty.parameter_draws(
+        bg.values(), bg.log_covariance, 40_000, np.random.default_rng(0)
+    )
+    logs = np.log(draws)
+    np.testing.assert_allclose(logs.mean(axis=0), np.log(bg.values()), atol=0.01)
+    # whitened by the covariance, the draws have the identity covariance (sampling error
+    # of each entry about 1 / sqrt(40 000) = 0.005; 0.03 is six of those)
+    whiten = np.linalg.inv(np.linalg.cholesky(bg.log_covariance))
+    np.testing.assert_allclose(np.cov((logs @ whiten.T).T), np.eye(4), atol=0.03)
+
+
+def test_no_covariance_means_no_interval():
+    rows = clv.fit_rows(
+        [
+            clv.Fit(clv.BG_NBD, {"r": 1.0, "alpha": 2.0, "a": 3.0, "b": 4.0}, -1.0, 10, True),
+            clv.Fit(clv.GAMMA_GAMMA, {"p": 1.0, "q": 2.0, "gamma": 3.0}, -1.0, 10, True),
+        ],
+        [],
+        AS_OF,
+        FITTED_AT,
+    )
+    values = np.array([1.0, 2.0])
+    assert clv_uncertainty.from_fit_rows(rows, values, values, values * 3, values, 1, 0.1) is None
+
+
+# ---------------------------------------------------------------- the model choice
+
+
+def a_fit(model: str, converged: bool = True) -> clv.Fit:
+    names = clv.PARAMETERS[model]
+    return clv.Fit(
+        model,
+        {name: float(i + 1) for i, name in enumerate(names)},
+        -100.0,
+        10,
+        converged,
+        log_covariance=np.eye(len(names)) * 0.01,
+    )
+
+
+ALL = [a_fit(clv.BG_NBD), a_fit(clv.MBG_NBD), a_fit(clv.PARETO_NBD), a_fit(clv.GAMMA_GAMMA)]
+
+
+def test_the_lowest_holdout_error_chooses_the_model():
+    selection = clv.choose_model(ALL, {"bg_nbd": 0.5, "mbg_nbd": 0.4, "pareto_nbd": 0.45})
+    assert selection.model == clv.MBG_NBD
+    assert "lowest holdout mean absolute error" in selection.reason
+    assert "0.4" in selection.reason and "bg_nbd 0.5" in selection.reason
+    # a model whose production fit did not converge is not a candidate
+    fits = [a_fit(clv.BG_NBD), a_fit(clv.MBG_NBD, False), a_fit(clv.PARETO_NBD)]
+    assert clv.choose_model(fits, {"bg_nbd": 0.5, "mbg_nbd": 0.4, "pareto_nbd": 0.45}).model == (
+        clv.PARETO_NBD
+    )
+
+
+def test_a_pinned_model_wins_and_a_wrong_name_is_refused():
+    selection = clv.choose_model(ALL, {"bg_nbd": 0.1}, pinned="pareto_nbd")
+    assert selection.model == clv.PARETO_NBD and "clv_model" in selection.reason
+    with pytest.raises(ValueError, match="clv_model: 'nbd' is not one of"):
+        clv.choose_model(ALL, {}, pinned="nbd")
+
+
+def test_without_a_holdout_comparison_the_previous_model_or_bg_nbd():
+    nothing = {model: float("nan") for model in clv.PURCHASE_MODELS}
+    assert clv.choose_model(ALL, nothing).model == clv.BG_NBD
+    kept = clv.choose_model(ALL, nothing, previous_model=clv.PARETO_NBD)
+    assert kept.model == clv.PARETO_NBD and "previous run" in kept.reason
+
+
+def test_fit_rows_use_only_the_selected_purchase_model_and_carry_the_uncertainty():
+    selection = clv.Selection(clv.PARETO_NBD, "lowest", {"bg_nbd": 0.5, "pareto_nbd": 0.4})
+    rows = clv.fit_rows(ALL, [], AS_OF, FITTED_AT, selection)
+    assert len(rows) == 4 + 4 + 4 + 3
+    used = {row["model"] for row in rows if row["is_used_for_predictions"]}
+    assert used == {clv.PARETO_NBD, clv.GAMMA_GAMMA} and clv.model_in_use(rows) == clv.PARETO_NBD
+    beta = next(r for r in rows if r["model"] == clv.PARETO_NBD and r["parameter"] == "beta")
+    # beta = 4 with se(log beta) = 0.1: se = 0.4 and 4 exp(-/+ 1.96 x 0.1)
+    assert beta["std_error"] == pytest.approx(0.4)
+    assert beta["ci_low_95"] == pytest.approx(4 * np.exp(-0.196), rel=1e-3)
+    assert beta["ci_high_95"] == pytest.approx(4 * np.exp(0.196), rel=1e-3)
+    assert beta["aic"] == pytest.approx(2 * 4 + 200) and beta["holdout_mae_per_customer"] == 0.4
+    assert beta["selection_reason"].startswith("selected: lowest")
+    mbg = next(r for r in rows if r["model"] == clv.MBG_NBD)
+    assert mbg["holdout_mae_per_customer"] is None and not mbg["is_selected_model"]
+    np.testing.assert_allclose(clv.covariance_in_use(rows, clv.PARETO_NBD), np.eye(4) * 0.01)
+
+
+def test_the_selected_model_falls_back_to_its_last_converged_rows():
+    yesterday = clv.fit_rows(ALL, [], date(2025, 6, 29), FITTED_AT)  # bg_nbd in use
+    failing = [a_fit(m, m != clv.MBG_NBD) for m in (*clv.PURCHASE_MODELS, clv.GAMMA_GAMMA)]
+    selection = clv.Selection(clv.MBG_NBD, "pinned by the dbt var clv_model = mbg_nbd")
+    rows = clv.fit_rows(failing, yesterday, AS_OF, FITTED_AT, selection)
+    used = [row for row in rows if row["model"] == clv.MBG_NBD and row["is_used_for_predictions"]]
+    # yesterday's converged (then unused) MBG/NBD rows are used, with their as-of date
+    assert len(used) == 4 and {row["as_of_date"] for row in used} == {date(2025, 6, 29)}
+    assert all(row["converged"] for row in used)
+
+
+# ---------------------------------------------------------------- the holdout validation
+
+
+def simulate_holdout(n: int, seed: int, holdout_days: int = 180, history: int = 720):
+    """Customers of a BG/NBD shop observed for `history` days, as purchase days: the
+    calibration summary up to history - holdout_days and the holdout purchase days."""
+    r, alpha, a, b = 0.8, 60.0, 0.6, 3.0
+    rng = np.random.default_rng(seed)
+    end = history - holdout_days
+    first = rng.integers(0, end + 1, n)
+    rate, dropout = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
+    x, t_x, T = np.zeros(n), np.zeros(n), (end - first).astype(float)
+    stars, offsets = np.zeros(n), []
+    for i in range(n):
+        days, t = [first[i]], float(first[i])
+        while True:
+            t += rng.exponential(1 / rate[i])
+            if t > history:
+                break
+            days.append(int(t))
+            if rng.uniform() < dropout[i]:
+                break
+        days = np.unique(days)
+        calibration = days[days <= end]
+        x[i], t_x[i] = len(calibration) - 1, calibration[-1] - calibration[0]
+        later = days[days > end] - end
+        stars[i] = len(later)
+        offsets.extend(later.tolist())
+    m = np.where(x > 0, rng.gamma(6.0, 10.0, n), 0.0)
+    holdout = clv_validation.Holdout(x, t_x, T, m, stars, stars * 50.0, np.array(offsets, float))
+    return holdout, history, holdout_days
+
+
+def test_holdout_validation_against_lifetimes_and_sums_by_hand():
+    holdout, history, days = simulate_holdout(4_000, seed=5)
+    rows, errors = clv_validation.validate(holdout, history, days, AS_OF)
+    bg = [row for row in rows if row["model"] == clv.BG_NBD]
+    total = next(row for row in bg if row["check_name"] == "total")
+    x, t_x, T = holdout.frequency, holdout.recency, holdout.T
+    theirs = BetaGeoFitter().fit(x, t_x, T)
+    predicted = theirs.conditional_expected_number_of_purchases_up_to_time(days, x, t_x, T)
+    assert total["status"] == "validated" and total["customers"] == 4_000
+    assert total["actual_repeat_purchases"] == holdout.holdout_purchases.sum()
+    assert total["predicted_repeat_purchases"] == pytest.approx(predicted.sum(), rel=1e-3)
+    mae = np.mean(np.abs(predicted - holdout.holdout_purchases))
+    assert (
+        total["mae_per_customer"] == pytest.approx(mae, rel=1e-3)
+        and errors["bg_nbd"] == (total["mae_per_customer"])
+    )
+    assert total["correlation"] == pytest.approx(
+        np.corrcoef(predicted, holdout.holdout_purchases)[0, 1], rel=1e-3
+    )
+    assert total["actual_revenue"] == pytest.approx(50.0 * holdout.holdout_purchases.sum())
+    buckets = [row for row in bg if row["check_name"] == "by_calibration_frequency"]
+    assert [row["bucket"] for row in buckets] == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    for row in buckets:
+        chosen = np.minimum(x, 7) == row["bucket_order"]
+        assert row["customers"] == chosen.sum()
+        assert row["actual_repeat_purchases"] == holdout.holdout_purchases[chosen].sum()
+        assert row["predicted_repeat_purchases"] == pytest.approx(predicted[chosen].sum(), rel=1e-3)
+    weeks = [row for row in bg if row["check_name"] == "cumulative_by_week"]
+    assert len(weeks) == 26  # 180 days: 25 weeks and 5 days
+    assert weeks[-1]["actual_repeat_purchases"] == total["actual_repeat_purchases"]
+    assert weeks[-1]["predicted_repeat_purchases"] == pytest.approx(
+        total["predicted_repeat_purchases"], rel=1e-9
+    )
+    assert weeks[0]["actual_repeat_purchases"] == (holdout.holdout_day_offsets <= 7).sum()
+    cumulative = [row["predicted_repeat_purchases"] for row in weeks]
+    assert cumulative == sorted(cumulative)
+    # the data are BG/NBD: its holdout total is close to what happened
+    assert total["predicted_repeat_purchases"] == pytest.approx(
+        total["actual_repeat_purchases"], rel=0.1
+    )
+    assert set(errors) == set(clv.PURCHASE_MODELS) and all(np.isfinite(list(errors.values())))
+
+
+def test_a_short_history_skips_the_validation_and_says_why():
+    holdout, _, _ = simulate_holdout(200, seed=1)
+    rows, errors = clv_validation.validate(holdout, 359, 180, AS_OF)
+    assert [(row["model"], row["status"]) for row in rows] == [
+        (model, "skipped") for model in clv.PURCHASE_MODELS
+    ]
+    assert "359 days" in rows[0]["reason"] and "360 days" in rows[0]["reason"]
+    assert all(np.isnan(list(errors.values())))
+    assert rows[0]["calibration_end_date"] == date(2025, 1, 1)
