@@ -20,8 +20,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts import pipeline, publish
+from customer_marts import archive, pipeline, publish
 from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.warehouse import DatabaseDamaged, connect, ensure_schema, sql_literal
 from tests.conftest import file_digest, make_settings
 
@@ -517,3 +518,63 @@ def test_a_failure_kept_in_the_fallback_file_is_shown_then_recorded_by_the_next_
     assert not reserved.exists()
     pipeline.finish_run(settings, next_run, "failed", "ingest", "x")
     assert not fallback.path_of(settings.warehouse_dir, next_run.run_id).exists()
+
+
+# ---------------------------------------------------------------- the archive and recover
+
+
+def archived(settings: Settings) -> list[dict]:
+    return archive.read_manifest(settings.warehouse_dir / "archive")
+
+
+def ingested(settings: Settings) -> list[tuple]:
+    return table_rows(
+        settings.build_db,
+        "select file_name, sha256, status, rows_loaded, run_id from audit.ingested_files "
+        "order by file_name, run_id",
+    )
+
+
+def test_every_landed_file_is_archived_once_and_recover_rebuilds_raw(settings):
+    write_landing(settings.landing_dir, DemoSpec(customers=20, seed=3, end=date(2024, 3, 31)))
+    first = pipeline.start_run(settings, AS_OF)
+    pipeline.ingest(settings, first)
+    landed = sorted(
+        p.relative_to(settings.landing_dir).as_posix()
+        for p in settings.landing_dir.rglob("*")
+        if p.is_file()
+    )
+    entries = archived(settings)
+    assert sorted(entry["path"] for entry in entries) == landed
+    for entry in entries:  # each blob is the file's bytes, named by their SHA-256
+        blob = archive.blob_path(settings.warehouse_dir / "archive", entry["sha256"])
+        assert file_digest(blob) == entry["sha256"]
+        assert blob.read_bytes() == (settings.landing_dir / entry["path"]).read_bytes()
+        assert entry["run_id"] == first.run_id
+    # unchanged, touched (same bytes) or not: nothing archived again; a change is
+    orders = sorted(settings.landing_dir.glob("orders/*.csv"))
+    os.utime(orders[0])
+    with orders[1].open("a", encoding="utf-8") as handle:  # a correction: one more order
+        handle.write("O99999999,2024-01-20T10:00:00Z,C0000001,12.50,completed,USD,organic,NL\n")
+    second = pipeline.start_run(settings, AS_OF)
+    pipeline.ingest(settings, second)
+    added = archived(settings)[len(entries) :]
+    assert [(e["path"], e["run_id"]) for e in added] == [
+        (orders[1].relative_to(settings.landing_dir).as_posix(), second.run_id)
+    ]
+    raw_before = table_rows(settings.build_db, "select * from raw.orders order by all")
+    files_before = ingested(settings)
+
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "recover.py")]
+    healthy = subprocess.run(command, env=script_env(settings), capture_output=True, text=True)
+    assert healthy.returncode == 2 and "--force" in healthy.stderr  # a healthy file stays
+    for path in orders:  # the files leave the landing folder
+        path.unlink()
+    os.truncate(settings.build_db, settings.build_db.stat().st_size // 2)
+    result = subprocess.run(command, env=script_env(settings), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(entries) + 1} file(s) of 2 run(s) ingested again" in result.stdout
+    # the same rows, from the same files with the same run ids, in the same order
+    assert table_rows(settings.build_db, "select * from raw.orders order by all") == raw_before
+    assert ingested(settings) == files_before
+    assert len(list(settings.warehouse_dir.glob("build.duckdb.damaged-*"))) == 1
