@@ -51,6 +51,22 @@ docs: $(STAMP) ## Build and serve the dbt docs site on http://127.0.0.1:8080
 bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
+BI_VENV     := .venv-bi
+BI_STAMP    := $(BI_VENV)/.installed
+
+$(BI_STAMP): bi/requirements.lock | $(STAMP)
+	@test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BI_VENV)/bin/python bi/requirements.lock
+	@touch $@
+
+bi-venv: $(BI_STAMP) ## Create .venv-bi with Superset's pinned dependencies (bi/requirements.lock)
+
+bi: $(BI_STAMP) ## Superset with the Customer Marts dashboard on http://127.0.0.1:8088 (SUPERSET_PORT)
+	$(BIN)/python bi/superset_setup.py
+
+bi-lock: ## Re-resolve bi/requirements.lock from bi/requirements.in (needs uv)
+	$(BIN)/uv pip compile bi/requirements.in -p 3.11 --generate-hashes -o bi/requirements.lock
+
 up: ## Build the image and start the docker-compose deployment (needs Docker and .env)
 	@test -f .env || { echo "No .env: cp .env.example .env, then set its secrets (README, 'Deploy with docker-compose')"; exit 1; }
 	docker compose up -d --build

@@ -284,11 +284,7 @@ def test_first_run_publishes_marts_docs_and_parquet(site, readers):
         "static_index.html",
     }
     manifest = json.loads((docs / "manifest.json").read_text())
-    assert {e["label"] for e in manifest["exposures"].values()} >= {
-        "Retention dashboard",
-        "CLV dashboard",
-        "NPS dashboard",
-    }
+    assert {e["label"] for e in manifest["exposures"].values()} >= {"Customer Marts dashboard"}
     catalog = json.loads((docs / "catalog.json").read_text())
     assert "model.customer_marts.fct_orders" in catalog["nodes"]
     parquet = json.loads((site.warehouse / "parquet" / "_published.json").read_text())

@@ -218,18 +218,23 @@ def test_dockerfile_extends_the_official_image_at_the_locked_airflow_version():
     assert "pip install --no-cache-dir --no-deps /opt/customer_marts" in dockerfile
 
 
-def test_dockerignore_sends_only_what_the_dockerfile_copies():
-    """The build context must not carry .venv, data/ or airflow_home/ (gigabytes)."""
-    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+def copied_and_allowed(context: Path) -> tuple[set[str], set[str]]:
+    """What the build context's Dockerfile COPYs, and what its .dockerignore lets through."""
+    dockerfile = (context / "Dockerfile").read_text()
     copied = {
         source
         for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
         for source in shlex.split(line)[:-1]
         if not source.startswith("--")
     }
-    rules = (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+    rules = (context / ".dockerignore").read_text().splitlines()
     assert "*" in rules
-    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    return copied, {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+
+
+def test_dockerignore_sends_only_what_the_dockerfile_copies():
+    """The build context must not carry .venv, data/ or airflow_home/ (gigabytes)."""
+    copied, allowed = copied_and_allowed(PROJECT_ROOT)
     assert copied == allowed
 
 
@@ -299,3 +304,79 @@ def test_env_example_says_the_salt_is_required_for_email_keys():
     text = (PROJECT_ROOT / ".env.example").read_text()
     comment = text[: text.index("\nCUSTOMER_KEY_SALT=")].rsplit("\n\n", 1)[-1]
     assert "customer_key: email" in comment and "at least 16" in comment
+
+
+# ---------------------------------------------------------------- BI (profile `bi`)
+
+BI_DIR = PROJECT_ROOT / "bi"
+SUPERSET = SERVICES["superset"]
+
+
+def volume_parts(volume: str) -> tuple[str, str, str | None]:
+    return re.fullmatch(r"((?:\$\{[^}]*\}|[^:])+):([^:]+)(?::(\w+))?", volume).groups()
+
+
+def test_superset_runs_only_in_the_bi_profile():
+    assert SUPERSET["profiles"] == ["bi"]
+    assert enabled_services({"bi"}) == CORE | {"superset"}
+    assert enabled_services({"celery", "bi"}) == CORE | {"redis", "airflow-worker", "superset"}
+    assert "superset" not in enabled_services(set())
+    assert SUPERSET["restart"] == "always"
+
+
+def test_superset_reads_the_published_warehouse_read_only():
+    mounts = {
+        target: (source, mode) for source, target, mode in map(volume_parts, SUPERSET["volumes"])
+    }
+    env = SUPERSET["environment"]
+    source, mode = mounts[env["WAREHOUSE_DIR"]]
+    assert mode == "ro"
+    # the same host folder the pipeline publishes into (its data mount + /warehouse)
+    data_source = next(
+        source
+        for source, target, _ in map(volume_parts, COMMON["volumes"])
+        if target == "/opt/airflow/data"
+    )
+    assert source == f"{data_source}/warehouse"
+    assert COMMON["environment"]["WAREHOUSE_DIR"] == "/opt/airflow/data/warehouse"
+    # its own metadata lives in a named volume, never in the warehouse folder
+    assert mounts[env["BI_HOME"]] == ("superset-home-volume", None)
+    assert "superset-home-volume" in COMPOSE["volumes"]
+
+
+def test_superset_is_built_from_the_bi_lock_and_health_checked_on_its_port():
+    assert SUPERSET["build"] == {"context": "./bi", "dockerfile": "Dockerfile"}
+    dockerfile = (BI_DIR / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile
+    assert "-r /opt/customer_marts/bi/requirements.lock" in dockerfile
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
+    assert args["PYTHON_VERSION"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    command = re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1)
+    command = yaml.safe_load(command)
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    port = command[command.index("--port") + 1]
+    assert SUPERSET["ports"] == [f"127.0.0.1:${{SUPERSET_PORT:-8088}}:{port}"]
+    health = SUPERSET["healthcheck"]["test"]
+    assert health[0] == "CMD"
+    assert f"http://localhost:{port}/health" in " ".join(health)
+    # the image's environment points the setup at the mounts above
+    env = dict(re.findall(r"^\s+(BI_HOME|WAREHOUSE_DIR)=(\S+)", dockerfile, re.M))
+    assert env == {
+        "BI_HOME": SUPERSET["environment"]["BI_HOME"],
+        "WAREHOUSE_DIR": SUPERSET["environment"]["WAREHOUSE_DIR"],
+    }
+
+
+def test_bi_dockerignore_sends_only_what_bi_dockerfile_copies():
+    copied, allowed = copied_and_allowed(BI_DIR)
+    assert copied == allowed
+    assert all((BI_DIR / name).exists() for name in copied)
+
+
+def test_superset_secrets_come_only_from_env():
+    env = SUPERSET["environment"]
+    for key in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD"):
+        assert INTERPOLATION.fullmatch(env[key]), f"{key} has a literal value"
+    assert default_of(env["SUPERSET_SECRET_KEY"]) == ""  # generated into the volume
+    example = env_example()
+    assert example["SUPERSET_SECRET_KEY"] == example["SUPERSET_ADMIN_PASSWORD"] == ""
