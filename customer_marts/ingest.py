@@ -1,16 +1,20 @@
 """Ingest landed export files into the build database's `raw` tables.
 
 For each source (the contract in `contract.py`, configured in `sources.yml`):
-1. lists the files matching its globs in its landing folder and fingerprints
-   them (SHA-256);
+1. lists the files matching its globs in its landing folder (a link leading out of
+   LANDING_DIR is not followed: a `skipped` manifest row says so) and fingerprints
+   them (SHA-256); a file ingested earlier and now gone is noted on its manifest row
+   and in the log (its rows stay);
 2. skips content it has already ingested, under any name, and treats a known
    name with new content as a correction that replaces that file's earlier rows;
 3. reads every new file with DuckDB's own readers, all columns as text, and maps
    the export's header onto the canonical columns (`landing.py`; a missing
-   required column fails the run, naming the file and the columns found);
+   required column fails the run, naming the file and the columns found), checking
+   each file's rows read against its own record count (`records.py`);
 4. shapes the rows in SQL: collapses line items into one record per key when
    configured, derives columns (a preset's status rules), turns an e-mail into
-   the salted customer key and drops the clear-text e-mail;
+   the salted customer key (CUSTOMER_KEY_SALT, refused when weak; there is no
+   default) and drops the clear-text e-mail;
 5. casts and checks every row in one set-based SQL pass: a row that breaks a
    rule goes to `audit.quarantine` with its line number, column and reason;
 6. keeps one row per key (the latest file, then the latest line wins) and

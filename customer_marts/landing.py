@@ -65,7 +65,7 @@ REJECT_SCANS = "cm_reject_scans"
 HEADER_LIMIT = 1 << 20
 # A column name as exports write them; a first line with anything else (an address,
 # a date, a number) is data, and its fields are never quoted in messages.
-HEADER_NAME = re.compile(r"[^\W\d][\w .,#/()&+'%?:-]{0,79}|")
+HEADER_NAME = re.compile(r"[^\W\d][\w .,#/()&+'%?-]{0,63}|")
 # Parquet types each contract kind accepts (values are then checked row by row).
 NUMERIC_TYPES = (
     "TINYINT",
@@ -245,7 +245,7 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
                     extras[file.name], expected[file.name] = _land_parquet(reader, file)
                     continue
                 delimiter, header, newline = _csv_header(config, file, fmt)
-                count = _count_records(config, file, fmt, newline)
+                count = _count_records(config, file, fmt, newline, delimiter)
                 if not header:
                     if count.records:
                         raise FileError(file.name, "line 1 is blank: the header must be line 1")
@@ -390,11 +390,11 @@ def _csv_header(config: SourceConfig, file: LandingFile, fmt: str) -> tuple[str,
     return delimiter, header, newline
 
 
-def _count_records(config: SourceConfig, file: LandingFile, fmt: str, newline: str):
+def _count_records(config: SourceConfig, file: LandingFile, fmt: str, newline: str, delimiter: str):
     """The file's records, counted without DuckDB (records.py), or FileError."""
     try:
         with open_units(file.path, fmt == "csv.gz", config.encoding) as handle:
-            return count_records(handle, newline)
+            return count_records(handle, newline, delimiter)
     except UnicodeDecodeError as exc:
         raise FileError(
             file.name, f"is not valid {config.encoding} ({exc.reason} at offset {exc.start})"

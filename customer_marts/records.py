@@ -4,10 +4,10 @@ Ingestion checks every file's rows read against this count, so that a record the
 CSV reader skipped or merged cannot vanish silently, and it finds the records too
 long to be read (DuckDB 2.0 drops a record of 32 MiB or more without a reject).
 
-A record ends at a line break outside `"` quotes (a doubled quote inside a quoted
-field flips the parity twice, so counting quotes is enough). Blank lines are not
-records (DuckDB skips them). The header is the first record. Memory is one chunk
-of RECORD_LIMIT units, whatever the file holds.
+A record ends at a line break outside quoted fields, as DuckDB's reader sees them
+(`count_records`). Blank lines are not records (DuckDB skips them). The header is
+the first record. Memory is one chunk of RECORD_LIMIT units, whatever the file holds;
+the work is C-speed string operations per chunk plus a step per `"`.
 """
 
 from __future__ import annotations
@@ -67,28 +67,48 @@ def open_units(path: Path, compressed: bool, encoding: str) -> Iterator[IO]:
         raw.close()
 
 
-def count_records(handle: IO, newline: str = "\n") -> RecordCount:
+def count_records(handle: IO, newline: str = "\n", delimiter: str = ",") -> RecordCount:
     """Records (after the header) and the records longer than RECORD_LIMIT; `newline`
-    is "\n" (LF or CRLF files) or "\r" (files with bare carriage returns)."""
+    is "\n" (LF or CRLF files) or "\r" (files with bare carriage returns).
+
+    As DuckDB reads them: a `"` opens a quoted field only at the start of a field
+    (after the delimiter or a line break, or one space after one); inside one, `""`
+    is a quote and the next single `"` closes it; any other `"` is an ordinary
+    character. Where quoting is malformed beyond that, DuckDB's reader itself is
+    unreliable: the counts then differ, and the file fails by name."""
     sample = handle.read(0)
     blank_after = BLANK_LINE[newline, type(sample)]
-    nl, quote, cr = newline, '"', "\r"
+    nl, quote, cr, delim = newline, '"', "\r", delimiter
     if isinstance(sample, bytes):
-        nl, quote, cr = nl.encode(), quote.encode(), cr.encode()
+        nl, quote, cr, delim = nl.encode(), quote.encode(), cr.encode(), delim.encode()
+    openers = (delim, nl, cr)
+    # a `"` followed by an ordinary character (searched forwards and, for one preceded
+    # by one, backwards: a literal first character makes the search fast)
+    specials = re.escape("".join(sorted({delimiter, newline, "\r", '"'})))
+    stray = f'"[^{specials}]'
+    stray = re.compile(stray.encode() if isinstance(sample, bytes) else stray)
     result = RecordCount()
     records = 0
-    in_quote = False
+    state = _QuoteState(inside=False, pending=False, before=nl + nl)
     offset = 0  # of the chunk
     breaks = 0  # line breaks before the chunk
     start, start_line = 0, 1  # the open record
     empty = True  # the open record holds nothing but carriage returns so far
-    while chunk := handle.read(RECORD_LIMIT):
+    # A chunk ending with `"` is extended a little: whether it is doubled shows next.
+    read_ahead = min(64, RECORD_LIMIT // 2)
+    while chunk := handle.read(RECORD_LIMIT - read_ahead):
+        while chunk.endswith(quote) and len(chunk) < RECORD_LIMIT and (more := handle.read(1)):
+            chunk += more
         pieces = chunk.split(quote)
-        outside_first = 1 if in_quote else 0
-        outside = quote.join(pieces[outside_first::2])
+        outside_flags = state.scan(pieces, quote, openers, stray)
+        if isinstance(outside_flags, int):  # by parity: every other piece
+            outside = quote.join(pieces[outside_flags::2])
+            outside_flags = _Parity(outside_flags)
+        else:
+            outside = quote.join(p for p, out in zip(pieces, outside_flags, strict=True) if out)
         ends = outside.count(nl)
         if ends:
-            first, last = _first_and_last_break(pieces, outside_first, nl)
+            first, last = _first_and_last_break(pieces, outside_flags, nl, len(chunk))
             # The open record ends at the chunk's first line break outside quotes.
             lead = chunk[:first]
             if empty and quote not in lead and not lead.strip(cr):
@@ -111,8 +131,7 @@ def count_records(handle: IO, newline: str = "\n") -> RecordCount:
             tail = chunk[last + 1 :]
             empty = quote not in tail and not tail.strip(cr)
         else:
-            empty = empty and len(pieces) == 1 and not in_quote and not chunk.strip(cr)
-        in_quote ^= (len(pieces) - 1) % 2 == 1
+            empty = empty and len(pieces) == 1 and outside_flags[0] and not chunk.strip(cr)
         offset += len(chunk)
         breaks += chunk.count(nl)
     if not empty:  # a last record without a line break
@@ -125,20 +144,107 @@ def count_records(handle: IO, newline: str = "\n") -> RecordCount:
     return result
 
 
-def _first_and_last_break(pieces: list, outside_first: int, nl) -> tuple[int, int]:
-    """Offsets in the chunk of its first and last line break outside quotes."""
+@dataclass
+class _QuoteState:
+    inside: bool  # in a quoted field
+    pending: bool  # inside, and the last chunk ended with a `"` that may be doubled
+    before: object  # the last two characters seen
+
+    def scan(self, pieces: list, quote, openers: tuple, stray: re.Pattern) -> list[bool] | int:
+        """Whether each piece of a chunk split at `"` lies outside quoted fields: a flag
+        per piece, or (by parity) the index of the first outside piece."""
+        if not self.pending and len(pieces) > 1:
+            flags = self.fast(pieces, quote, openers, stray)
+            if flags is not None:
+                return flags
+        return self.slow(pieces, quote, openers)
+
+    def fast(self, pieces: list, quote, openers: tuple, stray: re.Pattern) -> int | None:
+        """The first outside piece by quote parity, if every `"` of the chunk is where parity says: each
+        opening one at a field's start, each closing one before a delimiter, a line break
+        or a `""`. Else None (a stray quote: the chunk needs `slow`)."""
+        starts_outside = not self.inside
+        outside = quote.join(pieces[0 if starts_outside else 1 :: 2])
+        fine = (quote, quote[:0], *openers)
+        if stray.search(outside) or stray.search(outside[::-1]):
+            return None
+        if not outside and starts_outside and self.before[-1:] not in openers:
+            return None  # the chunk opens with `"` after an ordinary character
+        if outside[:1] == quote and starts_outside and self.before[-1:] not in openers:
+            return None
+        if not starts_outside and outside[:1] not in fine:
+            return None  # the closing `"` at the start is followed by an ordinary character
+        ends_inside = starts_outside == (len(pieces) % 2 == 0)
+        if ends_inside and outside[-1:] not in fine:
+            return None  # the last `"` opens after an ordinary character
+        self.inside = ends_inside
+        if not ends_inside and not pieces[-1]:
+            self.inside = self.pending = True  # a closing `"` last: maybe doubled
+        self.before = (self.before + quote.join(pieces[-2:]))[-2:]
+        return 0 if starts_outside else 1
+
+    def slow(self, pieces: list, quote, openers: tuple) -> list[bool]:
+        """The flags, deciding quote by quote."""
+        flags = []
+        skip = False  # the `"` after this piece is the second of a doubled pair
+        last = len(pieces) - 1
+        if self.pending:  # the previous chunk's last `"`: doubled or closing
+            self.pending = False
+            if pieces[0] == pieces[0][:0] and last > 0:
+                skip = True  # `""` across the chunks: still inside
+            else:
+                self.inside = False
+        for index, piece in enumerate(pieces):
+            flags.append(not self.inside)
+            self.before = (self.before + piece)[-2:]
+            if index == last:
+                break
+            # the `"` after this piece
+            if skip:
+                skip = False
+            elif not self.inside:
+                self.inside = self._at_field_start(openers)
+            elif index + 1 == last and not pieces[last]:
+                self.pending = True  # the chunk's last character: decided by the next
+            elif not pieces[index + 1] and index + 1 < last:
+                skip = True  # `""`: a quote inside the field
+            else:
+                self.inside = False
+            self.before = (self.before + quote)[-2:]
+        return flags
+
+    def _at_field_start(self, openers: tuple) -> bool:
+        """After a delimiter or a line break, or (as DuckDB reads) one space after one."""
+        last, earlier = self.before[-1:], self.before[-2:-1]
+        space = " " if isinstance(last, str) else b" "
+        return last in openers or (last == space and earlier in openers)
+
+
+@dataclass(frozen=True)
+class _Parity:
+    """Outside flags by parity: pieces first, first + 2, ... lie outside quotes."""
+
+    first: int
+
+    def __getitem__(self, index: int) -> bool:
+        return index % 2 == self.first
+
+
+def _first_and_last_break(pieces: list, outside, nl, size: int) -> tuple[int, int]:
+    """Offsets in the chunk (of `size` units) of its first and last line break outside
+    quotes."""
     first = last = -1
     position = 0
     for index, piece in enumerate(pieces):
-        if index % 2 == outside_first and (found := piece.find(nl)) >= 0:
+        if outside[index] and (found := piece.find(nl)) >= 0:
             first = position + found
             break
         position += len(piece) + 1
-    position = sum(len(piece) for piece in pieces) + len(pieces) - 1
+    position = size
     for index in range(len(pieces) - 1, -1, -1):
         piece = pieces[index]
         position -= len(piece)
-        if index % 2 == outside_first and (found := piece.rfind(nl)) >= 0:
+        if outside[index] and (found := piece.rfind(nl)) >= 0:
             last = position + found
             break
         position -= 1

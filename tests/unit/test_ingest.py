@@ -4,7 +4,10 @@ reason and line number, bad files fail by name, reruns and corrections are safe.
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -352,6 +355,7 @@ def test_a_header_bomb_is_read_in_bounded_memory(settings):
             b"\n" + b"order_id,customer_id,ordered_at,amount\no1,c1,x,1\n",
         ),
         ("orders/header.csv", b'order_id,"customer_id\nordered_at,amount\n'),
+        ("orders/passwd.csv", b"root:x:0:0:root:/root:/bin/bash\nbin:x:2:2::/bin:/bin/sh\n"),
     ],
 )
 def test_every_bad_file_is_a_data_error_that_names_it(settings, name, content):
@@ -367,7 +371,7 @@ def test_every_bad_file_is_a_data_error_that_names_it(settings, name, content):
     assert isinstance(error.value, DATA_ERRORS), repr(error.value)
     assert str(error.value).startswith(f"{name}: ")
     assert error.value.failures[0][1] == name
-    for fragment in ("not a gzip stream", "this is not parquet", "o1,c1"):
+    for fragment in ("not a gzip stream", "this is not parquet", "o1,c1", "root:x", "bin/sh"):
         assert fragment not in str(error.value)
     assert manifest(settings, name) == [("failed", 0, 0, 0, 0)]
 
@@ -393,3 +397,64 @@ def test_a_deleted_file_is_named_once_and_its_rows_kept_and_the_note_goes_when_i
     summary = ingest(settings.build_db, settings.landing_dir, "r4")
     assert (summary.files_gone, summary.rows_read) == (0, 0)
     assert query(settings, "select message from audit.ingested_files") == [(None,)]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, 1 << 20])
+def test_the_record_count_agrees_with_duckdbs_reader_on_random_files(chunk, monkeypatch):
+    """The independent count (records.py) must see records as DuckDB's reader does.
+    The second method here is DuckDB itself (rows read plus rejected records) on 300
+    small random files built from the fields exports hold (plain, quoted with
+    delimiters, doubled quotes and line breaks, one space before a quote, a stray
+    quote mid-field, an unterminated quote last),
+    CRLF and blank lines, with 1 to 4 fields per record (malformed records too), read
+    in chunks of `chunk` characters (so that every case also falls across a chunk
+    boundary), as bytes and as text, by quote parity where it holds and quote by
+    quote everywhere."""
+    import io
+    import random
+
+    from customer_marts import records
+
+    monkeypatch.setattr(records, "RECORD_LIMIT", chunk)
+    parity = records._QuoteState.fast
+    fields = ["a", "", "xy", '"q,1"', '"q""2"', '"multi\nline"', ' "sp"', '"t" ', 'x"y']
+    rng = random.Random(chunk)  # the same files every run
+    con = duckdb.connect()
+    compared = 0
+    for _ in range(300):
+        lines = []
+        for _ in range(rng.randint(0, 6)):
+            record = ",".join(rng.choice(fields) for _ in range(rng.randint(1, 4)))
+            lines.append(record + rng.choice(["\n", "\r\n", "\n\n"]))
+        if rng.random() < 0.2:
+            lines.append('x,"open\nend')
+        text = "h1,h2,h3\n" + "".join(lines)
+        con.execute("drop table if exists rj; drop table if exists rs")
+        try:
+            rows = con.execute(
+                f"select a, b, c from read_csv('{write_text(text)}', columns = {{'a': "
+                "'VARCHAR', 'b': 'VARCHAR', 'c': 'VARCHAR'}, header = true, "
+                "auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+                "store_rejects = true, rejects_table = 'rj', rejects_scan = 'rs')"
+            ).fetchall()  # the rows themselves: count(*) would skip parsing them
+        except duckdb.Error:
+            continue  # a file DuckDB cannot read at all fails by name anyway
+        exists = con.execute("select count(*) from duckdb_tables() where table_name = 'rj'")
+        rejected = 0
+        if exists.fetchone()[0]:  # DuckDB creates it only when the scan ran
+            (rejected,) = con.execute("select count(distinct line) from rj").fetchone()
+        counts = [records.count_records(io.BytesIO(text.encode()), "\n", ",").records]
+        counts.append(records.count_records(io.StringIO(text), "\n", ",").records)
+        monkeypatch.setattr(records._QuoteState, "fast", lambda *_: None)
+        counts.append(records.count_records(io.StringIO(text), "\n", ",").records)
+        monkeypatch.setattr(records._QuoteState, "fast", parity)
+        assert counts == [len(rows) + rejected] * 3, repr(text)
+        compared += 1
+    assert compared > 200
+
+
+def write_text(text: str) -> Path:
+    """A scratch file with `text` (one per test process, rewritten each time)."""
+    target = Path(tempfile.gettempdir()) / f"record_count_{os.getpid()}.csv"
+    target.write_text(text, newline="")
+    return target
