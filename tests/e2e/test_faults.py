@@ -16,7 +16,6 @@ import errno
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 
 from customer_marts.config import PROJECT_ROOT
 from tests.conftest import airflow_env, file_digest
+from tests.e2e import test_publish_safety as safety
 
 pytestmark = pytest.mark.slow
 
@@ -65,33 +65,9 @@ else:
 """
 
 
-class Site:
-    """A landing folder (the 2025 files held back) and a warehouse, with runs in children."""
-
-    def __init__(self, root: Path, demo: Path, warehouse: Path):
-        self.root = root
-        self.landing = root / "landing"
-        self.held_back = root / "held_back"
-        self.warehouse = warehouse
-        self.published = warehouse / "published.duckdb"
-        self.build_db = warehouse / "build.duckdb"
-        shutil.copytree(demo, self.landing)
-        for path in sorted(self.landing.glob("*/*2025-*")):
-            target = self.held_back / path.parent.name / path.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            path.rename(target)
-
-    def land_held_back_files(self) -> None:
-        for path in sorted(self.held_back.glob("*/*")):
-            path.rename(self.landing / path.parent.name / path.name)
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "LANDING_DIR": str(self.landing),
-            "WAREHOUSE_DIR": str(self.warehouse),
-            "PYTHONUNBUFFERED": "1",
-        }
+class Site(safety.Site):
+    """The publish-safety site (a landing folder with the 2025 files held back, a
+    warehouse), with this module's runner and the run's outcome checked either way."""
 
     def run(self, mode: str, as_of: str, *args: str, ok: bool = True) -> str:
         child = subprocess.run(
@@ -104,10 +80,6 @@ class Site:
         log = child.stdout + child.stderr
         assert (child.returncode == 0) == ok, log[-6000:]
         return log
-
-    def query(self, database: Path, sql: str, *params) -> list[tuple]:
-        with duckdb.connect(str(database), read_only=True) as con:
-            return con.execute(sql, list(params)).fetchall()
 
     def latest_run(self) -> tuple:
         """(run_id, status, failed_step, message) of the build database's latest run."""

@@ -6,12 +6,16 @@ The tests run in file order and build on each other:
 2. 8 reader processes start querying `published.duckdb` (read_only=True) in a
    loop, reconnecting each time, and a 9th holds one connection open;
 3. real runs are killed with SIGKILL (own process group, so dbt dies with them)
-   during publish, ingest, validation and dbt build; after each kill
-   `published.duckdb` is byte-identical and openable. Each killed run after the
-   first gets past the step where the one before it was killed, and the run after
-   the last kill succeeds, so the next run always gets through;
-4. that run and two more publishes happen while the readers read: zero errors,
-   each reader sees the versions in order, the holder keeps its snapshot;
+   during every task: publish, ingest, validate_raw, dbt_build and validate_marts;
+   after each kill `published.duckdb` is byte-identical and openable. Each killed
+   run after the first gets past the step where the one before it was killed, and
+   the run after the last kill succeeds, so the next run always gets through, with
+   every landed row loaded once (raw, audit.ingested_files and the archive manifest);
+4. that run and 20 more publishes (of the same build, one row fewer each time, so
+   every version differs) happen while the readers read: zero errors, each reader
+   checks in one transaction that every mart it reads is stamped with the run the
+   run record says is the latest, with the row count it has, and sees the versions
+   in publish order; the holder keeps its snapshot;
 5. `scripts/rollback.py` re-points `published.duckdb` to older versions.
 
 The kill during publish is made deterministic by the child's log handler, which
@@ -47,6 +51,7 @@ pytestmark = pytest.mark.slow
 BASELINE_AS_OF = "2024-12-31"
 AS_OF = "2025-12-31"
 READERS = 8
+PUBLISHES = 20
 RUN_TIMEOUT = 600
 
 # A pipeline run in a child process. mode "all": every step; mode "publish": a new
@@ -74,11 +79,23 @@ quiet_noisy_loggers()
 settings = Settings.from_env()
 if mode == "all":
     pipeline.run_all(settings, as_of)
-else:
+elif mode == "publish":
     pipeline.publish(settings, pipeline.start_run(settings, as_of))
+else:  # "republish N": N publishes of the build, each with one order fewer
+    from customer_marts.warehouse import connect
+    for _ in range(int(mode.split()[1])):
+        with connect(settings.build_db) as con:
+            con.execute(
+                "delete from marts.fct_orders where order_id = "
+                "(select max(order_id) from marts.fct_orders)"
+            )
+        pipeline.publish(settings, pipeline.start_run(settings, as_of))
+        time.sleep(0.5)
 """
 
 # Reconnects for every query round; writes what it saw when the stop file appears.
+# In one transaction it reads the latest run of the run record, then every mart with
+# its stamp (audit.published_tables): each must name that run and have its row count.
 READER = r"""
 import json, sys, time
 from pathlib import Path
@@ -89,19 +106,29 @@ rounds, errors, seen = 0, [], []
 while not stop.exists():
     try:
         with duckdb.connect(published, read_only=True) as con:
-            run_id = con.execute(
-                "select max(run_id) from audit.pipeline_runs where status = 'success'"
-            ).fetchone()[0]
-            orders = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
-            customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
-        if not (orders and customers):
-            errors.append(f"empty marts in {run_id}")
+            con.execute("begin transaction")
+            run_id, status = con.execute(
+                "select run_id, status from audit.pipeline_runs order by started_at desc limit 1"
+            ).fetchone()
+            stamps = con.execute(
+                "select table_name, run_id, row_count from audit.published_tables "
+                "where schema_name = 'marts'"
+            ).fetchall()
+            counts = {}
+            for table, stamped_run, stamped_rows in stamps:
+                counts[table] = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
+                if (stamped_run, stamped_rows) != (run_id, counts[table]):
+                    errors.append(f"mixed versions: {table} {stamped_run} {stamped_rows} "
+                                  f"{counts[table]}, latest run {run_id}")
+            con.execute("commit")
+        if status != "success" or len(stamps) < 10 or not counts["fct_orders"]:
+            errors.append(f"incomplete version {run_id}: {status}, {len(stamps)} marts")
         if not seen or seen[-1][0] != run_id:
-            seen.append([run_id, orders])
+            seen.append([run_id, counts["fct_orders"]])
         rounds += 1
     except Exception as exc:
         errors.append(f"{type(exc).__name__}: {exc}")
-    time.sleep(0.25)
+    time.sleep(0.1)
 out.write_text(json.dumps({"rounds": rounds, "errors": errors, "seen": seen}))
 """
 
@@ -126,10 +153,10 @@ out.write_text(json.dumps({"first": first, "held": held, "reconnected": reconnec
 
 
 class Site:
-    def __init__(self, root: Path, demo: Path):
+    def __init__(self, root: Path, demo: Path, warehouse: Path | None = None):
         self.landing = root / "landing"
         self.held_back = root / "held_back"  # the 2025 files, landed after the first run
-        self.warehouse = root / "warehouse"
+        self.warehouse = warehouse or root / "warehouse"
         self.published = self.warehouse / "published.duckdb"
         self.build_db = self.warehouse / "build.duckdb"
         shutil.copytree(demo, self.landing)
@@ -149,6 +176,7 @@ class Site:
             "LANDING_DIR": str(self.landing),
             "WAREHOUSE_DIR": str(self.warehouse),
             "PYTHONUNBUFFERED": "1",
+            "KEEP_VERSIONS": "40",  # every version of the module stays, for the checks
         }
 
     def start(self, mode: str, as_of: str, pause_at: str = "") -> subprocess.Popen:
@@ -200,6 +228,10 @@ class Site:
                 "rows_ingested, rows_quarantined, checks_passed, checks_warned, checks_failed, "
                 "published_version from audit.pipeline_runs order by run_id"
             ).fetchall()
+
+    def query(self, database: Path, query: str, *params) -> list[tuple]:
+        with duckdb.connect(str(database), read_only=True) as con:
+            return con.execute(query, list(params)).fetchall()
 
     def scalar(self, database: Path, query: str, *params):
         with duckdb.connect(str(database), read_only=True) as con:
@@ -353,6 +385,17 @@ def test_kill_during_dbt_build_leaves_published_intact(site, readers):
     )
 
 
+def test_kill_during_validate_marts_leaves_published_intact(site, readers):
+    digest = file_digest(site.published)
+    log = site.kill_at(site.start("all", AS_OF), "step validate_marts started")
+    run_id = site.runs["killed_in_validate_marts"] = run_id_in(log)
+    assert_published_intact(site, digest)
+    assert "dbt build:" in log  # past dbt build, where the previous run was killed
+    query = "select count(*) from audit.check_results where run_id = ? and layer = ?"
+    assert site.scalar(site.build_db, query, run_id, "dbt") > 0
+    assert site.scalar(site.build_db, query, run_id, "marts") == 0
+
+
 def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
     digest = file_digest(site.published)
     log = site.run("all", AS_OF)
@@ -364,6 +407,7 @@ def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
         "killed_in_ingest": "ingest",
         "killed_in_validation": "validate_raw",
         "killed_in_dbt_build": "dbt_build",
+        "killed_in_validate_marts": "validate_marts",
     }
     for purpose, step in killed.items():
         run_id, status, failed_step, message, *_ = runs[site.runs[purpose]]
@@ -382,6 +426,24 @@ def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
     )
     assert runs[site.runs["killed_in_validation"]][5] == len(csv_rows(held_back))
     assert runs[site.runs["killed_in_ingest"]][5] == 0
+    # raw holds each landed row once, each file is loaded once, archived once
+    assert site.scalar(site.build_db, "select count(*) from raw.orders") == len(
+        csv_rows(sorted(site.landing.glob("orders/*.csv")))
+    )
+    loaded = site.query(
+        site.build_db,
+        "select file_name, count(*) from audit.ingested_files where status = 'loaded' "
+        "group by file_name",
+    )
+    landed_csv = sorted(p.relative_to(site.landing).as_posix() for p in site.landing.rglob("*.csv"))
+    assert sorted(name for name, _ in loaded) == landed_csv
+    assert {count for _, count in loaded} == {1}
+    manifest = [
+        json.loads(line)
+        for line in (site.warehouse / "archive" / "manifest.jsonl").read_text().splitlines()
+    ]
+    landed = sorted(p.relative_to(site.landing).as_posix() for p in site.landing.rglob("*.*"))
+    assert sorted(entry["path"] for entry in manifest) == landed
     _, status, failed_step, _, data_as_of, ingested, quarantined, passed, _, failed, version = runs[
         final
     ]
@@ -405,12 +467,19 @@ def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
 
 
 def test_readers_see_every_publish_in_order_without_errors(site, readers):
-    for name in ("republish_1", "republish_2"):
-        time.sleep(1)
-        site.runs[name] = run_id_in(site.run("publish", AS_OF))
+    time.sleep(1)
+    log = site.run(f"republish {PUBLISHES}", AS_OF)
+    republished = [
+        line.split("| run ", 1)[1].split()[0]
+        for line in log.splitlines()
+        if " for as-of date " in line
+    ]
+    assert len(republished) == PUBLISHES
+    for i, run_id in enumerate(republished, 1):
+        site.runs[f"republish_{i}"] = run_id
     time.sleep(1)
     results, holder = readers()
-    published = [site.runs[n] for n in ("baseline", "after_kills", "republish_1", "republish_2")]
+    published = [site.runs["baseline"], site.runs["after_kills"], *republished]
     orders = {
         run_id: site.scalar(
             site.warehouse / f"published-{run_id}.duckdb", "select count(*) from marts.fct_orders"
@@ -418,10 +487,18 @@ def test_readers_see_every_publish_in_order_without_errors(site, readers):
         for run_id in published
     }
     assert orders[published[0]] < orders[published[1]]  # 2024 data, then 2024-2025
+    # each republish removed one order from the build: every version differs
+    assert [orders[r] for r in published[1:]] == [
+        orders[published[1]] - i for i in range(PUBLISHES + 1)
+    ]
     for result in results:
         assert result["errors"] == []
-        # every version, in publish order, each with its own complete marts
-        assert [run_id for run_id, _ in result["seen"]] == published
+        assert result["rounds"] > PUBLISHES
+        seen = [run_id for run_id, _ in result["seen"]]
+        # versions in publish order, from the first to the last, each complete
+        assert seen == sorted(seen, key=published.index)
+        assert (seen[0], seen[-1]) == (published[0], published[-1])
+        assert len(seen) >= PUBLISHES // 2
         assert all(count == orders[run_id] for run_id, count in result["seen"])
     # a connection kept open keeps its snapshot; a new one sees the latest version
     assert holder == {
@@ -442,9 +519,9 @@ def test_rollback_command_re_points_published(site):
         return result.stdout
 
     listing = rollback()
-    assert f"* {site.runs['republish_2']}" in listing
+    assert f"* {site.runs[f'republish_{PUBLISHES}']}" in listing
     rollback("--previous")
-    version = site.warehouse / f"published-{site.runs['republish_1']}.duckdb"
+    version = site.warehouse / f"published-{site.runs[f'republish_{PUBLISHES - 1}']}.duckdb"
     assert file_digest(site.published) == file_digest(version)
     rollback(site.runs["baseline"])
     baseline = site.warehouse / f"published-{site.runs['baseline']}.duckdb"
