@@ -111,10 +111,12 @@ def sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-class DatabaseDamaged(Exception):
+class DatabaseDamaged(duckdb.IOException):
     """A DuckDB file that cannot be read: truncated, overwritten or not a DuckDB file.
 
-    A retry cannot repair it: the pipeline fails at once and says what to do.
+    A retry cannot repair it: the pipeline fails at once and says what to do. A
+    duckdb.IOException still, so code that copes with an unreadable file (listing
+    versions, a failed check's rows) catches it as before.
     """
 
 
@@ -225,7 +227,7 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.execute("set TimeZone = 'UTC'")
         yield con
     except duckdb.Error as exc:
-        if is_damage(exc):
+        if is_damage(exc) and not isinstance(exc, DatabaseDamaged):  # else: another file
             raise DatabaseDamaged(damage_message(path, exc)) from exc
         raise
     finally:

@@ -578,3 +578,14 @@ def test_every_landed_file_is_archived_once_and_recover_rebuilds_raw(settings):
     assert table_rows(settings.build_db, "select * from raw.orders order by all") == raw_before
     assert ingested(settings) == files_before
     assert len(list(settings.warehouse_dir.glob("build.duckdb.damaged-*"))) == 1
+
+
+def test_a_damaged_kept_version_is_still_listed(settings):
+    runs = [full_run(settings, orders) for orders in (2, 3)]
+    old = publish.version_path(settings.warehouse_dir, runs[0].run_id)
+    old.write_bytes(b"\0" * 10000)
+    listed = publish.describe_versions(settings)
+    assert [(v["run_id"], v["is_published"], v["logical_date"]) for v in listed] == [
+        (runs[0].run_id, False, None),
+        (runs[1].run_id, True, "2025-06-30"),
+    ]
