@@ -158,7 +158,10 @@ def test_published_triangle_matches_an_independent_pandas_computation(first_run,
     assert (active.index == expected.index).all()
     assert (active["cohort_size"].to_numpy() == expected["cohort_size"].to_numpy()).all()
     assert (active["active_customers"].to_numpy() == expected["active_customers"].to_numpy()).all()
-    assert active["retention_pct"].to_numpy() == pytest.approx(expected["retention_pct"].to_numpy())
+    # percentages are published to pct_decimals (4) places: off by at most 5e-5
+    assert active["retention_pct"].to_numpy() == pytest.approx(
+        expected["retention_pct"].to_numpy(), abs=5e-5
+    )
     assert active["revenue"].to_numpy() == pytest.approx(expected["revenue"].to_numpy())
     # every cohort has a cell for each month up to December 2025, zero or not
     months = {
@@ -183,7 +186,10 @@ def test_published_monthly_retention_matches_a_brute_force_pandas_computation(
     assert (mart[counts].to_numpy() == expected[counts].to_numpy()).all()
     assert expected["reactivated_customers"].sum() > 0  # the demo data has comebacks
     rates = mart["retention_rate_pct"].to_numpy(dtype=float)
-    assert rates == pytest.approx(expected["retention_rate_pct"].to_numpy(dtype=float), nan_ok=True)
+    # published to pct_decimals (4) places: off by at most 5e-5
+    assert rates == pytest.approx(
+        expected["retention_rate_pct"].to_numpy(dtype=float), nan_ok=True, abs=5e-5
+    )
 
 
 def test_published_monthly_nps_csat_ces_match_a_pandas_computation(first_run, small_demo):
@@ -197,9 +203,12 @@ def test_published_monthly_nps_csat_ces_match_a_pandas_computation(first_run, sm
     assert list(mart.index) == list(expected.index)
     for column in ("responses", "promoters", "detractors", "csat_responses"):
         assert (mart[column].to_numpy() == expected[column].to_numpy()).all(), column
-    for column in ("nps", "nps_margin_of_error", "csat_pct", "ces_avg"):
+    # published to pct_decimals (4) places, ces_avg to quantity_decimals (6): off by at
+    # most half of the last place
+    rounding = {"nps": 5e-5, "nps_margin_of_error": 5e-5, "csat_pct": 5e-5, "ces_avg": 5e-7}
+    for column, half_unit in rounding.items():
         assert mart[column].to_numpy(dtype=float) == pytest.approx(
-            expected[column].to_numpy(dtype=float), nan_ok=True
+            expected[column].to_numpy(dtype=float), nan_ok=True, abs=half_unit
         ), column
 
 
@@ -250,6 +259,7 @@ def test_published_file_has_marts_and_run_record(first_run, small_demo):
         "clv_model_fit",
         "clv_by_cohort",
         "clv_by_segment",
+        "clv_validation",
         "fct_survey_responses",
         "nps_by_period",
         "nps_rolling_30d",

@@ -31,12 +31,21 @@ from customer_marts import pipeline
 from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.report import MAX_COHORTS, REPORT_DIR, write_report, write_run_report
 from tests.conftest import make_settings, write_csv
+from tests.dbt.test_clv_marts import calibration_summary
 from tests.e2e import test_nightly_dag as nightly
 from tests.e2e.test_nightly_dag import AS_OF, pandas_monthly_retention, pandas_monthly_triangle
 
 pytestmark = pytest.mark.slow
 
-CHARTS = ("cohort-heatmap", "retention-trend", "nps-trend", "clv-by-segment", "quality-checks")
+CHARTS = (
+    "cohort-heatmap",
+    "retention-trend",
+    "nps-trend",
+    "clv-by-segment",
+    "holdout-by-frequency",
+    "holdout-cumulative",
+    "quality-checks",
+)
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -317,6 +326,75 @@ def test_clv_boxes_cover_every_customer_with_an_order(dom, triangle):
     assert sum(counts) == customers
     segments = [t.split(":")[0] for t in boxes]
     assert len(segments) == len(set(segments)) >= 3
+
+
+def test_clv_boxes_show_the_90_percent_interval_of_each_segments_mean(dom, published):
+    with duckdb.connect(str(published), read_only=True) as con:
+        published_intervals = {
+            (stage, high): (float(low), float(top))
+            for stage, high, low, top in con.execute(
+                "select lifecycle_stage, is_high_value, avg_clv_12m_low, avg_clv_12m_high "
+                "from marts.clv_by_segment"
+            ).fetchall()
+        }
+    shown = {}
+    for title in dom.marks["clv-by-segment"]:
+        found = re.match(
+            r"(\w+) · (high value|other): .* mean ([\d,.]+); "
+            r"90 % interval of the mean ([\d,.]+) to ([\d,.]+)$",
+            title,
+        )
+        assert found, title
+        low, mean, high = (float(found[i].replace(",", "")) for i in (4, 3, 5))
+        assert low <= mean + 0.005 and mean <= high + 0.005, title
+        shown[(found[1], found[2] == "high value")] = (low, high)
+    assert shown.keys() == published_intervals.keys()
+    for key, (low, high) in shown.items():
+        assert low == pytest.approx(published_intervals[key][0], abs=0.005)
+        assert high == pytest.approx(published_intervals[key][1], abs=0.005)
+
+
+def test_holdout_check_bars_match_a_pandas_calibration_summary(dom, published, pristine_landing):
+    # actual: each calibration-frequency bucket's holdout repeat purchase days per customer
+    # from the landing files (pandas and lifetimes' summary); predicted: the published mart
+    summary = calibration_summary(pristine_landing)
+    bucket = np.minimum(summary["frequency"], 7)
+    expected = summary.groupby(bucket)["holdout"].mean()
+    with duckdb.connect(str(published), read_only=True) as con:
+        predicted = dict(
+            con.execute(
+                "select bucket, predicted_repeat_purchases / customers from marts.clv_validation "
+                "where is_selected_model and check_name = 'by_calibration_frequency'"
+            ).fetchall()
+        )
+    bars = {}
+    for title in dom.marks["holdout-by-frequency"]:
+        found = re.match(r"calibration frequency (\d\+?), (actual|predicted): ([\d.]+) ", title)
+        assert found, title
+        bars[(found[1], found[2])] = float(found[3])
+    for k, mean in expected.items():
+        label = "7+" if k == 7 else str(int(k))
+        assert bars[(label, "actual")] == pytest.approx(mean, abs=5e-4), label
+        assert bars[(label, "predicted")] == pytest.approx(predicted[label], abs=5e-4), label
+    weeks = [t for t in dom.marks["holdout-cumulative"] if t.startswith("actual,")]
+    assert len(weeks) == 26  # 180 days
+    last = float(weeks[-1].split(": ")[1].split(" ")[0].replace(",", ""))
+    assert last == pytest.approx(summary["holdout"].sum(), abs=0.05)
+    assert "Model in use:" in dom.sections["clv-holdout"]
+
+
+def test_a_skipped_holdout_check_says_why(published, tmp_path):
+    skipped = tmp_path / "published.duckdb"
+    shutil.copy(published, skipped)
+    with duckdb.connect(str(skipped)) as con:
+        con.execute(
+            "update marts.clv_validation set status = 'skipped', "
+            "reason = 'skipped: the history is shorter than twice the holdout'"
+        )
+    page = Page.parse(write_report(skipped, tmp_path / "report").read_text(encoding="utf-8"))
+    assert "shorter than twice the holdout" in page.sections["clv-holdout"]
+    assert "Not available in this build" in page.sections["clv-holdout"]
+    assert set(page.marks) == set(CHARTS) - {"holdout-by-frequency", "holdout-cumulative"}
 
 
 def test_quality_summary_shows_checks_quarantine_and_freshness(dom, published, pristine_landing):
