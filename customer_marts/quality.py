@@ -11,9 +11,15 @@ is recorded and shown.
 Suites may use run parameters, written `${name}` in any string of the suite (a
 string that is exactly `${name}` takes the parameter's type): `as_of_date`,
 `as_of_end` (the day after), `fresh_since` (the as-of date minus `FRESHNESS_DAYS`),
-`run_id`, `max_quarantine_pct` (`MAX_QUARANTINE_PCT`) and, per suite, `volume_min` / `volume_max` (the previous successful run's row
-count of the table -/+ `VOLUME_TOLERANCE_PCT`; none on a first run). A check may
-be named by `meta.check`; otherwise it is named `<expectation type>(<column>)`.
+`freshness_days`, `run_id`, `max_quarantine_pct` (`MAX_QUARANTINE_PCT`),
+`volume_tolerance_pct` (`VOLUME_TOLERANCE_PCT`), the dbt project's published precision
+(`money_decimals`, `pct_decimals`, `quantity_decimals`) and, per suite,
+`volume_previous` (the previous successful run's row count of the table) and
+`volume_min` / `volume_max` (that count -/+ `VOLUME_TOLERANCE_PCT`; none on a first run).
+A check may be named by `meta.check`; otherwise it is named `<expectation type>(<column>)`.
+A check that does not pass is explained by `meta.message`, when it has one: a sentence
+whose `{name}` placeholders take the values of the check's first failing row (a query
+check) or `{observed}`, the observed value (a metric check such as a row count).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from customer_marts.config import Settings
 from customer_marts.logs import quiet_noisy_loggers
@@ -52,9 +59,13 @@ class CheckResult:
     status: str  # passed | warned | failed
     observed_value: str | None = None
     details: str | None = None
+    # What a person needs to know about a check that did not pass (meta.message)
+    message: str | None = None
 
     def describe(self) -> str:
         text = f"{self.suite}: {self.check}"
+        if self.message:
+            return f"{text}: {self.message}"
         if self.observed_value:
             text += f" (observed: {self.observed_value})"
         if self.details:
@@ -76,21 +87,36 @@ def substitute(value: Any, parameters: dict[str, Any]) -> Any:
     return PARAMETER.sub(lambda match: str(parameters[match.group(1)]), value)
 
 
+def published_decimals(dbt_project_dir: Path) -> dict[str, int]:
+    """The dbt project's published precision (vars `<kind>_decimals`, for example
+    `pct_decimals`): checks of identities between rounded numbers allow for it."""
+    project = yaml.safe_load((dbt_project_dir / "dbt_project.yml").read_text())
+    return {
+        name: int(value)
+        for name, value in (project.get("vars") or {}).items()
+        if name.endswith("_decimals")
+    }
+
+
 def run_parameters(settings: Settings, run_id: str, as_of: date) -> dict:
     """The parameters every suite of a run may use."""
     return {
         "as_of_date": as_of.isoformat(),
         "as_of_end": (as_of + timedelta(days=1)).isoformat(),
         "fresh_since": (as_of - timedelta(days=settings.freshness_days)).isoformat(),
+        "freshness_days": settings.freshness_days,
         "run_id": run_id,
         "max_quarantine_pct": settings.max_quarantine_pct,
+        "volume_tolerance_pct": settings.volume_tolerance_pct,
+        **published_decimals(settings.dbt_project_dir),
     }
 
 
 def volume_parameters(
     con: duckdb.DuckDBPyConnection, suite: str, tolerance_pct: float
 ) -> dict[str, int | None]:
-    """Row-count bounds from the previous successful run's count of the suite's table."""
+    """The previous successful run's row count of the suite's table and the bounds
+    around it."""
     previous = con.execute(
         """
         select check_results.observed_value
@@ -104,9 +130,10 @@ def volume_parameters(
         [suite, VOLUME_CHECK],
     ).fetchone()
     if not previous or previous[0] is None:
-        return {"volume_min": None, "volume_max": None}
+        return {"volume_previous": None, "volume_min": None, "volume_max": None}
     rows = int(json.loads(previous[0]))
     return {
+        "volume_previous": rows,
         "volume_min": int(rows * (1 - tolerance_pct / 100)),
         "volume_max": int(rows * (1 + tolerance_pct / 100)) + 1,
     }
@@ -134,6 +161,27 @@ def load_suites(expectations_dir: Path, layer: str) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- GE suites
+
+
+class _KeepMissing(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def explain(template: str, values: dict[str, Any]) -> str:
+    """A check's meta.message with its `{name}` placeholders filled from `values`."""
+    shown = {name: "none" if value is None else value for name, value in values.items()}
+    return template.format_map(_KeepMissing(shown))
+
+
+def first_failing_row(path: Path, sql: str) -> dict[str, Any]:
+    """The first row a failed query check returns (empty if it cannot be read)."""
+    try:
+        with connect(path, read_only=True) as con:
+            rows = con.sql(f"select * from ({sql}) limit 1").to_dicts()
+    except duckdb.Error:
+        return {}
+    return rows[0] if rows else {}
 
 
 def _describe_result(result: Any) -> tuple[str, str | None, str | None]:
@@ -232,17 +280,28 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
             check, observed, details = _describe_result(result)
             severity = getattr(result.expectation_config, "severity", None)
             severity = str(getattr(severity, "value", severity) or "critical").lower()
+            message = None
             if result.success:
                 status = "passed"
             else:
                 status = "warned" if "warning" in severity or "info" in severity else "failed"
+                template = (result.expectation_config.meta or {}).get("message")
                 query = result.expectation_config.kwargs.get("unexpected_rows_query")
-                if query and details is None:
+                batch = f"(select * from {tables[suite_name]})"
+                if template and details is None:
+                    values = (
+                        first_failing_row(settings.build_db, query.replace("{batch}", batch))
+                        if query
+                        else {"observed": None if observed is None else json.loads(observed)}
+                    )
+                    message = explain(template, values)
+                elif query and details is None:
                     # GE's SUMMARY result leaves the rows out (COMPLETE would return every
                     # failing value of every check): query the first few
-                    batch = f"(select * from {tables[suite_name]})"
                     details = failing_rows(settings.build_db, query.replace("{batch}", batch))
-            results.append(CheckResult(layer, suite_name, check, status, observed, details))
+            results.append(
+                CheckResult(layer, suite_name, check, status, observed, details, message)
+            )
     return results
 
 
@@ -292,7 +351,15 @@ def record(build_db: Path, run_id: str, layer: str, results: list[CheckResult]) 
         con.executemany(
             "insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
             [
-                [run_id, r.layer, r.suite, r.check, r.status, r.observed_value, r.details]
+                [
+                    run_id,
+                    r.layer,
+                    r.suite,
+                    r.check,
+                    r.status,
+                    r.observed_value,
+                    r.message or r.details,
+                ]
                 for r in results
             ],
         )

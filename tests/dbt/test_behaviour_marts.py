@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -147,7 +148,8 @@ def test_monthly_kpis(utc):
     # March 2025: old_30 (10), tz (7, 03:30 UTC on 1 March), new_29 (500); the
     # cancelled order does not count. No channel in the export -> referral rate empty.
     # Repeat rate to date: churn_edge and active_89 of 8 customers have 2 orders.
-    assert row == (3, 3, 3, 517.0, 517 / 3, 1.0, None, 25.0, True)
+    # AOV 517 / 3 = 172.333... is money: published in cents.
+    assert row == (3, 3, 3, 517.0, Decimal("172.33"), 1.0, None, 25.0, True)
 
 
 def test_reporting_timezone_moves_an_order_near_midnight(utc, new_york):

@@ -105,7 +105,34 @@ def test_stale_orders_fail_freshness(settings, tmp_path):
         )
     with pytest.raises(GateFailed, match="raw.orders: freshness") as error:
         validate(settings, "r1", "raw")
-    assert "2025-06-20 12:00:00" in str(error.value)  # the newest order, shown
+    # what a person needs: the newest order, the as-of date, the limit and its variable
+    # (2025-06-20 to 2025-06-30: 10 days), not the number of failing rows
+    explained = (
+        "raw.orders: freshness: the newest order on or before the as-of date 2025-06-30 is "
+        "from 2025-06-20 12:00:00 (10 days old); FRESHNESS_DAYS allows at most 3 days"
+    )
+    assert explained in str(error.value)
+    assert "observed" not in str(error.value)
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        recorded = con.execute(
+            "select details from audit.check_results where \"check\" = 'freshness'"
+        ).fetchone()[0]
+    assert recorded == explained.removeprefix("raw.orders: freshness: ")
+
+
+def test_freshness_names_the_configured_limit_and_a_missing_newest_order(settings, tmp_path):
+    settings = replace(use_suites(settings, tmp_path, "raw/orders.json"), freshness_days=7)
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r1")
+        # the only order is after the as-of date: there is no newest order to show
+        _raw_orders(con, "2025-07-05 10:00", rows=1)
+    with pytest.raises(GateFailed) as error:
+        validate(settings, "r1", "raw")
+    assert (
+        "raw.orders: freshness: the newest order on or before the as-of date 2025-06-30 is "
+        "from none (no order on or before it); FRESHNESS_DAYS allows at most 7 days"
+    ) in str(error.value)
 
 
 def test_volume_change_beyond_tolerance_warns_but_does_not_block(settings, tmp_path):
@@ -122,12 +149,20 @@ def test_volume_change_beyond_tolerance_warns_but_does_not_block(settings, tmp_p
     results = validate(settings, "r1", "raw")  # 3 rows against 100 (tolerance 50 %)
     volume = [r for r in results if r.check == "volume_vs_previous_run"]
     assert [(r.status, r.observed_value) for r in volume] == [("warned", "3")]
+    # this count, the previous one, the tolerance and its variable: 100 -/+ 50 % allows
+    # int(50.0) = 50 to int(150.0) + 1 = 151 rows
+    explained = (
+        "3 rows; the previous successful run had 100, and VOLUME_TOLERANCE_PCT = 50.0 % "
+        "allows 50 to 151"
+    )
+    assert volume[0].describe() == f"raw.orders: volume_vs_previous_run: {explained}"
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         recorded = con.execute(
-            "select observed_value from audit.check_results "
+            "select observed_value, details from audit.check_results "
             "where run_id = 'r1' and \"check\" = 'volume_vs_previous_run'"
         ).fetchone()
-    assert json.loads(recorded[0]) == 3
+    assert json.loads(recorded[0]) == 3  # the next run's bounds are taken from it
+    assert recorded[1] == explained
 
 
 def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp_path):
@@ -173,6 +208,7 @@ def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp
             "rows_quarantined": 50,
             "quarantined_pct": 50.0,
             "limit_pct": 1.0,
+            "limit_set_by": "MAX_QUARANTINE_PCT",
             "top_reasons": "amount: negative value (30), ordered_at: not a timestamp (20)",
         }
     ]

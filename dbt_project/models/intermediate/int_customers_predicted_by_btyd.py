@@ -1,15 +1,17 @@
-"""Per-customer BG/NBD + Gamma-Gamma predictions with the parameters in use.
+"""Per-customer predictions of the purchase model in use (BG/NBD, MBG/NBD or Pareto/NBD)
++ Gamma-Gamma, with 90 % intervals of clv_12m and the 365-day expected purchases.
 
 One row per customer of int_customers_summarised_for_clv. The formulas are
-customer_marts.clv.predict; this model only moves data between DuckDB and it.
-Predictions are NULL when no usable parameters exist (for example, no customer has
-bought twice yet).
+customer_marts.clv.predict and customer_marts.clv_uncertainty (parameter draws, seeded);
+this model only moves data between DuckDB and them. Predictions are NULL when no usable
+parameters exist (for example, no customer has bought twice yet); intervals are NULL
+when the fit's covariance is unknown.
 """
 
 import numpy as np
 import pyarrow as pa
 
-from customer_marts import clv
+from customer_marts import clv, clv_uncertainty
 
 PREDICTIONS = (
     "p_alive",
@@ -19,28 +21,40 @@ PREDICTIONS = (
     "expected_avg_order_value",
     "clv_12m",
 )
+INTERVALS = (
+    "expected_purchases_365d_low",
+    "expected_purchases_365d_high",
+    "clv_12m_low",
+    "clv_12m_high",
+)
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     margin = float(dbt.config.meta_get("margin"))
     annual_discount_rate = float(dbt.config.meta_get("annual_discount_rate"))
+    draws = int(dbt.config.meta_get("clv_interval_draws"))
     fit = dbt.ref("int_btyd_parameters_fitted")
     rows = fit.to_dicts()
-    bg_nbd = clv.parameters_in_use(rows, clv.BG_NBD)
+    in_use = clv.model_in_use(rows) or clv.BG_NBD
+    purchase = clv.parameters_in_use(rows, in_use)
     gamma_gamma = clv.parameters_in_use(rows, clv.GAMMA_GAMMA)
 
-    customers = dbt.ref("int_customers_summarised_for_clv").select(
-        "customer_id, " + ", ".join(clv.INPUT_COLUMNS)
+    # In customer order, as the fit reads them: every rerun computes each customer's
+    # predictions at the same array position.
+    customers = (
+        dbt.ref("int_customers_summarised_for_clv")
+        .select("customer_id, " + ", ".join(clv.INPUT_COLUMNS))
+        .order("customer_id")
     )
     table = customers.to_arrow_table()
     x, t_x, T, m = (table.column(name).to_numpy() for name in clv.INPUT_COLUMNS)
     missing = np.full(len(x), np.nan)
-    if bg_nbd is None:
+    if purchase is None:
         predicted = dict.fromkeys(PREDICTIONS, missing)
     else:
         predicted = clv.predict(
-            bg_nbd,
+            purchase,
             gamma_gamma or (np.nan, np.nan, np.nan),
             x,
             t_x,
@@ -48,9 +62,22 @@ def model(dbt, session):
             m,
             margin=margin,
             annual_discount_rate=annual_discount_rate,
+            model=in_use,
+        )
+    bands = clv_uncertainty.from_fit_rows(
+        rows, x, t_x, T, m, margin, annual_discount_rate, draws=draws
+    )
+    for figure in ("expected_purchases_365d", "clv_12m"):
+        low, high = (
+            (missing, missing)
+            if bands is None
+            else (getattr(bands, f"{figure}_low"), getattr(bands, f"{figure}_high"))
+        )
+        predicted[f"{figure}_low"], predicted[f"{figure}_high"] = clv_uncertainty.contain(
+            low, high, predicted[figure]
         )
     columns = {"customer_id": table.column("customer_id")}
-    for name in PREDICTIONS:
+    for name in PREDICTIONS + INTERVALS:
         values = predicted[name]
         columns[name] = pa.array(values, mask=~np.isfinite(values), type=pa.float64())
     return pa.table(columns)

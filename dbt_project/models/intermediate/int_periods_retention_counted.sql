@@ -265,11 +265,13 @@ final as (
         customers_start - retained_customers as lost_customers,
         churned_customers,
         case
-            when customers_start > 0 then 100.0 * retained_customers / customers_start
+            when customers_start > 0 then {{ pct('100.0 * retained_customers / customers_start') }}
         end as retention_rate_pct,
+        {#- churn = lost / S = 100 - retention, taken from the rounded retention: a
+            correctly rounded churn that adds up with retention to exactly 100. #}
         case
             when customers_start > 0
-                then 100.0 * (customers_start - retained_customers) / customers_start
+                then {{ pct('100 - ' ~ pct('100.0 * retained_customers / customers_start')) }}
         end as churn_rate_pct
 
     from counted

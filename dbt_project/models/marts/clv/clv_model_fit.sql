@@ -18,10 +18,19 @@ final as (
         converged,
         fitted_at,
         as_of_date,
-        is_used_for_predictions
+        is_used_for_predictions,
+        std_error,
+        ci_low_95,
+        ci_high_95,
+        aic,
+        bic,
+        holdout_mae_per_customer,
+        is_selected_model,
+        selection_reason
 
     from fitted
 
 )
 
 select * from final
+{{ published_order() }}

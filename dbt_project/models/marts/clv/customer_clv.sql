@@ -32,14 +32,14 @@ lifetime as (
 
     select
         {%- if clv_lifetime_years is not none %}
-        cast({{ clv_lifetime_years }} as double) as expected_lifetime_years
+        {{ quantity(clv_lifetime_years) }} as expected_lifetime_years
         {%- else %}
         (
             select
-                case
-                    when churn_rate_pct = 0 then cast({{ max_lifetime_years }} as double)
-                    else least({{ max_lifetime_years }}, 100.0 / churn_rate_pct)
-                end
+                {{ quantity('case
+                    when churn_rate_pct = 0 then cast(' ~ max_lifetime_years ~ ' as double)
+                    else least(' ~ max_lifetime_years ~ ', 100.0 / churn_rate_pct)
+                end') }}
             from latest_complete_year
         ) as expected_lifetime_years
         {%- endif %}
@@ -50,24 +50,28 @@ valued as (
 
     select
         customers.customer_id,
-        customers.historic_revenue as historic_clv,
-        customers.revenue_365d as annual_value,
-        20 * customers.revenue_365d as clv_rule_of_20,
+        {{ money('customers.historic_revenue') }} as historic_clv,
+        {{ money('customers.revenue_365d') }} as annual_value,
+        {{ money('20 * customers.revenue_365d') }} as clv_rule_of_20,
         customers.orders_365d as purchases_per_year,
         lifetime.expected_lifetime_years,
-        customers.orders_365d
+        {{ money('customers.orders_365d
             * (cast(customers.historic_revenue as double) / customers.completed_orders)
-            * lifetime.expected_lifetime_years as clv_simple,
+            * lifetime.expected_lifetime_years') }} as clv_simple,
         customers.frequency,
         customers.recency_days,
         customers.t_days,
-        customers.monetary_value,
-        predictions.p_alive,
-        predictions.expected_purchases_30d,
-        predictions.expected_purchases_90d,
-        predictions.expected_purchases_365d,
-        predictions.expected_avg_order_value,
-        predictions.clv_12m
+        {{ money('customers.monetary_value') }} as monetary_value,
+        {{ quantity('predictions.p_alive') }} as p_alive,
+        {{ quantity('predictions.expected_purchases_30d') }} as expected_purchases_30d,
+        {{ quantity('predictions.expected_purchases_90d') }} as expected_purchases_90d,
+        {{ quantity('predictions.expected_purchases_365d') }} as expected_purchases_365d,
+        {{ money('predictions.expected_avg_order_value') }} as expected_avg_order_value,
+        {{ money('predictions.clv_12m') }} as clv_12m,
+        {{ quantity('predictions.expected_purchases_365d_low') }} as expected_purchases_365d_low,
+        {{ quantity('predictions.expected_purchases_365d_high') }} as expected_purchases_365d_high,
+        {{ money('predictions.clv_12m_low') }} as clv_12m_low,
+        {{ money('predictions.clv_12m_high') }} as clv_12m_high
 
     from customers
     cross join lifetime
@@ -79,10 +83,11 @@ final as (
 
     select
         *,
+        {#- ranked on the published (rounded) clv_12m: equal cents, equal percentile #}
         case
-            when clv_12m is not null then 100 * percent_rank() over (
+            when clv_12m is not null then {{ pct('100 * percent_rank() over (
                 partition by clv_12m is null order by clv_12m
-            )
+            )') }}
         end as clv_percentile
 
     from valued
@@ -90,3 +95,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

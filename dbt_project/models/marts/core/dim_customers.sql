@@ -4,6 +4,7 @@ orders as (
 
     select
         customer_id,
+        order_id,
         ordered_at,
         order_date,
         amount,
@@ -20,8 +21,9 @@ latest_scores as (
 
     select
         customer_id,
-        arg_max(nps_score, responded_at) as latest_nps_score,
-        arg_max(nps_category, responded_at) as latest_nps_category,
+        {#- the response id breaks a tie of two responses at the same moment #}
+        arg_max(nps_score, (responded_at, response_id)) as latest_nps_score,
+        arg_max(nps_category, (responded_at, response_id)) as latest_nps_category,
         max(responded_at) as latest_nps_at
 
     from {{ ref('fct_survey_responses') }}
@@ -46,9 +48,9 @@ customers as (
         max(ordered_at) as last_order_at,
         max(order_date) as last_order_date,
         count(*) as completed_orders,
-        sum(amount) as historic_revenue,
+        {{ money('sum(amount)') }} as historic_revenue,
         any_value(channel) filter (where customer_order_number = 1) as acquisition_channel,
-        arg_max(country, ordered_at) filter (where country is not null) as country
+        arg_max(country, (ordered_at, order_id)) filter (where country is not null) as country
 
     from orders
     group by customer_id
@@ -68,7 +70,7 @@ measured as (
         last_order_at,
         completed_orders,
         historic_revenue,
-        historic_revenue / completed_orders as aov,
+        {{ money('historic_revenue / completed_orders') }} as aov,
         {{ dbt.datediff('last_order_date', as_of_date(), 'day') }} as days_since_last_order,
         {{ dbt.datediff('first_order_date', as_of_date(), 'day') }} as days_since_first_order
 
@@ -148,3 +150,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

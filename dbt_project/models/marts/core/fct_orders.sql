@@ -26,3 +26,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

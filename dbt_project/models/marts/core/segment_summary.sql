@@ -20,9 +20,9 @@ segments as (
         lifecycle_stage,
         is_high_value,
         count(*) as customers,
-        sum(historic_revenue) as historic_revenue,
-        avg(completed_orders) as avg_orders,
-        avg(days_since_last_order) as avg_days_since_last_order
+        {{ money('sum(historic_revenue)') }} as historic_revenue,
+        {{ quantity('avg(completed_orders)') }} as avg_orders,
+        {{ quantity('avg(days_since_last_order)') }} as avg_days_since_last_order
 
     from customers
     group by lifecycle_stage, is_high_value
@@ -35,7 +35,7 @@ final as (
         lifecycle_stage,
         is_high_value,
         customers,
-        100.0 * customers / sum(customers) over () as share_of_customers_pct,
+        {{ pct('100.0 * customers / sum(customers) over ()') }} as share_of_customers_pct,
         historic_revenue,
         avg_orders,
         avg_days_since_last_order
@@ -45,3 +45,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

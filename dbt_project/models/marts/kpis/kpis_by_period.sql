@@ -27,7 +27,7 @@ survey_scores as (
     period that contains that date. #}
 customer_clv as (
 
-    select avg(clv_12m) as avg_clv_12m
+    select {{ money('avg(clv_12m)') }} as avg_clv_12m
     from {{ ref('customer_clv') }}
 
 ),
@@ -49,7 +49,7 @@ purchases as (
         period_start,
         count(*) as purchasing_customers,
         cast(sum(orders) as bigint) as orders,
-        sum(revenue) as revenue
+        {{ money('sum(revenue)') }} as revenue
 
     from customer_periods
     group by grain, period_start
@@ -130,14 +130,17 @@ final as (
         churned_customers,
         orders,
         revenue,
-        case when orders > 0 then revenue / orders end as aov,
-        case when purchasing_customers > 0 then 1.0 * orders / purchasing_customers end
-            as purchase_frequency,
+        case when orders > 0 then {{ money('revenue / orders') }} end as aov,
         case
-            when customers_to_date > 0 then 100.0 * repeat_customers_to_date / customers_to_date
+            when purchasing_customers > 0 then {{ quantity('1.0 * orders / purchasing_customers') }}
+        end as purchase_frequency,
+        case
+            when customers_to_date > 0
+                then {{ pct('100.0 * repeat_customers_to_date / customers_to_date') }}
         end as repeat_purchase_rate_pct,
         case
-            when new_customers_with_channel > 0 then 100.0 * referred_customers / new_customers
+            when new_customers_with_channel > 0
+                then {{ pct('100.0 * referred_customers / new_customers') }}
         end as referral_rate_pct,
         retention_rate_pct,
         churn_rate_pct,
@@ -157,3 +160,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

@@ -91,14 +91,14 @@ final as (
         period_start,
         cohort_size,
         active_customers,
-        100.0 * active_customers / cohort_size as retention_pct,
+        {{ pct('100.0 * active_customers / cohort_size') }} as retention_pct,
         orders,
-        revenue,
-        sum(revenue) over (
+        {{ money('revenue') }} as revenue,
+        {{ money('sum(revenue) over (
             partition by grain, cohort_start
             order by period_number
             rows between unbounded preceding and current row
-        ) / cohort_size as cumulative_revenue_per_customer,
+        ) / cohort_size') }} as cumulative_revenue_per_customer,
         case grain
             {%- for grain in grains %}
             when '{{ grain }}' then {{ dbt.dateadd(grain, 1, 'period_start') }} <= {{ as_of_date() }} + 1
@@ -110,3 +110,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

@@ -67,3 +67,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

@@ -161,24 +161,25 @@ final as (
         aggregated.promoters,
         aggregated.passives,
         aggregated.detractors,
-        case when aggregated.responses > 0 then 100.0 * aggregated.promoters / aggregated.responses end
+        case when aggregated.responses > 0 then {{ pct('100.0 * aggregated.promoters / aggregated.responses') }} end
             as pct_promoters,
-        case when aggregated.responses > 0 then 100.0 * aggregated.passives / aggregated.responses end
+        case when aggregated.responses > 0 then {{ pct('100.0 * aggregated.passives / aggregated.responses') }} end
             as pct_passives,
-        case when aggregated.responses > 0 then 100.0 * aggregated.detractors / aggregated.responses end
+        case when aggregated.responses > 0 then {{ pct('100.0 * aggregated.detractors / aggregated.responses') }} end
             as pct_detractors,
-        {{ nps('aggregated.promoters', 'aggregated.detractors', 'aggregated.responses') }} as nps,
-        {{ nps_margin_of_error('aggregated.promoters', 'aggregated.detractors', 'aggregated.responses') }}
+        {{ pct(nps('aggregated.promoters', 'aggregated.detractors', 'aggregated.responses')) }} as nps,
+        {{ pct(nps_margin_of_error('aggregated.promoters', 'aggregated.detractors', 'aggregated.responses')) }}
             as nps_margin_of_error,
         aggregated.csat_responses,
         case
             when aggregated.csat_responses > 0
-                then 100.0 * aggregated.csat_satisfied / aggregated.csat_responses
+                then {{ pct('100.0 * aggregated.csat_satisfied / aggregated.csat_responses') }}
         end as csat_pct,
         aggregated.ces_responses,
-        aggregated.ces_avg,
+        {{ quantity('aggregated.ces_avg') }} as ces_avg,
         case
-            when aggregated.ces_responses > 0 then 100.0 * aggregated.ces_easy / aggregated.ces_responses
+            when aggregated.ces_responses > 0
+                then {{ pct('100.0 * aggregated.ces_easy / aggregated.ces_responses') }}
         end as ces_pct_easy,
         case
             when has_sends.has_sends and aggregated.dimension in ('{{ send_dimension_values.keys() | join("', '") }}')
@@ -186,7 +187,7 @@ final as (
         end as surveys_sent,
         case
             when sends_by_segment.surveys_sent > 0
-                then 100.0 * aggregated.responses / sends_by_segment.surveys_sent
+                then {{ pct('100.0 * aggregated.responses / sends_by_segment.surveys_sent') }}
         end as response_rate_pct,
         aggregated.responses >= {{ var('min_survey_responses') }} as is_reportable
 
@@ -201,3 +202,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

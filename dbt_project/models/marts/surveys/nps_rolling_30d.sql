@@ -101,8 +101,8 @@ final as (
         promoters,
         passives,
         detractors,
-        {{ nps('promoters', 'detractors', 'promoters + passives + detractors') }} as nps,
-        {{ nps_margin_of_error('promoters', 'detractors', 'promoters + passives + detractors') }}
+        {{ pct(nps('promoters', 'detractors', 'promoters + passives + detractors')) }} as nps,
+        {{ pct(nps_margin_of_error('promoters', 'detractors', 'promoters + passives + detractors')) }}
             as nps_margin_of_error,
         promoters + passives + detractors >= {{ var('min_survey_responses') }} as is_reportable
 
@@ -111,3 +111,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

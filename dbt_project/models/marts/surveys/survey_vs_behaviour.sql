@@ -34,7 +34,7 @@ completed_orders as (
 
 scored_responses as (
 
-    select customer_id, responded_at, response_date, nps_category
+    select customer_id, response_id, responded_at, response_date, nps_category
     from {{ ref('fct_survey_responses') }}
     where nps_category is not null and customer_id is not null
 
@@ -47,7 +47,8 @@ retention_anchors as (
 
     select
         customer_id,
-        arg_max(nps_category, responded_at) as nps_category,
+        {#- the category of the latest response (ties: the later response id) #}
+        arg_max(nps_category, (responded_at, response_id)) as nps_category,
         max(response_date) as response_date
 
     from scored_responses
@@ -78,7 +79,8 @@ retention_by_category as (
     select
         nps_category,
         count(*) as retention_365d_customers,
-        100.0 * count(*) filter (where purchased_within_window) / count(*) as retention_365d_pct
+        {{ pct('100.0 * count(*) filter (where purchased_within_window) / count(*)') }}
+            as retention_365d_pct
 
     from retention_outcomes
     group by nps_category
@@ -106,9 +108,10 @@ by_category as (
         coalesce(customers.latest_nps_category, 'no_response') as nps_category,
         count(*) as customers,
         count(*) filter (where customers.lifecycle_stage = 'churned') as churned_customers,
-        avg(customer_clv.historic_clv) as avg_historic_clv,
-        avg(customer_clv.clv_12m) as avg_clv_12m,
-        avg(orders_after_latest_response.orders_after_response) as avg_orders_after_response
+        {{ money('avg(customer_clv.historic_clv)') }} as avg_historic_clv,
+        {{ money('avg(customer_clv.clv_12m)') }} as avg_clv_12m,
+        {{ quantity('avg(orders_after_latest_response.orders_after_response)') }}
+            as avg_orders_after_response
 
     from customers
     left join customer_clv on customers.customer_id = customer_clv.customer_id
@@ -135,7 +138,7 @@ final as (
         coalesce(by_category.churned_customers, 0) as churned_customers,
         case
             when by_category.customers > 0
-                then 100.0 * by_category.churned_customers / by_category.customers
+                then {{ pct('100.0 * by_category.churned_customers / by_category.customers') }}
         end as churn_rate_pct,
         coalesce(retention_by_category.retention_365d_customers, 0) as retention_365d_customers,
         retention_by_category.retention_365d_pct,
@@ -150,3 +153,4 @@ final as (
 )
 
 select * from final
+{{ published_order() }}

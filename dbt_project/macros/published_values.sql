@@ -1,0 +1,46 @@
+{#- How the marts publish numbers, so that two runs on the same data publish the same
+    bytes. Every non-integer number is rounded once, where it is computed, to the
+    decimal places of its kind (vars money_decimals, pct_decimals, quantity_decimals
+    in dbt_project.yml; README, "What it produces"):
+      money     DECIMAL(18, money_decimals): cents of the reporting currency. Sums and
+                means of money are taken over these exact decimals, so no aggregation
+                order can move them.
+      pct       DOUBLE rounded to pct_decimals: percentages (0-100) and NPS points.
+      quantity  DOUBLE rounded to quantity_decimals: probabilities, expected purchases,
+                means of counts, scores and days, lifetimes in years.
+    Rounding a value computed in a fixed way gives the same double every time; the
+    floating-point sums that DuckDB's parallel aggregation adds up in a varying order
+    are avoided by summing the rounded decimals instead. -#}
+
+{% macro published_decimals(kind) -%}
+    {%- set decimals = var(kind ~ '_decimals') -%}
+    {%- if decimals is not number or decimals < 0 or decimals != decimals | int -%}
+        {{ exceptions.raise_compiler_error(
+            "var " ~ kind ~ "_decimals must be a whole number of decimal places, not '" ~ decimals ~ "'"
+        ) }}
+    {%- endif -%}
+    {{ return(decimals | int) }}
+{%- endmacro %}
+
+{#- An amount of money, in cents (DECIMAL(18, money_decimals)). -#}
+{% macro money(expression) -%}
+    {%- set decimals = published_decimals('money') -%}
+    cast(round({{ expression }}, {{ decimals }}) as decimal(18, {{ decimals }}))
+{%- endmacro %}
+
+{#- A percentage (0-100) or NPS points (-100..100), to pct_decimals places. -#}
+{% macro pct(expression) -%}
+    round(cast({{ expression }} as double), {{ published_decimals('pct') }})
+{%- endmacro %}
+
+{#- Any other non-integer measure, to quantity_decimals places. -#}
+{% macro quantity(expression) -%}
+    round(cast({{ expression }} as double), {{ published_decimals('quantity') }})
+{%- endmacro %}
+
+{#- The end of a mart's final select: rows are stored in a total order (every column,
+    left to right; the grain's key comes first), so `select *` and the Parquet export
+    return the same rows in the same order on every run. -#}
+{% macro published_order() -%}
+    order by all
+{%- endmacro %}

@@ -1,0 +1,177 @@
+"""Two runs on the same files and as-of date publish identical tables, however DuckDB
+schedules its threads.
+
+The whole pipeline (ingest, gate, dbt build, gate, publish) runs twice on the demo
+data, into two fresh warehouses: once with DuckDB on one thread, once on 16 (a copy
+of the dbt project whose profile sets `threads`). One thread aggregates in one fixed
+order; sixteen threads on this 2-core machine interleave their partial aggregates
+and window partitions differently every time, which is what used to move
+floating-point sums in their last digits. Every column of every row of every table of
+`published.duckdb` must be equal, and every Parquet file byte for byte; only the
+columns that say which run wrote a row, and when, may differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_marts.demo import DemoSpec, write_landing
+from customer_marts.pipeline import run_all
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+AS_OF = date(2025, 12, 31)
+THREADS = (1, 16)
+# What names a run rather than the data: its id, its clock times, its published
+# version, Airflow's id for it, when a file was loaded and when the CLV models were
+# fitted (a rerun fits the same parameters again, at another time).
+RUN_IDENTITY_COLUMNS = {
+    "run_id",
+    "started_at",
+    "finished_at",
+    "published_version",
+    "airflow_run_id",
+    "loaded_at",
+    "fitted_at",
+}
+PARQUET_MANIFEST = "_published.json"  # names the version; the data files are compared
+
+
+def project_with_threads(destination: Path, threads: int) -> Path:
+    """A copy of the dbt project whose profile runs DuckDB on `threads` threads."""
+    source = Path(__file__).resolve().parents[2] / "dbt_project"
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("target", "logs"))
+    profile = destination / "profiles.yml"
+    text = profile.read_text()
+    assert "        TimeZone: UTC\n" in text  # the profile's settings block, indented 8
+    profile.write_text(
+        text.replace(
+            "        TimeZone: UTC\n", f"        TimeZone: UTC\n        threads: {threads}\n"
+        )
+    )
+    return destination
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory) -> list[Path]:
+    landing = tmp_path_factory.mktemp("demo_landing")
+    write_landing(landing, DemoSpec())  # the data of `make run`: 5,000 customers
+    published = []
+    for threads in THREADS:
+        root = tmp_path_factory.mktemp(f"threads_{threads}")
+        settings = replace(
+            make_settings(root),
+            landing_dir=landing,
+            dbt_project_dir=project_with_threads(root / "dbt_project", threads),
+        )
+        run_all(settings, AS_OF)  # raises unless the run published
+        published.append(settings.warehouse_dir)
+    return published
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, database: str, stored_order: bool) -> dict:
+    """Every table of a published file: its columns and types, and its rows without the
+    run identity columns, sorted or in the order they are stored (what `select *`
+    and the Parquet export return)."""
+    columns = con.execute(
+        "select schema_name || '.' || table_name, list((column_name, data_type) "
+        "order by column_index) from duckdb_columns() where database_name = ? "
+        "group by all order by 1",
+        [database],
+    ).fetchall()
+    tables = {}
+    for table, typed in columns:
+        kept = ", ".join(f'"{name}"' for name, _ in typed if name not in RUN_IDENTITY_COLUMNS)
+        order = "" if stored_order else " order by all"
+        rows = con.execute(f"select {kept} from {database}.{table}{order}").fetchall()
+        # repr tells apart what == does not: -0.0 and 0.0, Decimal('1.0') and 1.0
+        tables[table] = (typed, [tuple(map(repr, row)) for row in rows])
+    return tables
+
+
+def differing_columns(first: tuple, second: tuple) -> list[str]:
+    """The columns of a table whose values differ (or why the tables cannot be lined up)."""
+    (typed, rows), (other_typed, other_rows) = first, second
+    if typed != other_typed:
+        return [f"columns/types: {typed} != {other_typed}"]
+    if len(rows) != len(other_rows):
+        return [f"row count: {len(rows)} != {len(other_rows)}"]
+    names = [name for name, _ in typed if name not in RUN_IDENTITY_COLUMNS]
+    differing = set()
+    for row, other in zip(rows, other_rows, strict=True):
+        differing |= {
+            name
+            for name, value, other_value in zip(names, row, other, strict=True)
+            if value != other_value
+        }
+    return sorted(differing)
+
+
+def published_differences(warehouses: list[Path], schemas: tuple, stored_order: bool) -> dict:
+    """{table: its differing columns} between the two runs' published files."""
+    with duckdb.connect() as con:
+        for index, warehouse in enumerate(warehouses):
+            con.execute(f"attach '{warehouse / 'published.duckdb'}' as run_{index} (read_only)")
+        first, second = (
+            {
+                table: rows
+                for table, rows in table_rows(con, f"run_{index}", stored_order).items()
+                if table.startswith(schemas)
+            }
+            for index in range(2)
+        )
+    assert sorted(first) == sorted(second)
+    assert len([table for table in first if table.startswith("marts.")]) >= 14
+    return {
+        table: differing_columns(first[table], second[table])
+        for table in first
+        if first[table] != second[table]
+    }
+
+
+def test_two_runs_publish_identical_values_in_every_table(warehouses):
+    # every row of every table, sorted: what a diff or a snapshot of the data sees
+    assert published_differences(warehouses, ("marts.", "audit."), stored_order=False) == {}
+
+
+def test_two_runs_store_every_mart_in_the_same_row_order(warehouses):
+    # `select * from marts.<table>` without an order returns the same rows in the same
+    # order (BI extracts, hashes of a query's output)
+    assert published_differences(warehouses, ("marts.",), stored_order=True) == {}
+
+
+def parquet_contents(path: Path) -> str | list:
+    """A Parquet file's SHA-256, or, for a file with run identity columns (the fit's
+    fitted_at), its other columns' rows in file order."""
+    with duckdb.connect() as con:
+        names = [row[0] for row in con.execute(f"describe select * from '{path}'").fetchall()]
+        identity = [name for name in names if name in RUN_IDENTITY_COLUMNS]
+        if not identity:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        excluded = ", ".join(f'"{name}"' for name in identity)
+        return [
+            tuple(map(repr, row))
+            for row in con.execute(f"select * exclude ({excluded}) from '{path}'").fetchall()
+        ]
+
+
+def test_two_runs_export_identical_parquet_files(warehouses):
+    first, second = (
+        {
+            path.name: parquet_contents(path)
+            for path in sorted((warehouse / "parquet").iterdir())
+            if path.name != PARQUET_MANIFEST
+        }
+        for warehouse in warehouses
+    )
+    assert len(first) >= 14 and sorted(first) == sorted(second)
+    # byte for byte, but for clv_model_fit's fitted_at
+    assert [name for name in first if isinstance(first[name], list)] == ["clv_model_fit.parquet"]
+    assert {name for name in first if first[name] != second[name]} == set()
