@@ -10,7 +10,9 @@
 3. runs the same marts' SQL straight in DuckDB, without Airflow, dbt or Great
    Expectations (the floor);
 4. compares our BTYD inputs (SQL) and fit with lifetimes on the same data, checking the
-   results agree before timing them;
+   results agree before timing them, and times the CLV models of a run on the small
+   run's inputs: the three purchase-model fits (BG/NBD, MBG/NBD, Pareto/NBD) + Gamma-Gamma
+   and the parameter-draw intervals, against the single BG/NBD + Gamma-Gamma fit;
 5. writes `bench/results.json` and `BENCHMARKS.md`.
 
 Figures under MEDIAN_BELOW seconds are medians of several runs. Benchmarks report; they
@@ -44,7 +46,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_marts import clv
+from customer_marts import clv, clv_uncertainty
 from customer_marts.config import DEMO_MARKER, local_airflow_env
 from customer_marts.contract import SOURCES
 from customer_marts.demo import DemoSpec, write_landing
@@ -712,6 +714,51 @@ def clv_fit_vs_lifetimes(build_db: Path) -> dict[str, Any]:
     }
 
 
+def clv_models_timing(build_db: Path) -> dict[str, Any]:
+    """The CLV models a run fits and propagates, timed on one run's inputs (each figure
+    the median of several runs when short): the single BG/NBD + Gamma-Gamma fit (what a
+    run fitted before there were three models), the three purchase models + Gamma-Gamma
+    (a run fits them twice: on all history and on the calibration window), and the 90 %
+    intervals of the customers and of groups (every customer in one of eight groups)."""
+    x, t_x, T, m = btyd_inputs(build_db)
+    single, _, _ = timed(lambda: our_fit(x, t_x, T, m))
+    three, fits, _ = timed(
+        lambda: (
+            [clv.fit_purchase_model(model, x, t_x, T) for model in clv.PURCHASE_MODELS]
+            + [clv.fit_gamma_gamma(x, m)]
+        )
+    )
+    bg, spend = fits[0], fits[-1]
+    if not (bg.converged and spend.converged):
+        raise AssertionError("the BG/NBD or Gamma-Gamma fit did not converge")
+    arguments = (
+        clv.BG_NBD,
+        (bg.values(), bg.log_covariance),
+        (spend.values(), spend.log_covariance),
+        x,
+        t_x,
+        T,
+        m,
+    )
+    customers, _, _ = timed(lambda: clv_uncertainty.propagate(*arguments))
+    groups, _, _ = timed(
+        lambda: clv_uncertainty.propagate(
+            *arguments, groups={"group": (np.arange(len(x)) % 8)}, customers=False
+        )
+    )
+    return {
+        "customers": len(x),
+        "draws": clv_uncertainty.DRAWS,
+        "single_fit_seconds": single,
+        "three_fits_seconds": three,
+        "customer_intervals_seconds": customers,
+        "group_intervals_seconds": groups,
+        "converged": {fit.model: fit.converged for fit in fits},
+        # a run: both fits of every model (all history, calibration) and both intervals
+        "run_over_single_fit": (2 * three + customers + groups) / single,
+    }
+
+
 # ---------------------------------------------------------------- machine
 
 
@@ -854,6 +901,7 @@ def run(context: Context) -> dict[str, Any]:
     build_db = small_runs["warehouse"] / "build.duckdb"
     btyd = btyd_summary_vs_lifetimes(build_db, target, small_runs["as_of"])
     fit = clv_fit_vs_lifetimes(build_db)
+    models = clv_models_timing(build_db)
     if not context.keep_runs:
         shutil.rmtree(small_runs["workdir"], ignore_errors=True)
 
@@ -879,6 +927,11 @@ def run(context: Context) -> dict[str, Any]:
         f"ratio_to_sql_floor_{large}": round(full_large["seconds"] / floor["seconds"], 2),
         "btyd_summary_speedup_vs_lifetimes": round(btyd["speedup"], 2),
         "clv_fit_speedup_vs_lifetimes": round(fit["speedup"], 2),
+        f"clv_three_fits_seconds_{small}": round(models["three_fits_seconds"], 2),
+        f"clv_intervals_seconds_{small}": round(
+            models["customer_intervals_seconds"] + models["group_intervals_seconds"], 2
+        ),
+        f"clv_models_over_single_fit_{small}": round(models["run_over_single_fit"], 2),
         "ingest_rows_per_second": round(large_runs["ingest_rows_per_second"]),
         f"e2e_scaling_{large}_over_{small}": round(
             full_large["seconds"] / full_small["seconds"], 2
@@ -891,6 +944,7 @@ def run(context: Context) -> dict[str, Any]:
         "sql_floor": _rounded(floor),
         "btyd_summary_vs_lifetimes": _rounded(btyd),
         "clv_fit_vs_lifetimes": _rounded(fit),
+        "clv_models": _rounded(models),
         "bench_seconds": round(time.perf_counter() - clock, 1),
     }
     document = {
@@ -934,10 +988,35 @@ FIGURES = {
     "ratio_to_sql_floor": "Full run / floor",
     "btyd_summary_speedup_vs_lifetimes": "BTYD inputs: our SQL vs lifetimes' summary, x faster",
     "clv_fit_speedup_vs_lifetimes": "BG/NBD + Gamma-Gamma fit: ours vs lifetimes, x faster",
+    "clv_three_fits_seconds": "CLV: BG/NBD, MBG/NBD, Pareto/NBD + Gamma-Gamma fits, s",
+    "clv_intervals_seconds": "CLV: 90 % intervals (customers and groups), s",
+    "clv_models_over_single_fit": "CLV: a run's fits and intervals / the single BG/NBD fit",
     "ingest_rows_per_second": "CSV ingest throughput (ingest task), rows/s",
     "e2e_scaling": "Scaling of the full run (time ratio)",
     "orders_ratio": "Orders ratio of the two sizes",
 }
+
+
+def _clv_models_lines(models: dict[str, Any] | None, size: str) -> list[str]:
+    if not models:
+        return []
+    return [
+        "## CLV models",
+        "",
+        f"On the {size} run's BTYD inputs ({models['customers']:,} customers), "
+        f"{models['draws']} parameter draws; figures under {MEDIAN_BELOW:g} s are medians.",
+        "",
+        "| | s |",
+        "| --- | ---: |",
+        f"| BG/NBD + Gamma-Gamma fit (one model) | {_number(models['single_fit_seconds'])} |",
+        f"| BG/NBD, MBG/NBD, Pareto/NBD + Gamma-Gamma fits | "
+        f"{_number(models['three_fits_seconds'])} |",
+        f"| intervals of every customer | {_number(models['customer_intervals_seconds'])} |",
+        f"| intervals of group sums | {_number(models['group_intervals_seconds'])} |",
+        f"| a run (fits twice: all history and calibration; both intervals) / one fit | "
+        f"{models['run_over_single_fit']:.1f}x |",
+        "",
+    ]
 
 
 def _figure_name(key: str) -> str:
@@ -1107,6 +1186,7 @@ def render(document: dict[str, Any], path: Path) -> None:
         "amounts divided by their mean: on the raw amounts it stops with a ConvergenceError "
         "at this size; v is scaled back).",
         "",
+        *_clv_models_lines(details.get("clv_models"), small),
         "## Machine",
         "",
         "| | |",

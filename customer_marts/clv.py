@@ -87,7 +87,8 @@ GRADIENT_TOLERANCE = 1e-6
 # Smallest curvature (Hessian eigenvalue of the mean negative log-likelihood, with respect
 # to the log-parameters) of a converged fit: below it a parameter is not identified.
 MIN_CURVATURE = 1e-6
-# Step of the central differences of Pareto/NBD's gradient (log-parameters).
+# Step of the central differences of the derivatives of Pareto/NBD's hypergeometric
+# log-tails (log-parameters).
 GRADIENT_STEP = 1e-5
 # Below this many distinct combinations one thread is faster than splitting the work.
 PARALLEL_FROM = 100_000
@@ -437,30 +438,59 @@ class _ParetoData:
         return self.counts.n
 
 
-def _pareto_total(log_params: np.ndarray, data: _ParetoData) -> float:
+def _pareto_nbd_objective(log_params: np.ndarray, data: _ParetoData) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood and its gradient with respect to the log-parameters.
+
+    The gradient is analytic except for the derivatives of the hypergeometric log-tails,
+    which are central differences per distinct (x, y) pair (few): with
+    u = tail(T) / tail(t_x), d log(tail(t_x) - tail(T)) = (d log tail(t_x) - u d log
+    tail(T)) / (1 - u)."""
     params = tuple(np.exp(log_params))
     r, alpha, s, beta = params
     c = data.counts
     tail = _pareto_log_tail(params, data.pair_x, data.pair_y)
-    alive, died = _pareto_log_terms(params, c.x, c.T, tail[data.at_t_x], tail[data.at_T])
+    d_tail = np.empty((4, len(tail)))
+    for j in range(4):
+        shift = np.zeros(4)
+        shift[j] = GRADIENT_STEP
+        upper = _pareto_log_tail(tuple(np.exp(log_params + shift)), data.pair_x, data.pair_y)
+        lower = _pareto_log_tail(tuple(np.exp(log_params - shift)), data.pair_x, data.pair_y)
+        d_tail[j] = (upper - lower) / (2 * GRADIENT_STEP)
+    tail_t_x, tail_T = tail[data.at_t_x], tail[data.at_T]
+    alive, died = _pareto_log_terms(params, c.x, c.T, tail_t_x, tail_T)
+    both = np.logaddexp(alive, died)
+    share_died = np.exp(died - both)  # 0 where t_x = T
+    share_alive = 1.0 - share_died
+    can_die = share_died > 0
+    u = np.exp(np.where(can_die, tail_T - tail_t_x, -1.0))
+    weight = c.w * np.where(can_die, share_died / np.where(can_die, 1.0 - u, 1.0), 0.0)
     xu, cu = c.x_values, c.x_counts
-    return (
+    value = (
         _dot(cu, gammaln(r + xu) - gammaln(r))
         + c.n * (r * np.log(alpha) + s * np.log(beta))
-        + _dot(c.w, np.logaddexp(alive, died))
+        + _dot(c.w, both)
     )
-
-
-def _pareto_nbd_objective(log_params: np.ndarray, data: _ParetoData) -> tuple[float, np.ndarray]:
-    """Mean negative log-likelihood; gradient by central differences in log-parameters."""
-    value = _pareto_total(log_params, data)
-    gradient = np.empty(len(log_params))
-    for j in range(len(log_params)):
-        shift = np.zeros(len(log_params))
-        shift[j] = GRADIENT_STEP
-        gradient[j] = (
-            _pareto_total(log_params + shift, data) - _pareto_total(log_params - shift, data)
-        ) / (2 * GRADIENT_STEP)
+    log_alpha_T, log_beta_T = np.log(alpha + c.T), np.log(beta + c.T)
+    alive_terms = (
+        -r * log_alpha_T,
+        -(r + c.x) * alpha / (alpha + c.T),
+        -s * log_beta_T,
+        -s * beta / (beta + c.T),
+    )
+    base = (
+        r * _dot(cu, digamma(r + xu) - digamma(r)) + c.n * r * np.log(alpha),
+        c.n * r,
+        c.n * s * np.log(beta) + _dot(c.w, share_died),  # d log s / d log s = 1
+        c.n * s,
+    )
+    gradient = np.array(
+        [
+            base[j]
+            + _dot(c.w * share_alive, alive_terms[j])
+            + _dot(weight, d_tail[j][data.at_t_x] - u * d_tail[j][data.at_T])
+            for j in range(4)
+        ]
+    )
     return -value / data.n, -gradient / data.n
 
 

@@ -212,3 +212,31 @@ def test_the_report_keeps_its_notes(tmp_path):
     text = path.read_text()
     assert "hand-written finding" in text and "OLD-GENERATED-TEXT" not in text
     assert "| 130 | <= 120 | **missed** |" in text
+
+
+def test_clv_models_timing_reports_the_fits_and_intervals(tmp_path):
+    # small simulated BTYD inputs in a real DuckDB file, as a run's build database has them
+    from tests.unit.test_clv import simulate
+
+    x, t_x, T, m = simulate(3_000, seed=4)
+    build_db = tmp_path / "build.duckdb"
+    frame = pd.DataFrame({"frequency": x, "recency_days": t_x, "t_days": T, "monetary_value": m})
+    with duckdb.connect(str(build_db)) as con:
+        con.execute("create schema intermediate")
+        con.register("frame", frame)
+        con.execute(
+            "create table intermediate.int_customers_summarised_for_clv as select * from frame"
+        )
+    models = bench.clv_models_timing(build_db)
+    assert models["customers"] == 3_000 and all(models["converged"].values())
+    for key in (
+        "single_fit_seconds",
+        "three_fits_seconds",
+        "customer_intervals_seconds",
+        "group_intervals_seconds",
+    ):
+        assert models[key] > 0, key
+    # a run fits every model twice and computes both intervals: more than one fit's work
+    assert models["run_over_single_fit"] > 1
+    lines = "\n".join(bench._clv_models_lines(models, "1m"))
+    assert "## CLV models" in lines and "BG/NBD, MBG/NBD, Pareto/NBD" in lines

@@ -176,6 +176,13 @@ def test_recovers_the_simulated_parameters():
             [0.3, -0.5, 0.2, 1.1],
         ),
         (
+            clv._pareto_nbd_objective,
+            lambda x, t_x, T, m: clv._ParetoData.build(
+                clv._Counts.build(x, t_x / 100, T / 100, None)
+            ),
+            [0.3, -0.5, 0.2, 1.1],
+        ),
+        (
             clv._gamma_gamma_objective,
             lambda x, t_x, T, m: clv._GammaGammaData.build(x[x > 0], m[x > 0] / 50),
             [1.5, 1.2, 0.1],
