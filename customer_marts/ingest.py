@@ -48,6 +48,7 @@ from customer_marts.landing import (
     mask_emails,
     path_literal,
     quote,
+    reader_error,
 )
 from customer_marts.sources import SourceConfig, SourceConfigError, SourcesConfig
 from customer_marts.sources import load as load_sources
@@ -793,7 +794,7 @@ def _load_rates(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     except duckdb.Error as exc:
         raise IngestError(
             f"rates_file {path}: cannot be read as a CSV with columns currency, rate "
-            f"({str(exc).strip().splitlines()[0][:300]})"
+            f"({reader_error(exc)})"
         ) from exc
     (bad,) = con.execute(
         "select count(*) from (select 1 from rates qualify currency is null or rate is null "

@@ -261,7 +261,7 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
                 errors.append(exc)
                 continue
             except duckdb.Error as exc:
-                errors.append(FileError(file.name, f"cannot be read ({_first_line(exc)})"))
+                errors.append(FileError(file.name, f"cannot be read ({reader_error(exc)})"))
                 continue
             groups.setdefault(key, []).append((file, header))
         for (fmt, delimiter, *_), members in groups.items():
@@ -300,10 +300,10 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
 def _as_file_error(file: LandingFile, exc: Exception) -> FileError:
     if isinstance(exc, FileError):
         return exc
-    return FileError(file.name, f"cannot be read as CSV ({_first_line(exc)})")
+    return FileError(file.name, f"cannot be read as CSV ({reader_error(exc)})")
 
 
-def _first_line(exc: Exception) -> str:
+def reader_error(exc: Exception) -> str:
     """The first line of a reader's error (DuckDB quotes the record on later lines)."""
     return str(exc).strip().splitlines()[0][:300]
 
