@@ -135,6 +135,26 @@ def test_freshness_names_the_configured_limit_and_a_missing_newest_order(setting
     ) in str(error.value)
 
 
+def test_stale_survey_responses_warn_saying_how_stale(settings, tmp_path):
+    settings = use_suites(settings, tmp_path, "raw/surveys.json")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r1")
+        # newest response 2025-06-01 09:30: 29 days before the as-of date 2025-06-30
+        con.execute(
+            "insert into raw.surveys (response_id, responded_at, nps_score) "
+            "values ('s1', '2025-06-01 09:30', 9), ('s2', '2025-05-20 10:00', 3)"
+        )
+    results = validate(settings, "r1", "raw")  # a warning: it does not raise
+    freshness = [r for r in results if r.check == "freshness"]
+    assert [r.status for r in freshness] == ["warned"]
+    assert freshness[0].describe() == (
+        "raw.surveys: freshness: the newest survey response on or before the as-of date "
+        "2025-06-30 is from 2025-06-01 09:30:00 (29 days old); FRESHNESS_DAYS allows at most "
+        "3 days"
+    )
+
+
 def test_volume_change_beyond_tolerance_warns_but_does_not_block(settings, tmp_path):
     settings = use_suites(settings, tmp_path, "raw/orders.json")
     with connect(settings.build_db) as con:
