@@ -53,6 +53,7 @@ bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, B
 
 BI_VENV     := .venv-bi
 BI_STAMP    := $(BI_VENV)/.installed
+.PHONY: bi bi-venv bi-lock  # bi/ is also a folder
 
 $(BI_STAMP): bi/requirements.lock | $(STAMP)
 	@test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)

@@ -23,7 +23,6 @@ SQLALCHEMY_DATABASE_URI = f"sqlite:///{BI_HOME / 'superset.db'}?check_same_threa
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 
-# A local, single-machine deployment over plain HTTP on loopback (or behind a proxy
-# that terminates TLS): no forced HTTPS, no examples.
-TALISMAN_ENABLED = False
+# Plain HTTP on loopback (or behind a proxy that terminates TLS): Superset's default
+# Content-Security-Policy (Talisman) stays on, HTTPS is not forced, cookies not Secure.
 SESSION_COOKIE_SECURE = False

@@ -6,14 +6,13 @@ bi/requirements.lock): it pins SQLAlchemy 1.4 and cannot share Airflow's. This m
 drives its command line, so it runs with either environment's Python:
 
 1. `superset db upgrade`: creates or migrates the SQLite metadata in BI_HOME;
-2. `superset fab create-admin` (or `reset-password` when the user exists): the admin from
-   SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD;
-3. `superset init`: roles and permissions;
-4. bi/import_assets.py: the YAML bundle in bi/superset/ (Superset's export format,
-   version 1), zipped here with the database connection pointed at
-   $WAREHOUSE_DIR/published.duckdb (read-only; Superset opens it with NullPool, so each
-   query reads the version published at that moment), imported over what Superset holds;
-5. `superset run` on 127.0.0.1, port SUPERSET_PORT (gunicorn in the container).
+2. bi/provision_app.py, in one Superset process: roles and permissions (`superset init`),
+   the admin from SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD (created, or its password
+   reset), and the YAML bundle in bi/superset/ (Superset's export format, version 1),
+   zipped here with the database connection pointed at $WAREHOUSE_DIR/published.duckdb
+   (read-only; Superset opens it with NullPool, so each query reads the version published
+   at that moment), imported over what Superset holds;
+3. `superset run` on 127.0.0.1, port SUPERSET_PORT (gunicorn in the container).
 """
 
 from __future__ import annotations
@@ -133,26 +132,9 @@ def provision(
     bi_home.mkdir(parents=True, exist_ok=True)
     env = superset_env(bi_home, venv)
     _superset(env, "db", "upgrade")
-    created = _superset(
-        env,
-        "fab",
-        "create-admin",
-        "--username",
-        user,
-        "--firstname",
-        "Customer",
-        "--lastname",
-        "Marts",
-        "--email",
-        f"{user}@localhost",
-        "--password",
-        password,
-    )
-    if "already exists" in created:  # keep the password in step with the environment
-        _superset(env, "fab", "reset-password", "--username", user, "--password", password)
-    _superset(env, "init")
     bundle = write_bundle(warehouse_dir, bi_home / "customer_marts_dashboard.zip")
-    _run(env, [_python(env), str(BI_DIR / "import_assets.py"), str(bundle), user], "import")
+    command = [_python(env), str(BI_DIR / "provision_app.py"), str(bundle), user]
+    _run({**env, "SUPERSET_ADMIN_PASSWORD": password}, command, "provisioning")
     return env
 
 
