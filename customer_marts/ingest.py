@@ -210,7 +210,9 @@ def row_rules(column: Column, options: RowOptions) -> list[tuple[str, str]]:
     elif column.kind in ("text", "enum", "currency") and not column.free_text:
         rules.append(
             (
-                f"contains({text}, '@') and regexp_matches({text}, {literal(EMAIL_PATTERN)})",
+                # CASE, not AND: DuckDB would run the pattern on every row
+                f"case when contains({text}, '@') "
+                f"then regexp_matches({text}, {literal(EMAIL_PATTERN)}) else false end",
                 "looks like an e-mail address (never stored outside a free-text column)",
             )
         )
@@ -272,14 +274,21 @@ def final_value(column: Column, options: RowOptions, currency: Column | None) ->
     return value
 
 
-def failure_case(config: SourceConfig, options: RowOptions, pick: str) -> str:
-    """CASE expression giving the first broken rule's column (pick='column') or reason."""
-    branches = [
-        f"when {condition} then {literal(column.name if pick == 'column' else reason)}"
+def failure_case(config: SourceConfig, options: RowOptions) -> tuple[str, str, str]:
+    """(CASE expression giving the number of the first broken rule, from 1, or NULL;
+    the list of the rules' columns; the list of their reasons), so that the rules
+    are evaluated once per row for both."""
+    rules = [
+        (column.name, condition, reason)
         for column in config.contract.columns
         for condition, reason in row_rules(column, options)
     ]
-    return "case " + " ".join(branches) + " end"
+    branches = [
+        f"when {condition} then {number}" for number, (_, condition, _) in enumerate(rules, 1)
+    ]
+    columns = ", ".join(literal(column) for column, _, _ in rules)
+    reasons = ", ".join(literal(reason) for _, _, reason in rules)
+    return "case " + " ".join(branches) + " end", f"[{columns}]", f"[{reasons}]"
 
 
 # ---------------------------------------------------------------- shaping (SQL)
@@ -382,6 +391,8 @@ def create_checked_table(
         for c in contract.columns
     )
     key = quote(contract.key)
+    rule, rule_columns, rule_reasons = failure_case(config, options)
+    names = ", ".join(quote(c.name) for c in contract.columns)
     con.execute(
         f"""
         create or replace temp table checked as
@@ -393,14 +404,16 @@ def create_checked_table(
             select *{", " + values if values else ""} from texts
         ),
         cased as (
-            select
-                file_seq, file_name, line_number,
-                {failure_case(config, options, "column")} as failed_column,
-                {failure_case(config, options, "reason")} as failed_reason,
-                {finals}
+            select file_seq, file_name, line_number, {rule} as failed_rule, {finals}
             from typed
         )
-        select *, false as is_duplicate from cased
+        select
+            file_seq, file_name, line_number,
+            ({rule_columns})[failed_rule] as failed_column,
+            ({rule_reasons})[failed_rule] as failed_reason,
+            {names},
+            false as is_duplicate
+        from cased
         """
     )
     # Duplicates: of the valid rows sharing a key, the latest file (then the latest line)
