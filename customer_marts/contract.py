@@ -37,6 +37,7 @@ class Column:
     - `currency_column` (decimal columns) names the column holding this amount's
       currency: with a rates file the amount is converted to the reporting currency;
     - `free_text` columns have e-mail addresses inside them replaced by `<email>`;
+      in any other text, enum or currency column an address quarantines the row;
     - `rejects_emails` columns (customer ids) may not hold an "@": an e-mail is a
       customer key only as its salted hash (`customer_key: email`).
     """
