@@ -32,6 +32,7 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -494,8 +495,10 @@ def month(epoch_ms: float) -> str:
 
 
 def published(path: Path, sql: str) -> list[tuple]:
+    """Rows of a published file, DECIMAL money as float (as Superset's JSON has it)."""
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.sql(sql).fetchall()
+        rows = con.sql(sql).fetchall()
+    return [tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows]
 
 
 # ---------------------------------------------------------------- the dashboard in the browser
@@ -594,6 +597,25 @@ def test_chart_figures_equal_the_marts(site, view, dashboard_charts):
     (freshness,) = rows(FRESHNESS)
     assert freshness["as_of_date"] == FIRST_AS_OF.isoformat()
     assert freshness["latest_month_in_marts"] == "2025-09"
+
+
+@pytest.mark.slow
+def test_dataset_columns_exist_in_the_published_marts_with_their_time_type(site, view):
+    for dataset in load_bundle("datasets"):
+        if dataset["schema"] != "marts":
+            continue
+        types = dict(
+            published(
+                site.published_db,
+                "select column_name, data_type from information_schema.columns "
+                f"where table_schema = 'marts' and table_name = '{dataset['table_name']}'",
+            )
+        )
+        for column in dataset["columns"]:
+            name = column["column_name"]
+            assert name in types, f"{dataset['table_name']}.{name} is not published"
+            is_time = types[name] in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
+            assert column["is_dttm"] == is_time, f"{dataset['table_name']}.{name}"
 
 
 @pytest.mark.slow
