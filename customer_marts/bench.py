@@ -48,8 +48,8 @@ import pandas as pd
 
 from customer_marts import clv, clv_uncertainty
 from customer_marts.config import DEMO_MARKER, local_airflow_env
-from customer_marts.contract import SOURCES
 from customer_marts.demo import DemoSpec, write_landing
+from customer_marts.ingest.contract import SOURCES
 from customer_marts.warehouse import column_type
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ import duckdb
 
 from customer_marts import fallback
 from customer_marts.config import Settings
-from customer_marts.ingest import IngestError
+from customer_marts.ingest.run import IngestError
 from customer_marts.quality import GateFailed
 from customer_marts.transform import DbtFailure
 from customer_marts.warehouse import (
@@ -425,8 +425,8 @@ def data_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
 
 
 def ingest(settings: Settings, run: RunInfo) -> dict:
-    from customer_marts import archive
-    from customer_marts.ingest import ingest as ingest_files
+    from customer_marts.ingest import archive
+    from customer_marts.ingest.run import ingest as ingest_files
 
     with step(settings, run, "ingest"):
         archive.store_landing(settings, run.run_id)  # before the ingest can commit

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from customer_marts.contract import SOURCES, Column
+from customer_marts.ingest.contract import SOURCES, Column
 
 SQL_TYPES = {
     "text": "varchar",

@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from customer_marts import archive
+from customer_marts.ingest import archive
 from customer_marts.config import Settings
 from customer_marts.logs import quiet_noisy_loggers
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from customer_marts import pipeline
-from customer_marts.ingest import ingest
+from customer_marts.ingest.run import ingest
 from customer_marts.transform import build
 from tests.conftest import make_settings, write_csv
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_marts.ingest import ingest
+from customer_marts.ingest.run import ingest
 from customer_marts.pipeline import run_all
 from customer_marts.quality import run_suites
 from customer_marts.transform import build

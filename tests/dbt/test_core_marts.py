@@ -8,7 +8,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from customer_marts.ingest import ingest
+from customer_marts.ingest.run import ingest
 from customer_marts.transform import build
 from tests.conftest import make_settings, write_csv
 

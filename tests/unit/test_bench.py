@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from customer_marts import bench, clv
-from customer_marts.ingest import ingest
+from customer_marts.ingest.run import ingest
 
 AS_OF = date(2025, 12, 31)
 # Three customers' completed orders, worked out by hand (day-level BTYD, METRICS.md):

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.ingest import IngestError, ingest
+from customer_marts.ingest.run import IngestError, ingest
 from tests.conftest import write_csv
 
 HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status"]
@@ -303,7 +303,7 @@ def test_rows_read_are_checked_against_each_files_own_record_count(settings, mon
     """The safety net under the literal paths: with paths handed to DuckDB unescaped
     again (its glob reads orders_1.csv for orders_[1].csv), the independent record
     count catches both files by name and nothing is loaded."""
-    monkeypatch.setattr("customer_marts.landing.path_literal", lambda path: f"'{path}'")
+    monkeypatch.setattr("customer_marts.ingest.landing.path_literal", lambda path: f"'{path}'")
     write_csv(
         settings.landing_dir / "orders/orders_[1].csv",
         HEADER,
@@ -413,7 +413,7 @@ def test_the_record_count_agrees_with_duckdbs_reader_on_random_files(chunk, monk
     import io
     import random
 
-    from customer_marts import records
+    from customer_marts.ingest import records
 
     monkeypatch.setattr(records, "RECORD_LIMIT", chunk)
     parity = records._QuoteState.fast

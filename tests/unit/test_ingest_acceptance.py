@@ -13,7 +13,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from customer_marts.ingest import IngestError, ingest
+from customer_marts.ingest.run import IngestError, ingest
 from customer_marts.pipeline import run_all
 from tests.conftest import file_digest, make_settings, write_csv
 

@@ -14,9 +14,9 @@ import duckdb
 import pytest
 import yaml
 
-from customer_marts.contract import SOURCES
-from customer_marts.ingest import IngestError, ingest
-from customer_marts.sources import load
+from customer_marts.ingest.contract import SOURCES
+from customer_marts.ingest.run import IngestError, ingest
+from customer_marts.ingest.sources import load
 
 CORPUS = Path(__file__).with_name("ingest_corpus")
 CASES = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))

@@ -11,9 +11,9 @@ import pytest
 
 from customer_marts.config import DEMO_MARKER
 from customer_marts.demo import DemoSpec, generate, generate_sends
-from customer_marts.ingest import NOT_DEMO, IngestError, ingest
+from customer_marts.ingest.run import NOT_DEMO, IngestError, ingest
+from customer_marts.ingest.sources import CONFIG_PATH, SourceConfigError, load
 from customer_marts.pipeline import DATA_ERRORS
-from customer_marts.sources import CONFIG_PATH, SourceConfigError, load
 from tests.conftest import write_csv
 
 SHOPIFY = {"sources": {"orders": {"preset": "shopify_orders"}}}
@@ -78,7 +78,7 @@ def test_config_mistakes_are_named(overrides, message):
 def test_a_config_mistake_fails_ingestion_with_an_ingest_error(settings, monkeypatch, tmp_path):
     mistaken = tmp_path / "sources.yml"
     mistaken.write_text("sources:\n  orders:\n    delimeter: ';'\n")
-    monkeypatch.setattr("customer_marts.sources.CONFIG_PATH", mistaken)
+    monkeypatch.setattr("customer_marts.ingest.sources.CONFIG_PATH", mistaken)
     with pytest.raises(IngestError, match="source configuration: .*unknown key"):
         ingest(settings.build_db, settings.landing_dir, "r1")
 

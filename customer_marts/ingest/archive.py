@@ -211,8 +211,8 @@ def _place(blob: Path, target: Path) -> None:
 
 def recover(settings: Settings, force: bool = False) -> Recovery:
     """Rebuild build.duckdb from the archive (see the module docstring)."""
-    from customer_marts.ingest import IngestError
-    from customer_marts.ingest import ingest as ingest_files
+    from customer_marts.ingest.run import IngestError
+    from customer_marts.ingest.run import ingest as ingest_files
 
     build, root = settings.build_db, archive_dir(settings)
     entries = read_manifest(root)

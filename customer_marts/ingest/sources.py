@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from customer_marts.contract import EMAIL, SOURCES, Source
+from customer_marts.ingest.contract import EMAIL, SOURCES, Source
 
-CONFIG_PATH = Path(__file__).with_name("sources.yml")
-PRESETS_PATH = Path(__file__).with_name("presets.yml")
+CONFIG_PATH = Path(__file__).parent.parent / "sources.yml"
+PRESETS_PATH = Path(__file__).parent.parent / "presets.yml"
 
 FORMATS = ("auto", "csv", "csv.gz", "parquet")
 ENCODINGS = ("utf-8", "utf-16", "latin-1")

@@ -39,8 +39,8 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import DEMO_MARKER, Settings
-from customer_marts.contract import EMAIL, EMAIL_PATTERN, Column
-from customer_marts.landing import (
+from customer_marts.ingest.contract import EMAIL, EMAIL_PATTERN, Column
+from customer_marts.ingest.landing import (
     Landed,
     LandingFile,
     land,
@@ -50,8 +50,8 @@ from customer_marts.landing import (
     quote,
     reader_error,
 )
-from customer_marts.sources import SourceConfig, SourceConfigError, SourcesConfig
-from customer_marts.sources import load as load_sources
+from customer_marts.ingest.sources import SourceConfig, SourceConfigError, SourcesConfig
+from customer_marts.ingest.sources import load as load_sources
 from customer_marts.warehouse import column_type, connect, ensure_schema
 
 log = logging.getLogger(__name__)

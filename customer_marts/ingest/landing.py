@@ -46,15 +46,15 @@ from pathlib import Path
 
 import duckdb
 
-from customer_marts.contract import EMAIL, EMAIL_PATTERN
-from customer_marts.records import (
+from customer_marts.ingest.contract import EMAIL, EMAIL_PATTERN
+from customer_marts.ingest.records import (
     RECORD_LIMIT,
     LongRecord,
     count_records,
     open_units,
     write_without_long_records,
 )
-from customer_marts.sources import DELIMITERS, SourceConfig, normalise
+from customer_marts.ingest.sources import DELIMITERS, SourceConfig, normalise
 
 log = logging.getLogger(__name__)
 
