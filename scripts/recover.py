@@ -15,8 +15,8 @@ import argparse
 import logging
 import sys
 
-from customer_marts.ingest import archive
 from customer_marts.config import Settings
+from customer_marts.ingest import archive
 from customer_marts.logs import quiet_noisy_loggers
 
 
