@@ -9,10 +9,10 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 
-.PHONY: help run demo recover test lint format docs bench up down clean lock
+.PHONY: help run demo recover test test-fast lint format docs docs-site bench up down clean lock
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,11 @@ demo: $(STAMP) ## Write the demo data into LANDING_DIR (empty or missing) and ru
 recover: $(STAMP) ## Rebuild a damaged build.duckdb from the archive of ingested files
 	$(BIN)/python scripts/recover.py $(RECOVER_ARGS)
 
-test: $(STAMP) ## Run the whole test suite (unit, dbt, DAG, end to end)
+test: $(STAMP) ## The whole test suite: unit, dbt, DAG, Airflow, browser and end to end (what .ci/run runs)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## The fast tier (no Airflow run, no dbt build, no browser): pytest -m "not slow and not dbt_build"
+	$(BIN)/python -m pytest -m "not slow and not dbt_build"
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check .
@@ -47,6 +50,9 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 
 docs: $(STAMP) ## Build and serve the dbt docs site on http://127.0.0.1:8080
 	$(BIN)/python scripts/serve_docs.py
+
+docs-site: $(STAMP) ## Build the manual (MkDocs, docs/) into site/: open site/index.html
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -12,7 +12,7 @@ fitted by one maximum-likelihood code path.
 - Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV"): the spend of a customer's repeat
   purchases averages to nu ~ Gamma(q, gamma), each purchase ~ Gamma(p, nu).
 
-Inputs per customer (METRICS.md, "Customer lifetime value"), all in days: frequency x
+Inputs per customer (docs/metrics.md, "Customer lifetime value"), all in days: frequency x
 (distinct purchase days - 1), recency t_x (days from the first to the last purchase day),
 T (days from the first purchase to the as-of date), monetary value (mean revenue of the
 repeat purchase days, 0 when x = 0). r, a, b, s, p, q are unit-free; alpha and beta are

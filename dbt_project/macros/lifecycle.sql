@@ -1,5 +1,5 @@
 {#- The lifecycle stage from whole days since the last and the first completed order
-    (METRICS.md, "Customer lifecycle"): the first that applies of churned, at_risk,
+    (docs/metrics.md, "Customer lifecycle"): the first that applies of churned, at_risk,
     new, active. Used for the as-of date (dim_customers) and at a survey response. -#}
 {% macro lifecycle_stage(days_since_last_order, days_since_first_order) -%}
     case

@@ -16,7 +16,7 @@ from customer_marts import bench, clv
 from customer_marts.ingest.run import ingest
 
 AS_OF = date(2025, 12, 31)
-# Three customers' completed orders, worked out by hand (day-level BTYD, METRICS.md):
+# Three customers' completed orders, worked out by hand (day-level BTYD, docs/metrics.md):
 # a: days 12-01 (10 + 5), 12-11 (20), 12-21 (30) -> x = 2, t_x = 20, T = 30, m = (20 + 30) / 2
 # b: one purchase day, 12-30 -> x = 0, t_x = 0, T = 1, m = 0
 # c: days 06-01 (100), 12-31 (50) -> x = 1, t_x = 213, T = 213, m = 50

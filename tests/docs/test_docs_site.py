@@ -1,0 +1,129 @@
+"""The manual (MkDocs, docs/) builds without a warning, its links resolve, and the
+texts it shares with dbt and the DAG are included, not copied."""
+
+from __future__ import annotations
+
+import ast
+import html
+import re
+import subprocess
+import sys
+
+import pytest
+
+from customer_marts.config import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "docs"))
+import hooks  # noqa: E402  (docs/hooks.py, the MkDocs hooks under test)
+
+# Links Markdown writes as [text](target), skipping images' and code's look-alikes.
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """`mkdocs build --strict` into a temporary folder: its output and the folder."""
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+    )
+    return result, out
+
+
+def plain_html(path) -> str:
+    """A page's text without tags or whitespace (inline tags split no words)."""
+    text = re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8"))
+    return "".join(html.unescape(text).split())
+
+
+def plain_markdown(text: str) -> str:
+    """Markdown's text as plain_html gives it: no markup, no whitespace."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links: their text
+    return "".join(re.sub(r"[*`]", "", text).split())
+
+
+def test_the_site_builds_strict_with_no_warning(site):
+    result, out = site
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "WARNING" not in result.stderr, result.stderr[-3000:]
+    assert (out / "index.html").exists()
+    for page in out.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for marker in ("{{ doc(", "{{ other_docs", "{{ dag_doc", "--8<--"):
+            assert marker not in text, f"{page.name}: {marker} left unresolved"
+
+
+def test_every_dbt_doc_block_is_on_the_metrics_page_as_dbt_has_it(site):
+    """The metric definitions live once, in dbt's doc blocks; the page shows each one."""
+    _, out = site
+    page = plain_html(out / "metrics.html")
+    blocks = hooks.doc_blocks()
+    assert {"completed_order", "period_retention", "nps", "clv_12m"} <= set(blocks)
+    for name, text in blocks.items():
+        plain = plain_markdown(text)
+        middle = plain[len(plain) // 3 : len(plain) // 3 + 40]
+        assert middle in page, f"doc block {name!r} is not on docs/metrics.md"
+
+
+def test_the_operating_chapter_shows_the_dags_doc_md(site):
+    """The DAG's doc_md (its module docstring) is the operating chapter's contract."""
+    _, out = site
+    page = plain_html(out / "operating.html")
+    dag_file = PROJECT_ROOT / "dags" / "customer_marts_nightly.py"
+    docstring = ast.get_docstring(ast.parse(dag_file.read_text(encoding="utf-8")))
+    paragraphs = [p for p in docstring.split("\n\n")[1:] if not p.startswith("|")]
+    assert len(paragraphs) >= 5
+    for paragraph in paragraphs:
+        plain = plain_markdown(paragraph)
+        assert plain[:60] in page, plain[:60]
+    assert "dagRuns/{run_id}/clear" in page  # a recipe the docstring names
+
+
+def test_readme_links_resolve():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    slugs = {
+        re.sub(r"[^a-z0-9 -]", "", line[3:].strip().lower()).replace(" ", "-")
+        for line in readme.splitlines()
+        if line.startswith("## ")
+    }
+    targets = LINK.findall(readme)
+    assert any(t.startswith("docs/") for t in targets)
+    for target in targets:
+        if re.match(r"[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        if path:
+            assert (PROJECT_ROOT / path).exists(), f"README links to missing {path}"
+        else:
+            assert anchor in slugs, f"README links to missing heading #{anchor}"
+
+
+def test_no_file_points_outside_the_repository():
+    """Nothing refers to the shared folder beside the repository or its metrics file."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    outside = re.compile("|".join([r"\.\./shared", "METRICS" + r"\.md", "/work/" + "shared"]))
+    found = []
+    for name in files:
+        path = PROJECT_ROOT / name
+        if not path.is_file() or path.suffix in {".png", ".duckdb", ".parquet", ".gz"}:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [
+            f"{name}:{number}"
+            for number, line in enumerate(text.splitlines(), 1)
+            if outside.search(line)
+        ]
+    assert found == []
