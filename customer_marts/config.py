@@ -39,6 +39,12 @@ def _path(name: str, default: str) -> Path:
     return path if path.is_absolute() else (PROJECT_ROOT / path)
 
 
+def config_dir() -> Path:
+    """The site configuration (sources.yml, presets.yml): CUSTOMER_MARTS_CONFIG_DIR,
+    default `config/` at the project root. The user's folder, never the package's."""
+    return _path("CUSTOMER_MARTS_CONFIG_DIR", "config")
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw in (None, ""):

@@ -339,7 +339,7 @@ def map_header(
             file_name,
             f"missing required column(s) {', '.join(config.describe_target(m) for m in missing)}"
             f"; {found_text}. Map the export's columns "
-            "onto the landing contract in customer_marts/sources.yml (README, "
+            "onto the landing contract in sources.yml (CUSTOMER_MARTS_CONFIG_DIR; README, "
             "'Sources, presets and mappings').",
         )
     used = set(found.values())

@@ -830,7 +830,8 @@ def ingest(
 ) -> IngestSummary:
     """Ingest every new or changed file of the given sources (all by default).
 
-    `config` defaults to customer_marts/sources.yml; `salt` to CUSTOMER_KEY_SALT.
+    `config` defaults to sources.yml in CUSTOMER_MARTS_CONFIG_DIR; `salt` to
+    CUSTOMER_KEY_SALT.
     """
     try:
         config = config or load_sources()

@@ -1,12 +1,13 @@
 """Source configuration: where each source's export files are and how their
 columns map onto the landing contract.
 
-`sources.yml` (next to this module) declares the sources `orders`, `surveys` and
-`survey_sends`: folder under LANDING_DIR, file globs, format, delimiter, decimal
-separator, encoding, the time zone of naive timestamps, the customer key, and a
-mapping from the export's column names to the canonical ones. A source may start
-from a preset in `presets.yml` (a known export format such as Shopify's). The
-contract (`contract.py`) stays the one definition of the canonical columns and
+`sources.yml` in the configuration folder (CUSTOMER_MARTS_CONFIG_DIR, default
+`config/` at the project root: the user's file, not the package's) declares the
+sources `orders`, `surveys` and `survey_sends`: folder under LANDING_DIR, file globs,
+format, delimiter, decimal separator, encoding, the time zone of naive timestamps,
+the customer key, and a mapping from the export's column names to the canonical
+ones. A source may start from a preset in `presets.yml` (a known export format such
+as Shopify's). The contract (`contract.py`) stays the one definition of the canonical columns and
 their rules; this module only says how an export is read onto it.
 """
 
@@ -20,10 +21,8 @@ from typing import Any
 
 import yaml
 
+from customer_marts.config import config_dir
 from customer_marts.ingest.contract import EMAIL, SOURCES, Source
-
-CONFIG_PATH = Path(__file__).parent.parent / "sources.yml"
-PRESETS_PATH = Path(__file__).parent.parent / "presets.yml"
 
 FORMATS = ("auto", "csv", "csv.gz", "parquet")
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
@@ -145,6 +144,16 @@ class SourcesConfig:
         return path if path.is_absolute() else landing_dir / path
 
 
+def sources_file() -> Path:
+    """sources.yml in the configuration folder (CUSTOMER_MARTS_CONFIG_DIR)."""
+    return config_dir() / "sources.yml"
+
+
+def presets_file() -> Path:
+    """presets.yml in the configuration folder (CUSTOMER_MARTS_CONFIG_DIR)."""
+    return config_dir() / "presets.yml"
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -171,11 +180,12 @@ def load(
     overrides: dict[str, Any] | None = None,
     presets_path: Path | None = None,
 ) -> SourcesConfig:
-    """Read sources.yml (the packaged one by default), apply overrides, resolve presets.
+    """Read sources.yml (the configuration folder's by default), apply overrides, resolve
+    presets (the configuration folder's presets.yml by default).
 
     `overrides` has the file's shape, e.g. {"sources": {"orders": {"delimiter": ";"}}}.
     """
-    path = path or CONFIG_PATH
+    path = path or sources_file()
     data = _read_yaml(path)
     for key, value in (overrides or {}).items():
         if key == "sources":
@@ -188,7 +198,7 @@ def load(
     unknown = set(data) - TOP_KEYS
     if unknown:
         raise SourceConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
-    presets = _read_yaml(presets_path or PRESETS_PATH)
+    presets = _read_yaml(presets_path or presets_file())
     entries = data.get("sources") or {}
     extra = set(entries) - set(SOURCES)
     if extra:

@@ -171,11 +171,13 @@ def test_project_folders_are_mounted_where_the_pipeline_looks():
     assert mounts["/opt/airflow/dags"] == ("./dags", ["ro"])
     assert mounts["/opt/airflow/dbt_project"] == ("./dbt_project", ["ro"])
     assert mounts["/opt/airflow/expectations"] == ("./expectations", ["ro"])
+    assert mounts["/opt/airflow/config"] == ("./config", ["ro"])  # sources.yml, presets.yml
     assert default_of(mounts["/opt/airflow/data"][0]) == "./data"
     assert mounts["/opt/airflow/data"][1] == []  # the pipeline writes the warehouse here
     env = COMMON["environment"]
     assert env["DBT_PROJECT_DIR"] == "/opt/airflow/dbt_project"
     assert env["EXPECTATIONS_DIR"] == "/opt/airflow/expectations"
+    assert env["CUSTOMER_MARTS_CONFIG_DIR"] == "/opt/airflow/config"
     assert env["LANDING_DIR"] == "/opt/airflow/data/landing"
     assert env["WAREHOUSE_DIR"] == "/opt/airflow/data/warehouse"
     assert default_of(env["CUSTOMER_MARTS_SCHEDULE"]) == "@daily"

@@ -4,15 +4,16 @@ survey_sends export."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from customer_marts.config import DEMO_MARKER
+from customer_marts.config import DEMO_MARKER, PROJECT_ROOT
 from customer_marts.demo import DemoSpec, generate, generate_sends
 from customer_marts.ingest.run import NOT_DEMO, IngestError, ingest
-from customer_marts.ingest.sources import CONFIG_PATH, SourceConfigError, load
+from customer_marts.ingest.sources import SourceConfigError, load, sources_file
 from customer_marts.pipeline import DATA_ERRORS
 from tests.conftest import write_csv
 
@@ -72,15 +73,47 @@ def test_a_preset_applies_and_the_source_keys_win():
 def test_config_mistakes_are_named(overrides, message):
     with pytest.raises(SourceConfigError) as error:
         load(overrides=overrides)
-    assert message in str(error.value) and str(CONFIG_PATH) in str(error.value)
+    assert message in str(error.value) and str(sources_file()) in str(error.value)
+
+
+def site_config(folder: Path, sources: str) -> Path:
+    """A configuration folder: the given sources.yml and the project's presets.yml."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sources.yml").write_text(sources)
+    shutil.copy(PROJECT_ROOT / "config" / "presets.yml", folder / "presets.yml")
+    return folder
+
+
+def test_the_configuration_folder_is_the_projects_config_by_default(monkeypatch):
+    monkeypatch.delenv("CUSTOMER_MARTS_CONFIG_DIR", raising=False)
+    assert sources_file() == PROJECT_ROOT / "config" / "sources.yml"
+    assert not list((PROJECT_ROOT / "customer_marts").rglob("*.yml"))  # none in the package
 
 
 def test_a_config_mistake_fails_ingestion_with_an_ingest_error(settings, monkeypatch, tmp_path):
-    mistaken = tmp_path / "sources.yml"
-    mistaken.write_text("sources:\n  orders:\n    delimeter: ';'\n")
-    monkeypatch.setattr("customer_marts.ingest.sources.CONFIG_PATH", mistaken)
-    with pytest.raises(IngestError, match="source configuration: .*unknown key"):
+    folder = site_config(tmp_path / "site", "sources:\n  orders:\n    delimeter: ';'\n")
+    monkeypatch.setenv("CUSTOMER_MARTS_CONFIG_DIR", str(folder))
+    with pytest.raises(IngestError, match="source configuration: .*unknown key") as error:
         ingest(settings.build_db, settings.landing_dir, "r1")
+    assert str(folder / "sources.yml") in str(error.value)
+
+
+def test_the_sources_come_from_customer_marts_config_dir(settings, monkeypatch, tmp_path):
+    """A Shopify export is read with the preset named in the user's folder, no code change."""
+    monkeypatch.setenv("CUSTOMER_KEY_SALT", "from-the-environment")
+    folder = site_config(tmp_path / "site", "sources:\n  orders:\n    preset: shopify_orders\n")
+    monkeypatch.setenv("CUSTOMER_MARTS_CONFIG_DIR", str(folder))
+    shopify_order(settings, "a@example.com")
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    expected = hashlib.sha256(b"from-the-environmenta@example.com").hexdigest()
+    assert query(settings, "select customer_id from raw.orders") == [(expected,)]
+
+
+def test_a_configuration_folder_without_presets_is_named(monkeypatch, tmp_path):
+    (tmp_path / "sources.yml").write_text("sources: {}\n")
+    monkeypatch.setenv("CUSTOMER_MARTS_CONFIG_DIR", str(tmp_path))
+    with pytest.raises(SourceConfigError, match=f"{tmp_path / 'presets.yml'}: cannot be read"):
+        load()
 
 
 def shopify_order(settings, email: str) -> Path:
