@@ -75,7 +75,7 @@ bi-lock: ## Re-resolve bi/requirements.lock from bi/requirements.in (needs uv)
 	$(BIN)/uv pip compile bi/requirements.in -p 3.11 --generate-hashes -o bi/requirements.lock
 
 up: ## Build the image and start the docker-compose deployment (needs Docker and .env)
-	@test -f .env || { echo "No .env: cp .env.example .env, then set its secrets (README, 'Deploy with docker-compose')"; exit 1; }
+	@test -f .env || { echo "No .env: cp .env.example .env, then set its secrets (docs/deployment.md)"; exit 1; }
 	docker compose up -d --build
 
 down: ## Stop the docker-compose deployment (data/ and the metadata volume stay)

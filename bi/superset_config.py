@@ -1,4 +1,4 @@
-"""Superset's configuration for the Customer Marts dashboard (README, "BI dashboard (Superset)").
+"""Superset's configuration for the Customer Marts dashboard (docs/publishing.md, "BI dashboard (Superset)").
 
 Superset loads this file through SUPERSET_CONFIG_PATH, which bi/superset_setup.py
 (`make bi`, the tests) and bi/Dockerfile set. Everything instance-specific comes from

@@ -1,5 +1,5 @@
-"""Provision and start Superset over the published warehouse (`make bi`; README, "BI dashboard
-(Superset)").
+"""Provision and start Superset over the published warehouse (`make bi`;
+docs/publishing.md, "BI dashboard (Superset)").
 
 Superset runs from its own virtual environment (BI_VENV, default .venv-bi, installed from
 bi/requirements.lock): it pins SQLAlchemy 1.4 and cannot share Airflow's. This module only
@@ -53,7 +53,7 @@ def superset_bin(venv: Path | None = None) -> Path:
 
 
 def published_uri(warehouse_dir: Path) -> str:
-    """The SQLAlchemy URL of published.duckdb, read-only (README, "Connection recipes")."""
+    """The SQLAlchemy URL of published.duckdb, read-only (docs/publishing.md, "Connection recipes")."""
     path = (Path(warehouse_dir) / "published.duckdb").resolve()
     return f"duckdb:///{path}?access_mode=read_only"
 

@@ -7,7 +7,7 @@ CSS, no script, no font or stylesheet from the network, so it opens from disk,
 offline, in any browser. The page is written to a temporary file and renamed
 over `index.html`, so a browser never sees half a page.
 
-Sections (README, "The run report"):
+Sections (docs/run-report.md):
 - cohort retention heatmap: the monthly triangle (`marts.cohort_retention`);
 - retention and churn rate by month (`marts.retention_by_period`);
 - NPS by month with its 95 % margin of error (`marts.nps_by_period`, overall);

@@ -1,7 +1,7 @@
 """The landing contract: which columns each source has, their types and row rules.
 
-This is the single definition of the canonical exports (README, "Landing
-contract"). Ingestion turns it into SQL (type casts and row checks), and the raw
+This is the single definition of the canonical exports (docs/landing-contract.md).
+Ingestion turns it into SQL (type casts and row checks), and the raw
 tables in the build database are created from it, so the rules live in one place.
 How a real export's columns map onto these is configuration, not contract
 (`sources.yml`, `sources.py`).

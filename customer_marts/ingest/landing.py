@@ -339,8 +339,8 @@ def map_header(
             file_name,
             f"missing required column(s) {', '.join(config.describe_target(m) for m in missing)}"
             f"; {found_text}. Map the export's columns "
-            "onto the landing contract in sources.yml (CUSTOMER_MARTS_CONFIG_DIR; README, "
-            "'Sources, presets and mappings').",
+            "onto the landing contract in sources.yml (CUSTOMER_MARTS_CONFIG_DIR; "
+            "docs/sources.md).",
         )
     used = set(found.values())
     candidates = {c for target in config.targets for c in config.candidates(target)}

@@ -1,7 +1,7 @@
 {#- How the marts publish numbers, so that two runs on the same data publish the same
     bytes. Every non-integer number is rounded once, where it is computed, to the
     decimal places of its kind (vars money_decimals, pct_decimals, quantity_decimals
-    in dbt_project.yml; README, "What it produces"):
+    in dbt_project.yml; docs/metrics.md, "Published precision"):
       money     DECIMAL(18, money_decimals): cents of the reporting currency. Sums and
                 means of money are taken over these exact decimals, so no aggregation
                 order can move them.

@@ -104,26 +104,56 @@ def test_readme_links_resolve():
 
 def test_no_file_points_outside_the_repository():
     """Nothing refers to the shared folder beside the repository or its metrics file."""
-    files = subprocess.run(
+    outside = re.compile("|".join([r"\.\./shared", "METRICS" + r"\.md", "/work/" + "shared"]))
+    found = [
+        f"{name}:{number}"
+        for name, text in tracked_text_files()
+        for number, line in enumerate(text.splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert found == []
+
+
+def tracked_text_files():
+    names = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    outside = re.compile("|".join([r"\.\./shared", "METRICS" + r"\.md", "/work/" + "shared"]))
-    found = []
-    for name in files:
+    for name in names:
         path = PROJECT_ROOT / name
-        if not path.is_file() or path.suffix in {".png", ".duckdb", ".parquet", ".gz"}:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-        found += [
-            f"{name}:{number}"
-            for number, line in enumerate(text.splitlines(), 1)
-            if outside.search(line)
-        ]
-    assert found == []
+        if path.is_file() and path.suffix not in {".png", ".duckdb", ".parquet", ".gz"}:
+            try:
+                yield name, path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def headings(text: str) -> set[str]:
+    return {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+
+
+def test_references_to_the_manual_name_a_page_and_section_it_has():
+    """Code, configuration and messages cite a page of the manual (docs/<page>.md or
+    the README), often with one of its sections in quotes: each exists."""
+    cite = re.compile(r"""(docs/[\w-]+\.md|README)(?:'s)?,?\s+(?:#\s*)?["']([A-Z][^"'\n]*)["']""")
+    readme = headings((PROJECT_ROOT / "README.md").read_text(encoding="utf-8"))
+    broken = []
+    for name, text in tracked_text_files():
+        for page in set(re.findall(r"docs/[\w-]+\.md", text)):
+            if not (PROJECT_ROOT / page).exists():
+                broken.append(f"{name}: {page} does not exist")
+        for page, section in cite.findall(text):
+            path = PROJECT_ROOT / page
+            known = (
+                readme
+                if page == "README"
+                else headings(path.read_text())
+                if path.exists()
+                else set()
+            )
+            if section not in known:
+                broken.append(f"{name}: {page} has no section {section!r}")
+    assert broken == []

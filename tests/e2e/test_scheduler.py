@@ -360,7 +360,7 @@ def test_a_successful_run_sends_no_alert(success_run, cluster):
 
 
 def test_backfill_preview_is_one_run_per_day_both_ends_included(api, success_run):
-    """What README's backfill command creates (the API's dry run: no runs are made)."""
+    """What the backfill command of docs/operating.md creates (the API's dry run: no runs are made)."""
 
     def preview(from_date: str, to_date: str) -> list[str]:
         body = {
@@ -425,7 +425,7 @@ def test_the_failed_tasks_log_is_served_by_the_api(failed_run, api):
 
 
 def test_clearing_the_failed_run_would_resume_from_the_failed_task(failed_run, api):
-    """README's rerun call, as a dry run (the default): it lists what it would clear."""
+    """The rerun call of docs/operating.md, as a dry run (the default): it lists what it would clear."""
     path = f"/dags/{DAG_ID}/dagRuns/{failed_run['run_id']}/clear"
     preview = api.call("POST", path, json={"only_failed": True})
     cleared = {ti["task_id"] for ti in preview["task_instances"]}
