@@ -102,6 +102,28 @@ def test_readme_links_resolve():
             assert anchor in slugs, f"README links to missing heading #{anchor}"
 
 
+def test_paths_the_manual_names_exist():
+    """Every repository path the manual or the README writes in backticks exists."""
+    tops = ("customer_marts/", "dags/", "dbt_project/", "expectations/", "tests/", "scripts/")
+    tops += ("bi/", "tools/", "bench/", "config/", "docs/", ".ci/")
+    files = {name for name, _ in tracked_text_files()} | set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    folders = {
+        name.rsplit("/", n)[0] + "/" for name in files for n in range(1, name.count("/") + 1)
+    }
+    missing = []
+    for page in [*sorted((PROJECT_ROOT / "docs").glob("*.md")), PROJECT_ROOT / "README.md"]:
+        for token in re.findall(r"`([^`\s]+)`", page.read_text(encoding="utf-8")):
+            path = token.split("::")[0].rstrip(",.:")
+            if path.startswith(tops) and not re.search(r"[<*$]", path):
+                if path not in files and path.rstrip("/") + "/" not in folders:
+                    missing.append(f"{page.name}: {path}")
+    assert missing == []
+
+
 def test_no_file_points_outside_the_repository():
     """Nothing refers to the shared folder beside the repository or its metrics file."""
     outside = re.compile("|".join([r"\.\./shared", "METRICS" + r"\.md", "/work/" + "shared"]))
