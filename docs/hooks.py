@@ -48,6 +48,13 @@ def dag_doc() -> str:
     return "\n".join(lines).strip()
 
 
+def untitled(text: str) -> str:
+    """A block without its own title line (dbt's __overview__ has one; the page has its own)."""
+    if text.startswith("# "):
+        return text.partition("\n")[2].lstrip("\n")
+    return text
+
+
 def placed_names(config) -> set[str]:
     """The doc blocks some page of the site places with {{ doc("name") }}."""
     names: set[str] = set()
@@ -64,14 +71,11 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         if name not in blocks:
             log.warning("%s: no dbt doc block named %r under %s", page.file.src_uri, name, MODELS)
             return match.group(0)
-        text = blocks[name]
-        if text.startswith("# "):  # a block's own title (dbt's __overview__): the page has one
-            text = text.split("\n", 1)[1].lstrip("\n") if "\n" in text else ""
-        return text
+        return untitled(blocks[name])
 
     markdown = DOC_CALL.sub(block, markdown)
     if OTHER_DOCS.search(markdown):
         placed = placed_names(config)
-        rest = [text for name, text in blocks.items() if name not in placed]
+        rest = [untitled(text) for name, text in blocks.items() if name not in placed]
         markdown = OTHER_DOCS.sub(lambda _: "\n\n".join(rest), markdown)
     return DAG_DOC.sub(lambda _: dag_doc(), markdown)
