@@ -15,4 +15,6 @@ RUN pip install --no-cache-dir --require-hashes -r /opt/customer_marts/requireme
 
 COPY --chown=airflow:root pyproject.toml README.md /opt/customer_marts/
 COPY --chown=airflow:root customer_marts /opt/customer_marts/customer_marts
+# The demo generator, for airflow-init's CUSTOMER_MARTS_DEMO_DATA=true (bench/ stays out).
+COPY --chown=airflow:root tools /opt/customer_marts/tools
 RUN pip install --no-cache-dir --no-deps /opt/customer_marts

@@ -55,7 +55,7 @@ docs-site: $(STAMP) ## Build the manual (MkDocs, docs/) into site/: open site/in
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
-	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+	$(BIN)/python scripts/run_bench.py $(BENCH_ARGS)
 
 BI_VENV     := .venv-bi
 BI_STAMP    := $(BI_VENV)/.installed

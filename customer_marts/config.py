@@ -1,14 +1,13 @@
 """The one place where the pipeline reads its environment.
 
-Every setting is an environment variable with a documented default (README,
-"Environment variables"). Relative paths are resolved against the project root,
+Every setting is an environment variable with a documented default
+(docs/configuration.md). Relative paths are resolved against the project root,
 so the DAG, the scripts and the tests see the same files whatever their
 working directory.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,19 +18,6 @@ DEMO_MARKER = "_demo.json"
 # The landing folder when LANDING_DIR is unset: the only one `make run` fills with the
 # demo data by itself (anywhere else an empty or missing folder is an error).
 DEFAULT_LANDING_DIR = "data/landing"
-
-
-def local_airflow_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of an `airflow` command run on this machine (`make run`, tests,
-    benchmarks): the project's DAGs, SQLite metadata in `home`, no example DAGs."""
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        **extra,
-    }
 
 
 def _path(name: str, default: str) -> Path:
@@ -76,14 +62,14 @@ class Settings:
     expectations_dir: Path
     max_quarantine_pct: float
     keep_versions: int
-    # CUSTOMER_KEY_SALT: salt of the customer key hashed from e-mails (README,
-    # "Sources, presets and mappings"); a secret, so it has no default.
+    # CUSTOMER_KEY_SALT: salt of the customer key hashed from e-mails (docs/sources.md);
+    # a secret, so it has no default.
     customer_key_salt: str | None = None
     # keyword-only with a default: fields added after it need no default
     export_parquet: bool = field(default=True, kw_only=True)
     # The quality gate: the newest row may be at most FRESHNESS_DAYS older than the
     # as-of date; a table's row count may move at most VOLUME_TOLERANCE_PCT from the
-    # previous successful run's (README, "Quality gate").
+    # previous successful run's (docs/quality-gate.md).
     freshness_days: int = field(default=3, kw_only=True)
     volume_tolerance_pct: float = field(default=50.0, kw_only=True)
 
@@ -117,19 +103,17 @@ class Settings:
         """Whether LANDING_DIR is the default folder (unset, or set to that folder)."""
         return self.landing_dir.resolve() == (PROJECT_ROOT / DEFAULT_LANDING_DIR).resolve()
 
-    def demo_last_date(self) -> date | None:
-        """The last day of the demo data, if LANDING_DIR holds the demo data."""
-        marker = self.landing_dir / DEMO_MARKER
-        if not marker.exists():
-            return None
-        return date.fromisoformat(json.loads(marker.read_text())["last_date"])
-
     def default_run_date(self) -> date:
-        """RUN_DATE, else the demo data's last day, else yesterday in UTC."""
-        raw = os.environ.get("RUN_DATE")
-        if raw:
-            try:
-                return date.fromisoformat(raw)
-            except ValueError as exc:
-                raise ValueError(f"RUN_DATE={raw!r} is not a date in YYYY-MM-DD form") from exc
-        return self.demo_last_date() or (datetime.now(UTC).date() - timedelta(days=1))
+        """RUN_DATE, else yesterday in UTC."""
+        return env_run_date() or (datetime.now(UTC).date() - timedelta(days=1))
+
+
+def env_run_date() -> date | None:
+    """RUN_DATE as a date, or None when it is unset."""
+    raw = os.environ.get("RUN_DATE")
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"RUN_DATE={raw!r} is not a date in YYYY-MM-DD form") from exc

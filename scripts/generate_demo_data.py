@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from customer_marts.config import Settings
-from customer_marts.demo import DemoSpec, write_landing
+from tools.demo.generator import DemoSpec, write_landing
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from customer_marts.config import DEMO_MARKER, PROJECT_ROOT, Settings, local_airflow_env
+from customer_marts.config import DEMO_MARKER, PROJECT_ROOT, Settings
 from customer_marts.pipeline import LockHeld, exclusive_lock
 from customer_marts.summary import (
     DAG_ID,
@@ -33,6 +33,9 @@ from customer_marts.summary import (
     recorded_airflow_runs,
     verify_run,
 )
+from tools.demo.generator import DemoSpec, write_landing
+from tools.demo.marker import run_date as demo_aware_run_date
+from tools.local_airflow import local_airflow_env
 
 WAREHOUSE_LOCK = ".lock"
 
@@ -47,8 +50,6 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 def prepare_landing(settings: Settings, demo: bool) -> None:
     """Write the demo data into an empty LANDING_DIR if that is allowed, else stop
     (SystemExit naming the folder) when it has no export files."""
-    from customer_marts.demo import DemoSpec, write_landing
-
     landing = settings.landing_dir
     holds_files = landing.is_dir() and any(path.is_file() for path in landing.rglob("*"))
     if demo:
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(settings: Settings, demo: bool, lock_fd: int) -> int:
     prepare_landing(settings, demo)
-    run_date = settings.default_run_date()
+    run_date = demo_aware_run_date(settings)
     env = airflow_env(settings)
     airflow = str(Path(sys.executable).parent / "airflow")
     home = Path(env["AIRFLOW_HOME"])

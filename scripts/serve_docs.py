@@ -24,6 +24,7 @@ from customer_marts import publish
 from customer_marts.config import Settings
 from customer_marts.transform import generate_docs
 from customer_marts.warehouse import connect
+from tools.demo.marker import run_date as demo_aware_run_date
 
 HOST = "127.0.0.1"
 
@@ -38,7 +39,7 @@ def latest_as_of(settings: Settings) -> date:
                 found = None
         if found and found[0]:
             return found[0]
-    return settings.default_run_date()
+    return demo_aware_run_date(settings)
 
 
 def ensure_docs(settings: Settings, regenerate: bool) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from customer_marts.config import Settings, local_airflow_env
-from customer_marts.demo import DemoSpec, write_landing
+from customer_marts.config import Settings
+from tools.demo.generator import DemoSpec, write_landing
+from tools.local_airflow import local_airflow_env
 
 BIN = Path(sys.executable).parent
 

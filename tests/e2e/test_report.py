@@ -28,12 +28,12 @@ import pandas as pd
 import pytest
 
 from customer_marts import pipeline
-from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.report import MAX_COHORTS, REPORT_DIR, write_report, write_run_report
 from tests.conftest import make_settings, write_csv
 from tests.dbt.test_clv_marts import calibration_summary
 from tests.e2e import test_nightly_dag as nightly
 from tests.e2e.test_nightly_dag import AS_OF, pandas_monthly_retention, pandas_monthly_triangle
+from tools.demo.generator import DemoSpec, write_landing
 
 pytestmark = pytest.mark.slow
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.pipeline import run_all
 from tests.conftest import make_settings
+from tools.demo.generator import DemoSpec, write_landing
 
 pytestmark = pytest.mark.slow
 AS_OF = date(2025, 12, 31)

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_marts import bench, clv
+from bench import harness as bench
+from customer_marts import clv
 from customer_marts.ingest.run import ingest
 
 AS_OF = date(2025, 12, 31)

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from customer_marts.config import DEMO_MARKER, PROJECT_ROOT
-from customer_marts.demo import DemoSpec, generate, generate_sends
 from customer_marts.ingest.run import NOT_DEMO, IngestError, ingest
 from customer_marts.ingest.sources import SourceConfigError, load, sources_file
 from customer_marts.pipeline import DATA_ERRORS
 from tests.conftest import write_csv
+from tools.demo.generator import DemoSpec, generate, generate_sends
 
 SHOPIFY = {"sources": {"orders": {"preset": "shopify_orders"}}}
 

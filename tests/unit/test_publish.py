@@ -22,10 +22,10 @@ import pytest
 
 from customer_marts import pipeline, publish
 from customer_marts.config import PROJECT_ROOT, Settings
-from customer_marts.demo import DemoSpec, write_landing
 from customer_marts.ingest import archive
 from customer_marts.warehouse import DatabaseDamaged, connect, ensure_schema, sql_literal
 from tests.conftest import file_digest, make_settings
+from tools.demo.generator import DemoSpec, write_landing
 
 AS_OF = date(2025, 6, 30)
 

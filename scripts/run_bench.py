@@ -1,13 +1,13 @@
 """Benchmarks at 1M and 10M orders: `make bench` (`--scale small` to try it out in minutes).
 
-Writes bench/results.json and BENCHMARKS.md (customer_marts/bench.py explains each figure).
+Writes bench/results.json and BENCHMARKS.md (bench/harness.py explains each figure).
 """
 
 import argparse
 import logging
 from pathlib import Path
 
-from customer_marts.bench import SCALES, Context, run
+from bench.harness import SCALES, Context, run
 from customer_marts.config import PROJECT_ROOT
 
 

@@ -1,5 +1,5 @@
-"""Measure the two ways Great Expectations can validate a DuckDB table (README,
-"Quality gate"): SQL inside DuckDB (our route: GE's SQL engine on a persisted
+"""Measure the two ways Great Expectations can validate a DuckDB table (docs/quality-gate.md):
+SQL inside DuckDB (our route: GE's SQL engine on a persisted
 DuckDB connection, customer_marts/gx_duckdb.py) against loading the table into a
 pandas DataFrame and validating that. Each route runs in its own process so that
 its peak memory (ru_maxrss) is its own.
@@ -102,7 +102,7 @@ def measure(rows: int = 1_000_000) -> dict[str, dict]:
         outcome = {}
         for route in ("sql", "pandas"):
             child = subprocess.run(
-                [sys.executable, "-m", "customer_marts.gate_bench", route, str(database)],
+                [sys.executable, "-m", "bench.gate_bench", route, str(database)],
                 capture_output=True,
                 text=True,
                 check=True,

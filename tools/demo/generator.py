@@ -6,7 +6,7 @@ than promoters, as in real data. Customers are acquired through channels
 (including `referral`) with growth and a year-end peak; while alive they buy as
 a Poisson process, then churn silently. About 5 % of orders are cancelled and
 3 % refunded. Files are written one per day, as a shop platform exports them,
-in the canonical landing contract (README, "Landing contract"). Survey
+in the canonical landing contract (docs/landing-contract.md). Survey
 invitations (`survey_sends`) cover every answered survey plus unanswered ones,
 so that about 35 % are answered; they come from their own random stream.
 """
