@@ -5,7 +5,8 @@ ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
 FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
 
-# The lock first: this layer is rebuilt only when the dependencies change.
+# The runtime lock first: this layer is rebuilt only when the dependencies change.
+# requirements-dev.lock (pytest, ruff, lifetimes, MkDocs) never enters the image.
 # --require-hashes: every package is the one `make lock` resolved. `pip check`
 # fails the build if the lock conflicts with a provider shipped in the image
 # (fab, celery, postgres), instead of failing at run time.

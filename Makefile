@@ -14,16 +14,16 @@ export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	@# Byte-compiled at install: with PYTHONDONTWRITEBYTECODE set (as on our CI machines)
 	@# every airflow, dbt and GE process would otherwise recompile its imports (~15 s each).
-	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-venv: $(STAMP) ## Create .venv with the pinned dependencies (requirements.lock)
+venv: $(STAMP) ## Create .venv with the pinned runtime and development dependencies (both locks)
 
 run: $(STAMP) ## Run the nightly DAG once on LANDING_DIR (demo data by default) and publish
 	$(BIN)/python scripts/run_nightly.py
@@ -81,8 +81,9 @@ up: ## Build the image and start the docker-compose deployment (needs Docker and
 down: ## Stop the docker-compose deployment (data/ and the metadata volume stay)
 	docker compose down
 
-lock: ## Re-resolve requirements.lock from pyproject.toml (needs uv)
-	$(BIN)/uv pip compile pyproject.toml --extra dev -p 3.11 --generate-hashes -o requirements.lock
+lock: ## Re-resolve requirements.lock (runtime: the image) and requirements-dev.lock (+ test, lint, docs tools, same pins) from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml -p 3.11 --generate-hashes --custom-compile-command "make lock" -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev -p 3.11 --generate-hashes -c requirements.lock --custom-compile-command "make lock" -o requirements-dev.lock
 
 clean: ## Remove generated data, Airflow home and dbt artefacts (keeps .venv)
 	rm -rf data/warehouse airflow_home dbt_project/target dbt_project/logs .pytest_cache

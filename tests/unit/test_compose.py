@@ -220,6 +220,34 @@ def test_dockerfile_extends_the_official_image_at_the_locked_airflow_version():
     assert "pip install --no-cache-dir --no-deps /opt/customer_marts" in dockerfile
 
 
+DEV_TOOLS = ("pytest", "ruff", "lifetimes", "check-jsonschema", "mkdocs", "mkdocs-material")
+
+
+def lock_pins(path: Path) -> dict[str, str]:
+    """{package: version} of a uv lock file."""
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", path.read_text(), re.M))
+
+
+def test_the_image_installs_runtime_requirements_only():
+    """Every requirements file the Dockerfile installs is free of test, lint and docs tools;
+    the development lock has them, at the runtime lock's version of every shared package."""
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    installed = re.findall(r"pip install [^\n]*?-r (\S+)", dockerfile)
+    copied = dict(
+        reversed(shlex.split(line)[-2:]) for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
+    )
+    assert installed == ["/opt/customer_marts/requirements.lock"]
+    for target in installed:
+        pins = lock_pins(PROJECT_ROOT / copied[target])
+        assert "apache-airflow" in pins and "dbt-core" in pins
+        assert not set(DEV_TOOLS) & set(pins), target
+    runtime = lock_pins(PROJECT_ROOT / "requirements.lock")
+    dev = lock_pins(PROJECT_ROOT / "requirements-dev.lock")
+    assert set(DEV_TOOLS) <= set(dev)
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert "requirements.lock requirements-dev.lock" in (PROJECT_ROOT / "Makefile").read_text()
+
+
 def copied_and_allowed(context: Path) -> tuple[set[str], set[str]]:
     """What the build context's Dockerfile COPYs, and what its .dockerignore lets through."""
     dockerfile = (context / "Dockerfile").read_text()
