@@ -19,7 +19,12 @@ def test_clv_values_out_of_range_fail_and_non_convergence_warns(settings):
         con.execute(
             """
             create table marts.customer_clv as
-            select * from (values
+            select *, 0.0 as annual_value, 0 as purchases_per_year,
+                1.0 as expected_lifetime_years, 0.1 as expected_purchases_30d,
+                0.2 as expected_purchases_90d, 20.0 as expected_avg_order_value,
+                0.0 as expected_purchases_365d_low, 0.0 as clv_12m_low,
+                50.0 as clv_percentile
+            from (values
                 ('a', 0.5, 10.0, 0.0, 100.0, 1.0),
                 ('b', 1.5, -1.0, 5.0, 50.0, 0.2)
             ) as t(customer_id, p_alive, clv_12m, clv_simple, historic_clv,

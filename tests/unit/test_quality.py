@@ -78,7 +78,7 @@ def test_failing_mart_checks_block_with_check_names_and_values(settings, tmp_pat
     checks = statuses(settings, "marts.cohort_retention")
     assert checks["expect_column_values_to_be_between(retention_pct)"] == "failed"
     assert checks["expect_column_values_to_be_between(cohort_size)"] == "passed"
-    assert checks["period_zero_is_100_pct"] == "passed"
+    assert checks["table_not_empty"] == "passed"
     assert (settings.warehouse_dir / "quality" / "index.html").exists()  # Data Docs built
 
 

@@ -30,31 +30,21 @@ aggregated as (
 
 ),
 
-first_orders as (
-
-    select
-        customer_id,
-        min(order_date) as first_order_date
-
-    from completed_orders
-    group by customer_id
-
-),
-
-{#- The cohort is the period of the first order (period starts only grow with the date):
-    a join on one row per customer, cheaper than a window over every customer period. #}
+{#- The cohort is the period of the first completed order: a join on one row per
+    customer, cheaper than a window over every customer period. #}
 final as (
 
     select
         aggregated.*,
         case aggregated.grain
             {%- for grain in grains %}
-            when '{{ grain }}' then {{ period_start(grain, 'first_orders.first_order_date') }}
+            when '{{ grain }}' then customers.cohort_{{ grain }}
             {%- endfor %}
         end as cohort_start
 
     from aggregated
-    inner join first_orders on aggregated.customer_id = first_orders.customer_id
+    inner join {{ ref('int_customers_acquired') }} as customers
+        on aggregated.customer_id = customers.customer_id
 
 )
 

@@ -29,8 +29,7 @@ customers as (
 
     select
         customer_id,
-        min(order_date) as first_purchase_date,
-        max(order_date) as last_purchase_date,
+        max(order_date) as last_order_date,
         count(*) as purchase_days,
         cast(sum(orders) as bigint) as completed_orders,
         sum(revenue) as historic_revenue,
@@ -50,16 +49,16 @@ customers as (
 final as (
 
     select
-        customer_id,
-        first_purchase_date,
-        last_purchase_date,
+        customers.customer_id,
+        acquired.first_order_date,
+        customers.last_order_date,
         completed_orders,
         historic_revenue,
         orders_365d,
         revenue_365d,
         purchase_days - 1 as frequency,
-        {{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as recency_days,
-        {{ dbt.datediff('first_purchase_date', as_of_date(), 'day') }} as t_days,
+        {{ dbt.datediff('acquired.first_order_date', 'customers.last_order_date', 'day') }} as recency_days,
+        {{ dbt.datediff('acquired.first_order_date', as_of_date(), 'day') }} as t_days,
         case
             when purchase_days > 1
                 then cast(historic_revenue - first_purchase_day_revenue as double)
@@ -69,6 +68,8 @@ final as (
         {{ as_of_date() }} as as_of_date
 
     from customers
+    inner join {{ ref('int_customers_acquired') }} as acquired
+        on customers.customer_id = acquired.customer_id
 
 )
 

@@ -24,7 +24,6 @@ customers as (
 
     select
         customer_id,
-        min(order_date) as first_purchase_date,
         max(order_date) filter (where order_date <= {{ calibration_end }})
             as last_calibration_purchase_date,
         count(*) filter (where order_date <= {{ calibration_end }}) as calibration_purchase_days,
@@ -39,19 +38,18 @@ customers as (
 
     from purchase_days
     group by customer_id
-    having min(order_date) <= {{ calibration_end }}
 
 ),
 
 final as (
 
     select
-        customer_id,
-        first_purchase_date,
+        customers.customer_id,
+        acquired.first_order_date,
         calibration_purchase_days - 1 as frequency,
-        {{ dbt.datediff('first_purchase_date', 'last_calibration_purchase_date', 'day') }}
+        {{ dbt.datediff('acquired.first_order_date', 'last_calibration_purchase_date', 'day') }}
             as recency_days,
-        {{ dbt.datediff('first_purchase_date', calibration_end, 'day') }} as t_days,
+        {{ dbt.datediff('acquired.first_order_date', calibration_end, 'day') }} as t_days,
         case
             when calibration_purchase_days > 1
                 then cast(calibration_revenue - first_purchase_day_revenue as double)
@@ -65,6 +63,9 @@ final as (
         {{ as_of_date() }} as as_of_date
 
     from customers
+    inner join {{ ref('int_customers_acquired') }} as acquired
+        on customers.customer_id = acquired.customer_id
+    where acquired.first_order_date <= {{ calibration_end }}
 
 )
 

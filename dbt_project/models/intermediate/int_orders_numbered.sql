@@ -2,7 +2,7 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_landing__orders') }}
+    select * from {{ ref('stg_raw__orders') }}
 
 ),
 
@@ -22,27 +22,13 @@ numbered as (
 
 ),
 
-first_orders as (
-
-    select
-        customer_id,
-        min(order_date) as first_order_date
-
-    from numbered
-    where is_completed
-    group by customer_id
-
-),
-
 final as (
 
     select
-        numbered.*,
-        coalesce(numbered.customer_order_number = 1, false) as is_first_order,
-        {{ period_start('month', 'first_orders.first_order_date') }} as cohort_month
+        *,
+        coalesce(customer_order_number = 1, false) as is_first_order
 
     from numbered
-    left join first_orders on numbered.customer_id = first_orders.customer_id
 
 )
 

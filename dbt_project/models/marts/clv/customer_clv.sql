@@ -1,4 +1,4 @@
-{#- One row per customer: every CLV definition side by side (METRICS.md, "Customer
+{#- One row per customer: every CLV definition side by side (docs/metrics.md, "Customer
     lifetime value"). -#}
 {%- set max_lifetime_years = var('max_lifetime_years') -%}
 {%- set clv_lifetime_years = var('clv_lifetime_years', none) -%}
@@ -21,7 +21,7 @@ predictions as (
 latest_complete_year as (
 
     select churn_rate_pct
-    from {{ ref('retention_by_period') }}
+    from {{ ref('int_periods_retention_counted') }}
     where grain = 'year' and is_complete and churn_rate_pct is not null
     order by period_start desc
     limit 1

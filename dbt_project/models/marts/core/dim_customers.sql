@@ -8,12 +8,24 @@ orders as (
         ordered_at,
         order_date,
         amount,
-        channel,
-        country,
-        customer_order_number
+        country
 
     from {{ ref('int_orders_numbered') }}
     where is_completed
+
+),
+
+latest_responses as (
+
+    select
+        customer_id,
+        {#- the response id breaks a tie of two responses at the same moment #}
+        arg_max(nps_score, (responded_at, response_id)) as latest_nps_score,
+        max(responded_at) as latest_nps_at
+
+    from {{ ref('stg_raw__survey_responses') }}
+    where nps_score is not null and customer_id is not null
+    group by customer_id
 
 ),
 
@@ -21,14 +33,11 @@ latest_scores as (
 
     select
         customer_id,
-        {#- the response id breaks a tie of two responses at the same moment #}
-        arg_max(nps_score, (responded_at, response_id)) as latest_nps_score,
-        arg_max(nps_category, (responded_at, response_id)) as latest_nps_category,
-        max(responded_at) as latest_nps_at
+        latest_nps_score,
+        {{ nps_category('latest_nps_score') }} as latest_nps_category,
+        latest_nps_at
 
-    from {{ ref('fct_survey_responses') }}
-    where nps_score is not null and customer_id is not null
-    group by customer_id
+    from latest_responses
 
 ),
 
@@ -43,13 +52,10 @@ customers as (
 
     select
         customer_id,
-        min(ordered_at) as first_order_at,
-        min(order_date) as first_order_date,
         max(ordered_at) as last_order_at,
         max(order_date) as last_order_date,
         count(*) as completed_orders,
         {{ money('sum(amount)') }} as historic_revenue,
-        any_value(channel) filter (where customer_order_number = 1) as acquisition_channel,
         arg_max(country, (ordered_at, order_id)) filter (where country is not null) as country
 
     from orders
@@ -57,24 +63,31 @@ customers as (
 
 ),
 
+acquired as (
+
+    select * from {{ ref('int_customers_acquired') }}
+
+),
+
 measured as (
 
     select
-        customer_id,
-        first_order_at,
-        {{ period_start('month', 'first_order_date') }} as cohort_month,
-        {{ period_start('week', 'first_order_date') }} as cohort_week,
-        {{ period_start('quarter', 'first_order_date') }} as cohort_quarter,
-        acquisition_channel,
-        country,
-        last_order_at,
-        completed_orders,
-        historic_revenue,
-        {{ money('historic_revenue / completed_orders') }} as aov,
-        {{ dbt.datediff('last_order_date', as_of_date(), 'day') }} as days_since_last_order,
-        {{ dbt.datediff('first_order_date', as_of_date(), 'day') }} as days_since_first_order
+        customers.customer_id,
+        acquired.first_order_at,
+        acquired.cohort_month,
+        acquired.cohort_week,
+        acquired.cohort_quarter,
+        acquired.acquisition_channel,
+        customers.country,
+        customers.last_order_at,
+        customers.completed_orders,
+        customers.historic_revenue,
+        {{ money('customers.historic_revenue / customers.completed_orders') }} as aov,
+        {{ dbt.datediff('customers.last_order_date', as_of_date(), 'day') }} as days_since_last_order,
+        {{ dbt.datediff('acquired.first_order_date', as_of_date(), 'day') }} as days_since_first_order
 
     from customers
+    inner join acquired on customers.customer_id = acquired.customer_id
 
 ),
 

@@ -6,22 +6,30 @@ orders as (
 
 ),
 
+customers as (
+
+    select customer_id, cohort_month
+    from {{ ref('int_customers_acquired') }}
+
+),
+
 final as (
 
     select
-        order_id,
-        customer_id,
-        ordered_at,
-        order_date,
-        amount,
-        status,
-        channel,
-        country,
-        is_first_order,
-        customer_order_number,
-        cohort_month
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        orders.order_date,
+        orders.amount,
+        orders.status,
+        orders.channel,
+        orders.country,
+        orders.is_first_order,
+        orders.customer_order_number,
+        customers.cohort_month
 
     from orders
+    left join customers on orders.customer_id = customers.customer_id
 
 )
 

@@ -6,7 +6,7 @@ with
 
 responses as (
 
-    select * from {{ ref('stg_landing__survey_responses') }}
+    select * from {{ ref('stg_raw__survey_responses') }}
 
 ),
 
@@ -18,11 +18,10 @@ purchase_days as (
 
 ),
 
-first_purchases as (
+customers as (
 
-    select customer_id, min(order_date) as first_order_date
-    from purchase_days
-    group by customer_id
+    select customer_id, first_order_date, cohort_month
+    from {{ ref('int_customers_acquired') }}
 
 ),
 
@@ -56,13 +55,13 @@ final as (
         case
             when with_last_purchase.last_order_date is not null then {{ lifecycle_stage(
                 dbt.datediff('with_last_purchase.last_order_date', 'with_last_purchase.response_date', 'day'),
-                dbt.datediff('first_purchases.first_order_date', 'with_last_purchase.response_date', 'day')
+                dbt.datediff('customers.first_order_date', 'with_last_purchase.response_date', 'day')
             ) }}
         end as customer_lifecycle_stage_at_response,
-        {{ period_start('month', 'first_purchases.first_order_date') }} as customer_cohort_month
+        customers.cohort_month as customer_cohort_month
 
     from with_last_purchase
-    left join first_purchases on with_last_purchase.customer_id = first_purchases.customer_id
+    left join customers on with_last_purchase.customer_id = customers.customer_id
 
 )
 

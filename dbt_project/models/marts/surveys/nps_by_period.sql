@@ -44,7 +44,7 @@ sends as (
         dim_customers.country,
         cast(dim_customers.cohort_month as varchar) as cohort_month
 
-    from {{ ref('stg_landing__survey_sends') }} as survey_sends
+    from {{ ref('stg_raw__survey_sends') }} as survey_sends
     left join {{ ref('dim_customers') }} as dim_customers
         on survey_sends.customer_id = dim_customers.customer_id
 

@@ -27,8 +27,8 @@ customer_clv as (
 completed_orders as (
 
     select customer_id, ordered_at, order_date
-    from {{ ref('fct_orders') }}
-    where status = 'completed'
+    from {{ ref('int_orders_numbered') }}
+    where is_completed
 
 ),
 

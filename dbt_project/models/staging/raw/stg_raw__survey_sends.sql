@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('landing', 'survey_sends') }}
+    select * from {{ source('raw', 'survey_sends') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('landing', 'surveys') }}
+    select * from {{ source('raw', 'surveys') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('landing', 'orders') }}
+    select * from {{ source('raw', 'orders') }}
 
 ),
 
