@@ -1,4 +1,4 @@
-"""The ingestion corpus: every malformed or unusual export in tests/unit/ingest_corpus/
+"""The ingestion corpus: every malformed or unusual export in tests/unit/ingest/corpus/
 has its expected outcome asserted (cases.yml: loaded, quarantined with a reason, or the
 run fails with a named message), and for every case rows are conserved file by file
 and no clear-text e-mail address reaches the database."""
@@ -18,7 +18,7 @@ from customer_marts.ingest.contract import SOURCES
 from customer_marts.ingest.run import IngestError, ingest
 from customer_marts.ingest.sources import load
 
-CORPUS = Path(__file__).with_name("ingest_corpus")
+CORPUS = Path(__file__).with_name("corpus")
 CASES = yaml.safe_load((CORPUS / "cases.yml").read_text(encoding="utf-8"))
 SALT = "corpus-salt-for-tests-only"
 # Anything shaped like an address, broader than the pipeline's own pattern (any
