@@ -303,7 +303,7 @@ def test_rows_read_are_checked_against_each_files_own_record_count(settings, mon
     """The safety net under the literal paths: with paths handed to DuckDB unescaped
     again (its glob reads orders_1.csv for orders_[1].csv), the independent record
     count catches both files by name and nothing is loaded."""
-    monkeypatch.setattr("customer_marts.ingest.landing.path_literal", lambda path: f"'{path}'")
+    monkeypatch.setattr("customer_marts.ingest.csv_files.path_literal", lambda path: f"'{path}'")
     write_csv(
         settings.landing_dir / "orders/orders_[1].csv",
         HEADER,

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from customer_marts.config import DEMO_MARKER, PROJECT_ROOT
-from customer_marts.ingest.run import NOT_DEMO, IngestError, ingest
+from customer_marts.ingest.plan import NOT_DEMO
+from customer_marts.ingest.run import IngestError, ingest
 from customer_marts.ingest.sources import SourceConfigError, load, sources_file
 from customer_marts.pipeline import DATA_ERRORS
 from tests.conftest import write_csv
