@@ -128,6 +128,26 @@ def test_paths_the_manual_names_exist():
     assert missing == []
 
 
+def test_tests_the_manual_names_exist():
+    """`test_file.py::test_name` in the manual (the fault tests' table) names a real test."""
+    tests = {path.name: path for path in (PROJECT_ROOT / "tests").rglob("test_*.py")}
+    tests |= {str(path.relative_to(PROJECT_ROOT)): path for path in tests.values()}
+    named = 0
+    missing = []
+    for page in sorted((PROJECT_ROOT / "docs").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for cell in re.findall(r"`([\w/]*test_\w+\.py)::([\w*]+)`((?:, `::[\w*]+`)*)", text):
+            file, first, more = cell
+            for name in [first, *re.findall(r"::([\w*]+)", more)]:
+                named += 1
+                source = tests[file].read_text(encoding="utf-8") if file in tests else ""
+                pattern = r"def " + re.escape(name).replace(r"\*", r"\w*") + r"\b"
+                if not re.search(pattern, source):
+                    missing.append(f"{page.name}: {file}::{name}")
+    assert named >= 10
+    assert missing == []
+
+
 def test_no_file_points_outside_the_repository():
     """Nothing refers to the shared folder beside the repository or its metrics file."""
     outside = re.compile("|".join([r"\.\./shared", "METRICS" + r"\.md", "/work/" + "shared"]))
