@@ -74,7 +74,6 @@ spells as (
     select
         customer_id,
         spell_number,
-        min(min(order_date)) over (partition by customer_id) as first_order_date,
         cast({{ dbt.dateadd('day', 1, 'min(order_date)') }} as date) as active_from,
         cast({{ dbt.dateadd('day', churn_window_days, 'max(order_date)') }} as date)
             as active_until
@@ -93,7 +92,7 @@ spell_boundaries as (
         '{{ grain }}' as grain,
         customer_id,
         {{ period_index(grain, as_of_date()) }} as as_of_period,
-        {{ period_index(grain, 'first_order_date') }} as first_order_period,
+        {{ period_index(grain, 'acquired.first_order_date') }} as first_order_period,
         {{ period_index(grain, 'active_from') }}
             + case when active_from > {{ period_start(grain, 'active_from') }} then 1 else 0 end
             as first_boundary,
@@ -106,6 +105,7 @@ spell_boundaries as (
         end as churn_period
 
     from spells
+    inner join {{ ref('int_customers_acquired') }} as acquired using (customer_id)
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
