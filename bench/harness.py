@@ -49,7 +49,7 @@ import pandas as pd
 from customer_marts import clv, clv_uncertainty
 from customer_marts.config import DEMO_MARKER
 from customer_marts.ingest.contract import SOURCES
-from customer_marts.warehouse import column_type
+from customer_marts.runs.schema import column_type
 from tools.demo.generator import DemoSpec, write_landing
 from tools.local_airflow import local_airflow_env
 

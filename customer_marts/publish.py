@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
+from customer_marts.runs import record
 from customer_marts.warehouse import (
     DiskFull,
     connect,
@@ -55,8 +56,6 @@ PARQUET_MANIFEST = "_published.json"
 # Runs on the copy before it is published, with the copy as the default database.
 Finalize = Callable[[duckdb.DuckDBPyConnection], None]
 RECORD_DATES = ("logical_date", "data_as_of")  # data_as_of is absent in versions before it
-# Written into each published copy: which run published each table, and its row count.
-STAMP_TABLE = "audit.published_tables"
 
 
 # ---------------------------------------------------------------- atomic file operations
@@ -187,7 +186,7 @@ def write_partial(
 
     `finalize(con)` then runs on the copy (as the default database), e.g. to
     record the run's success in the copied `audit.pipeline_runs`, and every table is
-    stamped in STAMP_TABLE with the run id of `target`. Returns the complete,
+    stamped in audit.published_tables with the run id of `target`. Returns the complete,
     checkpointed and fsynced partial file and its row counts.
     """
     partial = target.with_name(f".{target.name}.partial")
@@ -219,17 +218,7 @@ def write_partial(
                     finalize(con)
                 finally:
                     con.execute(f"use {build_catalog}")
-            con.execute(
-                f"create or replace table publish_target.{STAMP_TABLE} (schema_name varchar, "
-                "table_name varchar, row_count bigint, run_id varchar)"
-            )
-            con.executemany(
-                f"insert into publish_target.{STAMP_TABLE} values (?, ?, ?, ?)",
-                [
-                    [*name.split("."), count, run_id_of(target)]
-                    for name, count in row_counts.items()
-                ],
-            )
+            record.stamp_published_tables(con, "publish_target", row_counts, run_id_of(target))
             con.execute("checkpoint publish_target")
         finally:
             con.execute("detach publish_target")

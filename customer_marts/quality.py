@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import yaml
 
 from customer_marts.config import Settings
 from customer_marts.logs import quiet_noisy_loggers
+from customer_marts.runs.checks import CheckResult, record_checks
 from customer_marts.warehouse import connect, failing_rows
 
 log = logging.getLogger(__name__)
@@ -49,28 +49,6 @@ VOLUME_CHECK = "volume_vs_previous_run"
 
 class GateFailed(Exception):
     """A check of severity error failed: the run must not publish."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    layer: str
-    suite: str
-    check: str
-    status: str  # passed | warned | failed
-    observed_value: str | None = None
-    details: str | None = None
-    # What a person needs to know about a check that did not pass (meta.message)
-    message: str | None = None
-
-    def describe(self) -> str:
-        text = f"{self.suite}: {self.check}"
-        if self.message:
-            return f"{text}: {self.message}"
-        if self.observed_value:
-            text += f" (observed: {self.observed_value})"
-        if self.details:
-            text += f"; {self.details}"
-        return text
 
 
 def substitute(value: Any, parameters: dict[str, Any]) -> Any:
@@ -340,32 +318,6 @@ def _ensure_docs_site(context: Any, directory: Path) -> None:
 # ---------------------------------------------------------------- the gate
 
 
-def record(build_db: Path, run_id: str, layer: str, results: list[CheckResult]) -> None:
-    """Record a layer's check results for a run, replacing what an earlier attempt of the
-    same step recorded (a cleared or retried task), so the run record counts each check once."""
-    with connect(build_db) as con:
-        con.execute("begin")
-        con.execute(
-            "delete from audit.check_results where run_id = ? and layer = ?", [run_id, layer]
-        )
-        con.executemany(
-            "insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    run_id,
-                    r.layer,
-                    r.suite,
-                    r.check,
-                    r.status,
-                    r.observed_value,
-                    r.message or r.details,
-                ]
-                for r in results
-            ],
-        )
-        con.execute("commit")
-
-
 def enforce(layer: str, results: list[CheckResult]) -> None:
     """Raise GateFailed naming every failed check; log the warnings."""
     for result in results:
@@ -383,6 +335,6 @@ def validate(settings: Settings, run_id: str, layer: str) -> list[CheckResult]:
     with connect(settings.build_db, read_only=True) as con:
         as_of = run_as_of(con, run_id)
     results = run_suites(settings, layer, as_of, run_id)
-    record(settings.build_db, run_id, layer, results)
+    record_checks(settings.build_db, run_id, layer, results)
     enforce(layer, results)
     return results

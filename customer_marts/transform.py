@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from customer_marts.config import Settings
-from customer_marts.quality import CheckResult, record
+from customer_marts.runs.checks import CheckResult, record_checks
 from customer_marts.warehouse import failing_rows
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def build(
             outcome.results[-1]["details"] = node_result["message"]
             outcome.warnings.append(f"{name}: {node_result['message']}")
     if run_id is not None:
-        record(settings.build_db, run_id, "dbt", check_results(outcome))
+        record_checks(settings.build_db, run_id, "dbt", check_results(outcome))
     if not outcome.success:
         details = "\n".join(f"  - {failure}" for failure in outcome.failures) or "  (see dbt log)"
         raise DbtFailure(f"dbt build failed ({len(outcome.failures)} node(s)):\n{details}")

@@ -1,9 +1,11 @@
-"""The build database: connections and the tables the pipeline itself owns.
+"""DuckDB files: connections that say when a file is damaged or the disk is full,
+SQL literals, a failed check's first rows, and adding the columns an older table lacks.
 
 `build.duckdb` holds four kinds of schema:
 - `raw`: rows as ingested (typed, checked, deduplicated), created from the contract;
 - `audit`: the run record, the file manifest, the quarantine and check results;
 - `staging`, `intermediate`, `marts`: built by dbt.
+The pipeline's own tables (raw and audit) are defined in customer_marts/runs/schema.py.
 """
 
 from __future__ import annotations
@@ -16,84 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-
-from customer_marts.ingest.contract import SOURCES, Column
-
-SQL_TYPES = {
-    "text": "varchar",
-    "enum": "varchar",
-    "currency": "varchar",
-    "timestamp": "timestamp",
-    "decimal": "decimal(18, 2)",
-    "integer": "integer",
-}
-
-AUDIT_TABLES = {
-    # One row per run (README, "Run record"). While a run is in progress its status is
-    # `running` and failed_step names the step it is in, so a run killed mid-way is
-    # recorded as failed in that step by the next run's start (pipeline.start_run).
-    "pipeline_runs": """
-        run_id varchar primary key,
-        logical_date date,
-        data_as_of date,
-        started_at timestamp,
-        finished_at timestamp,
-        status varchar,
-        failed_step varchar,
-        message varchar,
-        rows_ingested bigint,
-        rows_quarantined bigint,
-        checks_passed integer,
-        checks_warned integer,
-        checks_failed integer,
-        published_version varchar,
-        airflow_run_id varchar,
-        completed_steps varchar
-    """,
-    "ingested_files": """
-        source varchar,
-        file_name varchar,
-        sha256 varchar,
-        rows_read bigint,
-        rows_loaded bigint,
-        rows_quarantined bigint,
-        rows_duplicate bigint,
-        status varchar,
-        extra_columns varchar,
-        message varchar,
-        run_id varchar,
-        loaded_at timestamp
-    """,
-    "quarantine": """
-        source varchar,
-        file_name varchar,
-        line_number bigint,
-        "column" varchar,
-        reason varchar,
-        raw_record varchar,
-        run_id varchar
-    """,
-    "check_results": """
-        run_id varchar,
-        layer varchar,
-        suite varchar,
-        "check" varchar,
-        status varchar,
-        observed_value varchar,
-        details varchar
-    """,
-}
-
-# Columns ingestion adds to every raw row, to trace it back to its file.
-LINEAGE_COLUMNS = {
-    "_file_name": "varchar",
-    "_line_number": "bigint",
-    "_run_id": "varchar",
-}
-
-
-def column_type(column: Column) -> str:
-    return SQL_TYPES[column.kind]
 
 
 def fsync(path: Path) -> None:
@@ -175,10 +99,10 @@ def damage_message(path: Path, exc: BaseException) -> str:
     if path.name == "build.duckdb":
         todo = (
             "rebuild it from the archive of every ingested file with `make recover` "
-            "(README, 'Recovery'), then run again; published.duckdb is untouched"
+            "(docs/publishing.md, 'Recovery'), then run again; published.duckdb is untouched"
         )
     elif path.name.startswith("published"):
-        todo = "roll back to a kept version: scripts/rollback.py --previous (README, 'Rollback')"
+        todo = "roll back to a kept version: scripts/rollback.py --previous (docs/publishing.md, 'Rollback')"
     else:
         todo = "restore it from a backup or delete it"
     return f"{path} is damaged and cannot be read ({reason}): {todo}"
@@ -285,21 +209,3 @@ def failing_rows(path: Path, sql: str) -> str:
     except duckdb.Error as exc:
         return f"failing rows not available: {exc}"
     return f"failing rows: {json.dumps(rows, default=str)}"
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and audit tables if they do not exist yet (idempotent).
-
-    An audit table created by an older version of the pipeline gains the columns
-    it lacks, so an existing build.duckdb keeps working after an upgrade.
-    """
-    con.execute("create schema if not exists raw")
-    con.execute("create schema if not exists audit")
-    for name, columns in AUDIT_TABLES.items():
-        con.execute(f"create table if not exists audit.{name} ({columns})")
-        add_missing_columns(con, "audit", name, columns)
-    for source in SOURCES.values():
-        columns = [f"{column.name} {column_type(column)}" for column in source.columns]
-        columns += [f"{name} {kind}" for name, kind in LINEAGE_COLUMNS.items()]
-        con.execute(f"create table if not exists raw.{source.name} ({', '.join(columns)})")
-        add_missing_columns(con, "raw", source.name, ", ".join(columns))

@@ -87,7 +87,7 @@ TIMEOUTS = {
 
 def _alert(context) -> None:
     """on_failure_callback: the alert module loads only when a task has failed."""
-    from customer_marts.alerts import on_failure_callback
+    from customer_marts.runs.alerts import on_failure_callback
 
     on_failure_callback(context)
 
@@ -104,9 +104,9 @@ def _run(step: str, run: dict, *args: str):
     """Call a pipeline step; data errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from customer_marts import pipeline
     from customer_marts.config import Settings
     from customer_marts.logs import quiet_noisy_loggers
+    from customer_marts.runs import pipeline
 
     quiet_noisy_loggers()
     settings = Settings.from_env()
@@ -130,8 +130,8 @@ def customer_marts_nightly():
     def start_run(**context) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from customer_marts import pipeline
         from customer_marts.config import Settings
+        from customer_marts.runs import pipeline
 
         dag_run = context["dag_run"]
         logical = dag_run.logical_date or (dag_run.run_after - timedelta(days=1))

@@ -10,7 +10,7 @@ what happened.
    test customer_marts_nightly RUN_DATE`, its output in a log file of its own.
 4. Verifies from Airflow's task instances and from the run record that every task ran
    and succeeded and that the run's version is what is published
-   (customer_marts.summary.verify_run), then prints this run's outcome and the
+   (customer_marts.runs.summary.verify_run), then prints this run's outcome and the
    published marts. Exits non-zero, saying what did not run, unless all of that holds.
 """
 
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from customer_marts.config import DEMO_MARKER, PROJECT_ROOT, Settings
-from customer_marts.pipeline import LockHeld, exclusive_lock
-from customer_marts.summary import (
+from customer_marts.runs.locks import LockHeld, exclusive_lock
+from customer_marts.runs.summary import (
     DAG_ID,
     describe_published,
     find_airflow_run,

@@ -35,7 +35,8 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
-from customer_marts.warehouse import DatabaseDamaged, connect, ensure_schema, fsync, sql_literal
+from customer_marts.runs.schema import ensure_schema
+from customer_marts.warehouse import DatabaseDamaged, connect, fsync, sql_literal
 
 log = logging.getLogger(__name__)
 

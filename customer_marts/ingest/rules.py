@@ -15,7 +15,7 @@ import duckdb
 from customer_marts.ingest.contract import EMAIL_PATTERN, Column
 from customer_marts.ingest.sources import SourceConfig
 from customer_marts.ingest.sql import literal, quote
-from customer_marts.warehouse import column_type
+from customer_marts.runs.schema import column_type
 
 MISSING = "missing required value"
 

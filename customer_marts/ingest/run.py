@@ -45,7 +45,8 @@ from customer_marts.ingest.shaping import resolve_salt, salt_problem
 from customer_marts.ingest.sources import SourceConfigError, SourcesConfig
 from customer_marts.ingest.sources import load as load_sources
 from customer_marts.runs import manifest
-from customer_marts.warehouse import connect, ensure_schema
+from customer_marts.runs.schema import ensure_schema
+from customer_marts.warehouse import connect
 
 log = logging.getLogger(__name__)
 

@@ -99,7 +99,7 @@ def test_every_task_has_the_timeout_and_retries_its_documentation_states(default
     for task_id, minutes in result["timeouts_minutes"].items():
         assert documented[task_id]["timeout"] == f"{minutes:.0f} min", task_id
         assert documented[task_id]["retries"].startswith(str(result["retries"])), task_id
-    # every task alerts on failure (customer_marts.alerts, loaded lazily by the DAG's _alert)
+    # every task alerts on failure (customer_marts.runs.alerts, loaded lazily by the DAG's _alert)
     assert result["failure_callbacks"] == {task_id: ["_alert"] for task_id in documented}
 
 

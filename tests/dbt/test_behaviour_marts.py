@@ -12,8 +12,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from customer_marts import pipeline
 from customer_marts.ingest.run import ingest
+from customer_marts.runs import pipeline
 from customer_marts.transform import build
 from tests.conftest import make_settings, write_csv
 

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 from customer_marts.ingest.run import ingest
-from customer_marts.pipeline import run_all
 from customer_marts.quality import run_suites
+from customer_marts.runs.pipeline import run_all
 from customer_marts.transform import build
 from tests.conftest import make_settings, write_csv
 

@@ -40,7 +40,7 @@ RUN_TIMEOUT = 600
 RUNNER = r"""
 import json, logging, sys
 from datetime import date
-from customer_marts import pipeline
+from customer_marts.runs import pipeline
 from customer_marts.config import Settings
 from customer_marts.logs import quiet_noisy_loggers
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_marts import pipeline
 from customer_marts.report import MAX_COHORTS, REPORT_DIR, write_report, write_run_report
+from customer_marts.runs import pipeline
 from tests.conftest import make_settings, write_csv
 from tests.dbt.test_clv_marts import calibration_summary
 from tests.e2e import test_nightly_dag as nightly

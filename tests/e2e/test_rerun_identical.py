@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.pipeline import run_all
+from customer_marts.runs.pipeline import run_all
 from tests.conftest import make_settings
 from tools.demo.generator import DemoSpec, write_landing
 

@@ -28,7 +28,7 @@ import duckdb
 import pytest
 
 from customer_marts.config import DEMO_MARKER, PROJECT_ROOT, Settings
-from customer_marts.summary import airflow_json, verify_run
+from customer_marts.runs.summary import airflow_json, verify_run
 from tests.conftest import airflow_env, make_settings, write_csv
 
 SCRIPT = PROJECT_ROOT / "scripts" / "run_nightly.py"

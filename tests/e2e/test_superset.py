@@ -43,8 +43,8 @@ import yaml
 from websockets.sync.client import connect
 
 from bi import superset_setup
-from customer_marts import pipeline
 from customer_marts.config import PROJECT_ROOT
+from customer_marts.runs import pipeline
 from tests.conftest import make_settings
 from tests.e2e.test_report import CHROMIUM_FLAGS, chromium, png_rgb  # noqa: F401 (fixture)
 

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import airflow.configuration  # noqa: F401 (Airflow sets up logging on import: before caplog)
 import pytest
 
-from customer_marts import alerts
+from customer_marts.runs import alerts
 from tests.webhook import AlertInbox
 
 
@@ -42,7 +42,7 @@ def inbox():
 def test_callback_posts_one_paragraph_with_every_detail(inbox, monkeypatch, caplog):
     monkeypatch.setenv("ALERT_WEBHOOK_URL", inbox.url)
     error = RuntimeError("suite raw.orders failed:\n  amount >= 0: 50 rows\n  (first: -5)")
-    with caplog.at_level(logging.INFO, logger="customer_marts.alerts"):
+    with caplog.at_level(logging.INFO, logger="customer_marts.runs.alerts"):
         alerts.on_failure_callback(context(error=error))
     assert len(inbox.posts) == 1
     post = inbox.posts[0]
@@ -87,7 +87,7 @@ def test_the_cause_of_airflows_fail_exception_is_named():
 
 def test_without_webhook_url_the_alert_is_logged_only(inbox, monkeypatch, caplog):
     monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
-    with caplog.at_level(logging.INFO, logger="customer_marts.alerts"):
+    with caplog.at_level(logging.INFO, logger="customer_marts.runs.alerts"):
         alerts.on_failure_callback(context(logical_date=None))
     assert inbox.posts == []
     (message,) = [r.getMessage() for r in caplog.records]
@@ -133,7 +133,7 @@ def test_only_http_urls_are_called(url, caplog):
 
 
 def test_a_broken_context_still_produces_an_alert_and_never_raises(caplog):
-    with caplog.at_level(logging.ERROR, logger="customer_marts.alerts"):
+    with caplog.at_level(logging.ERROR, logger="customer_marts.runs.alerts"):
         alerts.on_failure_callback({})
     assert any(r.getMessage().startswith("ALERT Airflow DAG ?") for r in caplog.records)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 from customer_marts.quality import run_suites
-from customer_marts.warehouse import connect, ensure_schema
+from customer_marts.runs.schema import ensure_schema
+from customer_marts.warehouse import connect
 
 CLV_SUITES = ("marts.customer_clv", "marts.clv_model_fit")
 

@@ -10,7 +10,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from customer_marts import pipeline
+from customer_marts.runs import pipeline
 from customer_marts.transform import DbtOutcome, check_results
 
 
@@ -36,7 +36,7 @@ def test_a_step_of_an_overtaken_run_is_refused_and_the_newer_run_goes_on(setting
 LIVE_STEP = """
 import time
 from datetime import date
-from customer_marts import pipeline
+from customer_marts.runs import pipeline
 from customer_marts.config import Settings
 settings = Settings.from_env()
 run = pipeline.start_run(settings, date(2025, 6, 1))

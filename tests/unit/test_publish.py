@@ -20,10 +20,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts import pipeline, publish
+from customer_marts import publish
 from customer_marts.config import PROJECT_ROOT, Settings
 from customer_marts.ingest import archive
-from customer_marts.warehouse import DatabaseDamaged, connect, ensure_schema, sql_literal
+from customer_marts.runs import pipeline, record
+from customer_marts.runs.schema import ensure_schema
+from customer_marts.warehouse import DatabaseDamaged, connect, sql_literal
 from tests.conftest import file_digest, make_settings
 from tools.demo.generator import DemoSpec, write_landing
 
@@ -214,11 +216,11 @@ def test_run_interrupted_during_publish_is_success_only_if_its_publish_committed
 def test_data_as_of_is_the_newest_event_date_in_the_marts(settings):
     build_marts(settings, orders=10)  # order dates 2025-06-01 .. 2025-06-10
     with connect(settings.build_db) as con:
-        assert pipeline.data_as_of(con) == date(2025, 6, 10)
+        assert record.data_as_of(con) == date(2025, 6, 10)
         con.execute(
             "create table marts.fct_survey_responses as select date '2025-06-12' as response_date"
         )
-        assert pipeline.data_as_of(con) == date(2025, 6, 12)
+        assert record.data_as_of(con) == date(2025, 6, 12)
 
 
 def test_publish_keeps_versions_never_prunes_the_published_one_and_rolls_back(settings):
@@ -487,7 +489,7 @@ def test_a_damaged_block_found_later_is_named_too(settings):
 
 
 def test_a_failure_kept_in_the_fallback_file_is_shown_then_recorded_by_the_next_run(settings):
-    from customer_marts import fallback, summary
+    from customer_marts.runs import fallback, summary
 
     run = pipeline.start_run(settings, AS_OF, airflow_run_id="manual__full")
     reserved = fallback.path_of(settings.warehouse_dir, run.run_id)

@@ -14,7 +14,8 @@ import pytest
 
 from customer_marts.config import PROJECT_ROOT
 from customer_marts.quality import GateFailed, substitute, validate
-from customer_marts.warehouse import connect, ensure_schema
+from customer_marts.runs.schema import ensure_schema
+from customer_marts.warehouse import connect
 from tests.conftest import data_docs_statuses
 
 AS_OF = date(2025, 6, 30)

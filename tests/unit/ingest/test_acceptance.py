@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from customer_marts.ingest.run import IngestError, ingest
-from customer_marts.pipeline import run_all
+from customer_marts.runs.pipeline import run_all
 from tests.conftest import file_digest, make_settings, write_csv
 
 pytestmark = pytest.mark.slow

@@ -361,7 +361,7 @@ def test_a_header_bomb_is_read_in_bounded_memory(settings):
 def test_every_bad_file_is_a_data_error_that_names_it(settings, name, content):
     """Bad input never costs a retry: the error is one of pipeline.DATA_ERRORS (failed at
     once), names the file, keeps a `failed` manifest row, and quotes none of its bytes."""
-    from customer_marts.pipeline import DATA_ERRORS
+    from customer_marts.runs.pipeline import DATA_ERRORS
 
     path = settings.landing_dir / name
     path.parent.mkdir(parents=True, exist_ok=True)

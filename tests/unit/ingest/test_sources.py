@@ -14,7 +14,7 @@ from customer_marts.config import DEMO_MARKER, PROJECT_ROOT
 from customer_marts.ingest.plan import NOT_DEMO
 from customer_marts.ingest.run import IngestError, ingest
 from customer_marts.ingest.sources import SourceConfigError, load, sources_file
-from customer_marts.pipeline import DATA_ERRORS
+from customer_marts.runs.pipeline import DATA_ERRORS
 from tests.conftest import write_csv
 from tools.demo.generator import DemoSpec, generate, generate_sends
 

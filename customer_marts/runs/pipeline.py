@@ -2,7 +2,7 @@
 
 The Airflow DAG calls one step per task; tests and benchmarks can call them
 directly. Every step takes the run (`RunInfo`), does its work on the build
-database, and keeps `audit.pipeline_runs` up to date (README, "Run record"):
+database, and keeps `audit.pipeline_runs` up to date (docs/run-record.md):
 
 - `start_run` inserts the run (status `running`) after marking any run still
   `running` as failed: with one writer (`max_active_runs=1`) such a run was
@@ -16,40 +16,33 @@ database, and keeps `audit.pipeline_runs` up to date (README, "Run record"):
   live: the published file holds its own run's record and every earlier run's,
   failed ones included, and a run killed during publish is never `success`
   unless its publish committed. The visual run report of the published build
-  is rendered after that (customer_marts/report.py; it never fails a run).
+  is rendered after that (customer_marts/report/; it never fails a run).
 
 The row and check counts are computed from the audit tables whenever a run's
 outcome is recorded, failed or not. A failure that cannot be written into the build
-database (a full disk) goes to the run's fallback file (customer_marts/fallback.py),
+database (a full disk) goes to the run's fallback file (customer_marts/runs/fallback.py),
 which the next run's start records.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import duckdb
 
-from customer_marts import fallback
 from customer_marts.config import Settings
 from customer_marts.ingest.run import IngestError
 from customer_marts.quality import GateFailed
+from customer_marts.runs import fallback, record
+from customer_marts.runs.locks import LockHeld, exclusive_lock
+from customer_marts.runs.schema import ensure_schema
 from customer_marts.transform import DbtFailure
-from customer_marts.warehouse import (
-    DatabaseDamaged,
-    DiskFull,
-    connect,
-    ensure_schema,
-    free_mb,
-    is_disk_full,
-)
+from customer_marts.warehouse import DatabaseDamaged, DiskFull, connect, free_mb, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -66,47 +59,9 @@ class RunInProgress(Exception):
 # The steps of a run after start_run, in order: the DAG's task ids, `failed_step` and
 # `completed_steps` in the run record.
 STEPS = ("ingest", "validate_raw", "dbt_build", "validate_marts", "publish")
-# Held by start_run and by every step while it works (README, "Run record"): a run
+# Held by start_run and by every step while it works (docs/run-record.md): a run
 # whose record says `running` is live if its step holds it, gone if it can be taken.
 STEP_LOCK = ".step.lock"
-
-
-class LockHeld(Exception):
-    def __init__(self, path: Path, holder: str):
-        super().__init__(f"{path} is held by {holder or 'another process'}")
-        self.path, self.holder = path, holder
-
-
-@contextmanager
-def exclusive_lock(path: Path, holder: str) -> Iterator[int]:
-    """Hold an exclusive `flock` on `path`, or raise LockHeld at once naming its holder.
-
-    The kernel releases the lock when the holder's process ends, however it ends
-    (kill -9 included), so a lock that can be taken was never left behind by a live
-    process. `holder` is written into the file for the message of whoever is refused;
-    the file descriptor is yielded (a child process given it shares the lock).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeld(path, os.pread(fd, 1000, 0).decode(errors="replace").strip()) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{holder}\n".encode(), 0)
-        except OSError:  # a full disk: the lock holds without its note
-            pass
-        try:
-            yield fd
-        finally:
-            try:
-                os.ftruncate(fd, 0)  # the note goes with the lock
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -123,17 +78,6 @@ def _working(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
             f"lock {busy.path}). Runs on one warehouse must not overlap: this one is "
             "retried, and runs once the other has finished."
         ) from None
-
-
-def _complete_step(con: duckdb.DuckDBPyConnection, run_id: str, name: str) -> None:
-    """Add `name` to the run's completed_steps (once, in the order steps complete)."""
-    con.execute(
-        "update audit.pipeline_runs set completed_steps = case "
-        "when list_contains(string_split(coalesce(completed_steps, ''), ','), $name) "
-        "then completed_steps else concat_ws(',', nullif(completed_steps, ''), $name) end "
-        "where run_id = $run_id",
-        {"name": name, "run_id": run_id},
-    )
 
 
 # Errors a retry cannot fix, so the task fails at once: caused by the data, its
@@ -172,74 +116,6 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-# The newest event date of each mart that has one; data_as_of is the latest of them.
-DATA_AS_OF_COLUMNS = {
-    "marts.fct_orders": "order_date",
-    "marts.fct_survey_responses": "response_date",
-}
-
-# Sets a run's row and check counts from the audit tables (`{where}` picks the runs).
-RECORD_COUNTS = """
-    update audit.pipeline_runs as runs set
-        rows_ingested = (
-            select coalesce(sum(files.rows_loaded), 0) from audit.ingested_files as files
-            where files.run_id = runs.run_id
-        ),
-        rows_quarantined = (
-            select coalesce(sum(files.rows_quarantined), 0) from audit.ingested_files as files
-            where files.run_id = runs.run_id
-        ),
-        checks_passed = (
-            select count(*) from audit.check_results as checks
-            where checks.run_id = runs.run_id and checks.status = 'passed'
-        ),
-        checks_warned = (
-            select count(*) from audit.check_results as checks
-            where checks.run_id = runs.run_id and checks.status = 'warned'
-        ),
-        checks_failed = (
-            select count(*) from audit.check_results as checks
-            where checks.run_id = runs.run_id and checks.status = 'failed'
-        )
-    where {where}
-"""
-
-
-def record_outcome(
-    con: duckdb.DuckDBPyConnection,
-    run_id: str,
-    status: str,
-    finished_at: datetime,
-    failed_step: str | None = None,
-    message: str | None = None,
-    published_version: str | None = None,
-) -> None:
-    """Write a run's outcome and its row and check counts into `audit.pipeline_runs`."""
-    con.execute(
-        "update audit.pipeline_runs set status = ?, finished_at = ?, failed_step = ?, "
-        "message = ?, published_version = ? where run_id = ?",
-        [status, finished_at, failed_step, message, published_version, run_id],
-    )
-    con.execute(RECORD_COUNTS.format(where="run_id = ?"), [run_id])
-
-
-def record_fallback_outcomes(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Record the outcomes that only a fallback file holds (the disk was full), and
-    delete the fallback files of runs whose outcome is in the build database."""
-    for run_id, (path, outcome) in fallback.pending(settings.warehouse_dir).items():
-        row = con.execute(
-            "select status from audit.pipeline_runs where run_id = ?", [run_id]
-        ).fetchone()
-        if row and row[0] == "running" and outcome:
-            log.warning("recording the failure of run %s from %s", run_id, path.name)
-            message = f"{outcome['message']} (recorded from {path.name} by the next run)"
-            when = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
-            record_outcome(con, run_id, "failed", when, outcome["failed_step"], message)
-        elif row and row[0] == "running":
-            continue  # reserved by a run that has not finished (or was killed)
-        path.unlink(missing_ok=True)
-
-
 # Below this, a step's failure is taken for a full disk even when its error does not
 # say so (dbt, unable to write its own target folder, only exits with code 2).
 NEARLY_FULL_MB = 2.0
@@ -275,8 +151,8 @@ def _record_interrupted(
         if version == current:
             log.warning("run %s was interrupted after its publish committed", run_id)
             message = f"interrupted after its publish committed; recorded by run {by}"
-            record_outcome(con, run_id, "success", when, None, message, version.name)
-            _complete_step(con, run_id, "publish")
+            record.record_outcome(con, run_id, "success", when, None, message, version.name)
+            record.complete_step(con, run_id, "publish")
             return
         version.unlink(missing_ok=True)  # renamed but never published
     log.warning("run %s was interrupted in step %s: recording it as failed", run_id, in_step)
@@ -284,7 +160,7 @@ def _record_interrupted(
         f"interrupted in step {in_step or 'start_run'}: the run stopped without recording an "
         f"outcome (process killed, machine restarted or task stopped); recorded by run {by}"
     )
-    record_outcome(con, run_id, "failed", when, in_step, message)
+    record.record_outcome(con, run_id, "failed", when, in_step, message)
 
 
 def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None) -> RunInfo:
@@ -299,17 +175,10 @@ def start_run(settings: Settings, as_of: date, airflow_run_id: str | None = None
     run = RunInfo(f"{started:%Y%m%dT%H%M%S%f}Z", as_of.isoformat(), airflow_run_id)
     with _working(settings, run, "start_run"), connect(settings.build_db) as con:
         ensure_schema(con)
-        record_fallback_outcomes(con, settings)
-        interrupted = con.execute(
-            "select run_id, failed_step from audit.pipeline_runs where status = 'running'"
-        ).fetchall()
-        for run_id, in_step in interrupted:
+        record.record_fallback_outcomes(con, settings.warehouse_dir)
+        for run_id, in_step in record.running_runs(con):
             _record_interrupted(con, settings, run_id, in_step, run.run_id)
-        con.execute(
-            "insert into audit.pipeline_runs (run_id, airflow_run_id, logical_date, started_at, "
-            "status) values (?, ?, ?, ?, 'running')",
-            [run.run_id, airflow_run_id, as_of, started],
-        )
+        record.insert_run(con, run.run_id, airflow_run_id, as_of, started)
     fallback.reserve(settings.warehouse_dir, run.run_id)
     log.info("run %s for as-of date %s started", run.run_id, run.as_of_date)
     return run
@@ -326,7 +195,7 @@ def finish_run(
 ) -> None:
     """Record the run's outcome and its row and check counts in the build database."""
     with connect(settings.build_db) as con:
-        record_outcome(
+        record.record_outcome(
             con,
             run.run_id,
             status,
@@ -357,7 +226,7 @@ def _refuse_if_superseded(con: duckdb.DuckDBPyConnection, run: RunInfo, name: st
             f"run {run.run_id} (as of {run.as_of_date}) cannot run step {name}: run "
             f"{newer[0]} (as of {newer[1]}) started after it, and build.duckdb holds one "
             "run's state at a time. Rerun a date by clearing its whole DAG run (from "
-            "start_run), and backfill with `--max-active-runs 1` (README, 'Operating the DAG')."
+            "start_run), and backfill with `--max-active-runs 1` (docs/operating.md)."
         )
 
 
@@ -371,7 +240,7 @@ def step(settings: Settings, run: RunInfo, name: str) -> Iterator[None]:
             yield
         try:
             with connect(settings.build_db) as con:
-                _complete_step(con, run.run_id, name)
+                record.complete_step(con, run.run_id, name)
         except Exception as record_error:  # noqa: BLE001 - the work itself is done
             # the record then lacks the step, and make run reports the run as failed
             log.error("could not record step %s of run %s: %s", name, run.run_id, record_error)
@@ -382,11 +251,7 @@ def _recorded_step(settings: Settings, run: RunInfo, name: str) -> Iterator[None
     """Record the step as in progress; on failure record it, then let the error propagate."""
     with connect(settings.build_db) as con:
         _refuse_if_superseded(con, run, name)
-        con.execute(
-            "update audit.pipeline_runs set status = 'running', failed_step = ?, "
-            "finished_at = null, message = null where run_id = ?",
-            [name, run.run_id],
-        )
+        record.enter_step(con, run.run_id, name)
     log.info("step %s started (run %s)", name, run.run_id)
     try:
         yield
@@ -403,25 +268,6 @@ def _recorded_step(settings: Settings, run: RunInfo, name: str) -> Iterator[None
         if error is not exc:
             raise error from exc
         raise
-
-
-def data_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The newest event date present in the marts (DATA_AS_OF_COLUMNS)."""
-    existing = {
-        f"{schema}.{table}"
-        for schema, table in con.execute(
-            "select schema_name, table_name from duckdb_tables() "
-            "where database_name = current_database()"
-        ).fetchall()
-    }
-    parts = [
-        f"select max({column})::date as newest from {table}"
-        for table, column in DATA_AS_OF_COLUMNS.items()
-        if table in existing
-    ]
-    if not parts:
-        return None
-    return con.execute(f"select max(newest) from ({' union all '.join(parts)})").fetchone()[0]
 
 
 def ingest(settings: Settings, run: RunInfo) -> dict:
@@ -448,11 +294,7 @@ def validate(settings: Settings, run: RunInfo, layer: str) -> dict:
 def record_data_as_of(settings: Settings, run: RunInfo) -> date | None:
     """Record the newest event date of the marts just built as the run's data_as_of."""
     with connect(settings.build_db) as con:
-        newest = data_as_of(con)
-        con.execute(
-            "update audit.pipeline_runs set data_as_of = ? where run_id = ?", [newest, run.run_id]
-        )
-    return newest
+        return record.record_data_as_of(con, run.run_id)
 
 
 def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> dict:
@@ -479,8 +321,8 @@ def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
     finished = _now()
 
     def record_success(con: duckdb.DuckDBPyConnection) -> None:
-        record_outcome(con, run.run_id, "success", finished, published_version=version)
-        _complete_step(con, run.run_id, "publish")  # the published copy's record is whole
+        record.record_outcome(con, run.run_id, "success", finished, published_version=version)
+        record.complete_step(con, run.run_id, "publish")  # the published copy's record is whole
 
     with step(settings, run, "publish"):
         counts = publishing.publish(settings, run.run_id, record_success)
