@@ -17,6 +17,7 @@ from customer_marts.runs import pipeline
 from customer_marts.transform import build
 from tests.conftest import make_settings, write_csv
 
+pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status"]
 AS_OF = date(2025, 3, 31)
 

@@ -32,6 +32,7 @@ with warnings.catch_warnings():
     from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
     from lifetimes.utils import summary_data_from_transaction_data
 
+pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 AS_OF = date(2025, 12, 31)
 HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status"]
 SEED_START = date(2025, 1, 10)

@@ -12,6 +12,7 @@ from customer_marts.ingest.run import ingest
 from customer_marts.transform import build
 from tests.conftest import make_settings, write_csv
 
+pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status"]
 ORDERS = [
     # A: Jan cohort; buys in Jan, Feb, (cancelled in Mar), Apr

@@ -3,27 +3,28 @@ schedules its threads.
 
 The whole pipeline (ingest, gate, dbt build, gate, publish) runs twice on the demo
 data, into two fresh warehouses: once with DuckDB on one thread, once on 16 (a copy
-of the dbt project whose profile sets `threads`). One thread aggregates in one fixed
-order; sixteen threads on this 2-core machine interleave their partial aggregates
-and window partitions differently every time, which is what used to move
-floating-point sums in their last digits. Every column of every row of every table of
-`published.duckdb` must be equal, and every Parquet file byte for byte; only the
-columns that say which run wrote a row, and when, may differ.
+of the dbt project whose profile sets `threads`), side by side in two processes. One
+thread aggregates in one fixed order; sixteen threads on this 2-core machine (shared
+with the other run) interleave their partial aggregates and window partitions
+differently every time, which is what used to move floating-point sums in their last
+digits. Every column of every row of every table of `published.duckdb` must be equal,
+and every Parquet file byte for byte; only the columns that say which run wrote a
+row, and when, may differ.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
-from dataclasses import replace
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from customer_marts.runs.pipeline import run_all
-from tests.conftest import make_settings
 from tools.demo.generator import DemoSpec, write_landing
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,15 @@ RUN_IDENTITY_COLUMNS = {
     "fitted_at",
 }
 PARQUET_MANIFEST = "_published.json"  # names the version; the data files are compared
+# One whole run (the settings from the environment), in its own process.
+RUNNER = r"""
+import sys
+from datetime import date
+from customer_marts.runs.pipeline import run_all
+from customer_marts.config import Settings
+
+run_all(Settings.from_env(), date.fromisoformat(sys.argv[1]))  # raises unless it published
+"""
 
 
 def project_with_threads(destination: Path, threads: int) -> Path:
@@ -63,17 +73,33 @@ def project_with_threads(destination: Path, threads: int) -> Path:
 def warehouses(tmp_path_factory) -> list[Path]:
     landing = tmp_path_factory.mktemp("demo_landing")
     write_landing(landing, DemoSpec())  # the data of `make run`: 5,000 customers
-    published = []
-    for threads in THREADS:
-        root = tmp_path_factory.mktemp(f"threads_{threads}")
-        settings = replace(
-            make_settings(root),
-            landing_dir=landing,
-            dbt_project_dir=project_with_threads(root / "dbt_project", threads),
-        )
-        run_all(settings, AS_OF)  # raises unless the run published
-        published.append(settings.warehouse_dir)
-    return published
+    runs = []
+    try:
+        for threads in THREADS:
+            root = tmp_path_factory.mktemp(f"threads_{threads}")
+            env = {
+                **os.environ,
+                "LANDING_DIR": str(landing),
+                "WAREHOUSE_DIR": str(root / "warehouse"),
+                "DBT_PROJECT_DIR": str(project_with_threads(root / "dbt_project", threads)),
+                "EXPORT_PARQUET": "true",  # the Parquet files are compared too
+            }
+            with (root / "run.log").open("w") as log:
+                child = subprocess.Popen(
+                    [sys.executable, "-c", RUNNER, AS_OF.isoformat()],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            runs.append((root, child))
+        for root, child in runs:
+            assert child.wait(timeout=1800) == 0, (root / "run.log").read_text()[-6000:]
+    finally:
+        for _, child in runs:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return [root / "warehouse" for root, _ in runs]
 
 
 def table_rows(con: duckdb.DuckDBPyConnection, database: str, stored_order: bool) -> dict:
