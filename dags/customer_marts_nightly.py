@@ -13,55 +13,74 @@ Builds the Customer Marts for one **as-of date** and publishes them to
 | `validate_marts` | Great Expectations suites on `marts` | 30 min | 2 |
 | `publish` | copies `marts` + `audit` into `published-<run_id>.duckdb`, exports Parquet, atomically renames it to `published.duckdb`, swaps `docs/` and `parquet/`, prunes old versions, renders the run report | 30 min | 2 |
 
-**Schedule.** `@daily` in UTC (env `CUSTOMER_MARTS_SCHEDULE`: any cron expression
-or preset, read when the DAG file is parsed), `catchup=False`: after a pause
-only the latest interval runs. New deployments start paused; unpause the DAG.
+**Schedule.** `@daily` in UTC; `CUSTOMER_MARTS_SCHEDULE` replaces it with any cron
+expression or preset (read when the DAG file is parsed). `catchup=False`: after a
+pause only the latest missed day runs; a backfill fills the others. New deployments
+start paused: unpause the DAG.
 
-**What a run for logical date D does.** With the data-interval timetable the
-run for D starts just after midnight UTC on D+1. It ingests every file in
-`$LANDING_DIR` it has not seen yet (by content hash), builds the marts from all
-rows dated on or before D (in the reporting time zone), checks them, and
-publishes `published.duckdb` with data as of D. A manual run triggered without
-a logical date uses the day before it was triggered.
+**What the run for logical date D reads and publishes.** With the data-interval
+timetable the run for D starts just after 00:00 UTC on D+1. It ingests every file in
+`$LANDING_DIR` it has not ingested before (by content hash; earlier files are already
+in `build.duckdb`), builds the marts from every row dated on or before D (in the
+reporting time zone; later rows wait for a later run), checks them, and publishes
+`published.duckdb` with data as of D (`audit.pipeline_runs.logical_date`). A manual
+run triggered without a logical date uses the day before it was triggered.
 
-**Any as-of date.** The DAG has no `start_date`: Airflow gives a run no instance
-of a task whose start date is after the run's logical date, and then marks the
-empty run successful. Without one, every logical date runs every task (1997-09-30
-for a 1997 order history as much as yesterday), in `airflow dags test`, a manual
-trigger or a backfill. With `catchup=False` a new deployment still schedules only
-the latest interval.
+**Any as-of date.** The DAG has no `start_date`: Airflow gives a run no instance of a
+task whose start date is after the run's logical date, and then marks the empty run
+successful, so a start date would silently turn every run before it into a no-op.
+Without one, every logical date runs every task (1997-09-30 for a 1997 order history
+as much as yesterday), in `airflow dags test`, a manual trigger or a backfill. With
+`catchup=False` a new deployment still schedules only the latest interval.
 
-**Failure.** A failed check, an unreadable file or a failing dbt test fails the
-task with a message naming the check and its failing values; such data errors
-are never retried (fix the input, then rerun). Machine errors (a lock, a
-killed process, a timeout) are retried after 5 minutes, twice by default (env
-`CUSTOMER_MARTS_RETRIES`). Whatever fails, `published.duckdb` is left exactly as
-it was, the run record says which step failed, and a one-paragraph alert is
-logged and, if `ALERT_WEBHOOK_URL` is set, POSTed there as JSON.
+**Timeouts and retries.** The scheduler enforces the timeouts of the table above (a
+test checks the table against the DAG). Retries (`CUSTOMER_MARTS_RETRIES`, 5 minutes
+apart) are for machine errors: a lock held by another process, a killed worker, a
+task past its timeout. Data errors (an unreadable file, a missing column, too many
+quarantined rows, a failed check, a failing dbt test) fail the task at once with a
+message naming the check and its failing values, without retries: the same input
+would fail the same way. A run therefore ends within about 13.5 hours whatever
+happens (the timeouts times three attempts, plus the retry delays), before the next
+night's run. The limits are generous; raise `TIMEOUTS` in the DAG file if your data
+is much larger.
 
-**Rerun a date.** Clear the run (UI: the run > *Clear*;
-CLI: `airflow tasks clear customer_marts_nightly -s D -e D -y`; API:
-`POST /api/v2/dags/customer_marts_nightly/dagRuns/{run_id}/clear`). Clearing
-only the failed task resumes from it, as long as no newer run has started since
-(then clear the whole run: a task of an overtaken run refuses to run). A rerun
-for D rebuilds the same marts from the same files and publishes them again.
+**Failure.** Whatever fails, `published.duckdb` is left exactly as it was and the run
+record says which step failed. When a task has failed for good (after its last
+retry), its `on_failure_callback` logs a one-paragraph alert and, if
+`ALERT_WEBHOOK_URL` is set, POSTs it there as JSON.
 
-**One run at a time.** `max_active_runs=1`: scheduled and manual runs queue
-and run one after another, because every run writes the single
-`build.duckdb` (DuckDB allows one writer) and publishes what it built. Airflow
-3 counts a backfill's runs separately: give it `--max-active-runs 1` and do
-not let it overlap a nightly run. If runs do overlap, the older run's next step
-fails (without retries) naming the newer run, so two runs' data never mix. Each
-step holds `$WAREHOUSE_DIR/.step.lock` while it works: a start or a step that
-finds another run's step working fails naming it and is retried, and a run
-still `running` is recorded as interrupted only once no process holds the lock.
+**Rerun a date.** Clear its run and the scheduler runs it again (UI: the run >
+*Clear*; CLI: `airflow tasks clear customer_marts_nightly -s D -e D -y`; API:
+`POST /api/v2/dags/customer_marts_nightly/dagRuns/{run_id}/clear`). After a machine
+error, clearing only the failed task resumes from it, as long as no newer run has
+started since (then clear the whole run: a task of an overtaken run refuses to run).
+After a data error, fix the input first (deliver the corrected export under the same
+file name: its rows replace the earlier ones), then clear the whole run so that
+`ingest` reads it. A rerun for D rebuilds the same marts from the same files and
+publishes them again.
 
-**Backfill a range.** `airflow backfill create --dag-id customer_marts_nightly
---from-date 2025-01-01 --to-date 2025-01-31 --max-active-runs 1` (API:
-`POST /api/v2/backfills`). One run per day, oldest first; each publishes in
-turn, so afterwards `published.duckdb` holds the last date of the range until
-the next nightly run. `--reprocess-behavior failed|completed` also reruns
-dates that already have a run.
+**One run at a time.** `max_active_runs=1`: scheduled and manual runs queue and run
+one after another, because every run writes the single `build.duckdb` (DuckDB allows
+one writer) and publishes what it built; two runs at once would fail on the file lock
+or, interleaved, check and publish each other's tables. Airflow 3 counts a
+backfill's runs apart from the others (limited by the backfill's own
+`max_active_runs`, default 10): always give a backfill `--max-active-runs 1`, and
+start it when no nightly run is due. Should runs overlap anyway, each step holds
+`$WAREHOUSE_DIR/.step.lock` while it works: a start or a step that finds another
+run's step working fails naming it and is retried, a step of a run overtaken by a
+newer one fails without retries (`RunSuperseded`), so two runs' data never mix, and a
+run still `running` is recorded as interrupted only once no process holds the lock.
+`make run` takes `$WAREHOUSE_DIR/.lock` for its whole run: a second one on the same
+warehouse refuses at once, whatever its `AIRFLOW_HOME`.
+
+**Backfill a range.** The DAG must be switched on (backfill runs wait while it is
+paused): `airflow backfill create --dag-id customer_marts_nightly --from-date
+2025-01-01 --to-date 2025-01-31 --max-active-runs 1` (API: `POST /api/v2/backfills`).
+One run per day, both ends included, oldest first (not `--run-backwards`: the oldest
+date would end up published); each publishes in turn, so afterwards
+`published.duckdb` holds the last date of the range until the next nightly run.
+Dates that already have a run are skipped unless `--reprocess-behavior failed` or
+`completed`.
 """
 
 from __future__ import annotations
