@@ -11,7 +11,7 @@ requests the dashboard itself sends and replays them through Superset's chart-da
 their figures against the marts read with duckdb, and to query the dashboard repeatedly
 while runs publish.
 
-The screenshot in README (docs/images/superset_dashboard.png) is this test's: run it with
+The screenshot on docs/publishing.md (docs/images/superset_dashboard.png) is this test's: run it with
 UPDATE_SCREENSHOTS=1 to write it there (otherwise it goes to tmp_path only, so a test run
 leaves the work tree as it was).
 """
@@ -80,8 +80,8 @@ def documented_columns() -> dict[str, set[str]]:
 
 
 def run_record_columns() -> set[str]:
-    """audit.pipeline_runs' columns as README's "Run record" table documents them."""
-    section = (PROJECT_ROOT / "README.md").read_text().split("## Run record")[1].split("\n## ")[0]
+    """audit.pipeline_runs' columns as the manual's run record table documents them."""
+    section = (PROJECT_ROOT / "docs" / "run-record.md").read_text().split("\n## ")[0]
     pairs = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", section, re.M)
     return {name for pair in pairs for name in pair if name}
 
