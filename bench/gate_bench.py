@@ -60,7 +60,7 @@ def _validate(route: str, database: str) -> dict:
     started = time.perf_counter()
     import great_expectations as gx
 
-    from customer_marts import gx_duckdb
+    from customer_marts.gate import gx_duckdb
 
     imported = time.perf_counter()
     context = gx.get_context(mode="ephemeral")

@@ -46,7 +46,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_marts import clv, clv_uncertainty
+from customer_marts.clv import uncertainty as clv_uncertainty
+from customer_marts.clv.fitting import Fit, fit_bg_nbd, fit_gamma_gamma, fit_purchase_model
+from customer_marts.clv.models import BG_NBD, INPUT_COLUMNS, PURCHASE_MODELS
 from customer_marts.config import DEMO_MARKER
 from customer_marts.ingest.contract import SOURCES
 from customer_marts.runs.schema import column_type
@@ -620,7 +622,7 @@ def compare_summaries(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict[str, flo
     return {"customers": len(ours), "monetary_max_rel_diff": worst}
 
 
-BTYD_COLUMNS = ", ".join(("customer_id", *clv.INPUT_COLUMNS))
+BTYD_COLUMNS = ", ".join(("customer_id", *INPUT_COLUMNS))
 
 
 def btyd_summary_vs_lifetimes(build_db: Path, target: Path, as_of: date) -> dict[str, Any]:
@@ -679,11 +681,11 @@ def lifetimes_fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray):
         return BetaGeoFitter().fit(x, t_x, T), spend
 
 
-def our_fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray) -> tuple[clv.Fit, ...]:
-    return clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+def our_fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, m: np.ndarray) -> tuple[Fit, ...]:
+    return fit_bg_nbd(x, t_x, T), fit_gamma_gamma(x, m)
 
 
-def compare_fits(ours: tuple[clv.Fit, ...], theirs: tuple) -> float:
+def compare_fits(ours: tuple[Fit, ...], theirs: tuple) -> float:
     """The largest relative difference between our parameters and lifetimes'; raise if
     it exceeds PARAMETER_RTOL (or a fit did not converge)."""
     worst = 0.0
@@ -725,15 +727,15 @@ def clv_models_timing(build_db: Path) -> dict[str, Any]:
     single, _, _ = timed(lambda: our_fit(x, t_x, T, m))
     three, fits, _ = timed(
         lambda: (
-            [clv.fit_purchase_model(model, x, t_x, T) for model in clv.PURCHASE_MODELS]
-            + [clv.fit_gamma_gamma(x, m)]
+            [fit_purchase_model(model, x, t_x, T) for model in PURCHASE_MODELS]
+            + [fit_gamma_gamma(x, m)]
         )
     )
     bg, spend = fits[0], fits[-1]
     if not (bg.converged and spend.converged):
         raise AssertionError("the BG/NBD or Gamma-Gamma fit did not converge")
     arguments = (
-        clv.BG_NBD,
+        BG_NBD,
         (bg.values(), bg.log_covariance),
         (spend.values(), spend.log_covariance),
         x,

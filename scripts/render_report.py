@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from customer_marts.config import Settings
-from customer_marts.report import REPORT_DIR, write_report
+from customer_marts.report.page import REPORT_DIR, write_report
 
 
 def main(argv: list[str] | None = None) -> int:

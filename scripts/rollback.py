@@ -18,13 +18,14 @@ import argparse
 import logging
 import sys
 
-from customer_marts import publish
 from customer_marts.config import Settings
-from customer_marts.report import write_run_report
+from customer_marts.publish.rollback import rollback
+from customer_marts.publish.versions import describe_versions, previous_version, resolve_version
+from customer_marts.report.page import write_run_report
 
 
 def print_versions(settings: Settings) -> None:
-    versions = publish.describe_versions(settings)
+    versions = describe_versions(settings)
     if not versions:
         print(f"no published versions in {settings.warehouse_dir}")
         return
@@ -51,14 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         version = (
-            publish.previous_version(settings.warehouse_dir, settings.published_db)
+            previous_version(settings.warehouse_dir, settings.published_db)
             if args.previous
-            else publish.resolve_version(settings.warehouse_dir, args.version)
+            else resolve_version(settings.warehouse_dir, args.version)
         )
     except FileNotFoundError as exc:
         print(f"rollback: {exc}", file=sys.stderr)
         return 2
-    publish.rollback(settings, version)
+    rollback(settings, version)
     print(f"published.duckdb -> {version.name}")
     report = write_run_report(settings)  # the report describes what is published now
     if report:

@@ -20,9 +20,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 
-from customer_marts import publish
 from customer_marts.config import Settings
-from customer_marts.transform import generate_docs
+from customer_marts.publish.files import DOCS_DIR, staged_dir, swap_directory
+from customer_marts.transform.runner import generate_docs
 from customer_marts.warehouse import connect
 from tools.demo.marker import run_date as demo_aware_run_date
 
@@ -43,13 +43,13 @@ def latest_as_of(settings: Settings) -> date:
 
 
 def ensure_docs(settings: Settings, regenerate: bool) -> None:
-    docs = settings.warehouse_dir / publish.DOCS_DIR
+    docs = settings.warehouse_dir / DOCS_DIR
     if (docs / "index.html").exists() and not regenerate:
         return
     print(f"generating the dbt docs site in {docs} ...", flush=True)
-    staged = publish.staged_dir(settings.warehouse_dir, publish.DOCS_DIR, "manual")
+    staged = staged_dir(settings.warehouse_dir, DOCS_DIR, "manual")
     generate_docs(settings, latest_as_of(settings), staged, compile_models=True)
-    publish.swap_directory(staged, docs)
+    swap_directory(staged, docs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     settings = Settings.from_env()
     ensure_docs(settings, args.regenerate)
-    docs = settings.warehouse_dir / publish.DOCS_DIR
+    docs = settings.warehouse_dir / DOCS_DIR
     # The folder is given by path, not opened: a run that re-points `docs` while the
     # server runs is served from its next request on.
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(docs))

@@ -36,12 +36,12 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from customer_marts.config import Settings
+from customer_marts.gate.validate import GateFailed
 from customer_marts.ingest.run import IngestError
-from customer_marts.quality import GateFailed
 from customer_marts.runs import fallback, record
 from customer_marts.runs.locks import LockHeld, exclusive_lock
 from customer_marts.runs.schema import ensure_schema
-from customer_marts.transform import DbtFailure
+from customer_marts.transform.runner import DbtFailure
 from customer_marts.warehouse import DatabaseDamaged, DiskFull, connect, free_mb, is_disk_full
 
 log = logging.getLogger(__name__)
@@ -142,12 +142,12 @@ def _record_interrupted(
     con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, in_step: str | None, by: str
 ) -> None:
     """Record a run that stopped without an outcome; it failed unless its publish committed."""
-    from customer_marts import publish as publishing
+    from customer_marts.publish.versions import current_version, version_path
 
     when = _now()
     if in_step == "publish":
-        version = publishing.version_path(settings.warehouse_dir, run_id)
-        current = publishing.current_version(settings.warehouse_dir, settings.published_db)
+        version = version_path(settings.warehouse_dir, run_id)
+        current = current_version(settings.warehouse_dir, settings.published_db)
         if version == current:
             log.warning("run %s was interrupted after its publish committed", run_id)
             message = f"interrupted after its publish committed; recorded by run {by}"
@@ -281,10 +281,10 @@ def ingest(settings: Settings, run: RunInfo) -> dict:
 
 
 def validate(settings: Settings, run: RunInfo, layer: str) -> dict:
-    from customer_marts import quality
+    from customer_marts.gate import validate as gate
 
     with step(settings, run, f"validate_{layer}"):
-        results = quality.validate(settings, run.run_id, layer)
+        results = gate.validate(settings, run.run_id, layer)
     return {
         status: sum(r.status == status for r in results)
         for status in ("passed", "warned", "failed")
@@ -300,8 +300,8 @@ def record_data_as_of(settings: Settings, run: RunInfo) -> date | None:
 def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> dict:
     """dbt build (with `extra_vars` over the project's dbt vars), then record data_as_of
     and stage the dbt docs site for publish."""
-    from customer_marts import transform
-    from customer_marts.publish import DOCS_DIR, staged_dir
+    from customer_marts.publish.files import DOCS_DIR, staged_dir
+    from customer_marts.transform import runner as transform
 
     with step(settings, run, "dbt_build"):
         outcome = transform.build(settings, run.as_of, extra_vars, run_id=run.run_id)
@@ -315,9 +315,10 @@ def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> d
 def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
     """Publish; the run's success is recorded in the copy before it goes live, and in the
     build database once it is live, so a run killed during publish is never `success`."""
-    from customer_marts import publish as publishing
+    from customer_marts.publish import wap
+    from customer_marts.publish.versions import version_path
 
-    version = publishing.version_path(settings.warehouse_dir, run.run_id).name
+    version = version_path(settings.warehouse_dir, run.run_id).name
     finished = _now()
 
     def record_success(con: duckdb.DuckDBPyConnection) -> None:
@@ -325,9 +326,9 @@ def publish(settings: Settings, run: RunInfo) -> dict[str, int]:
         record.complete_step(con, run.run_id, "publish")  # the published copy's record is whole
 
     with step(settings, run, "publish"):
-        counts = publishing.publish(settings, run.run_id, record_success)
+        counts = wap.publish(settings, run.run_id, record_success)
         finish_run(settings, run, "success", published_version=version, finished_at=finished)
-    from customer_marts.report import write_run_report
+    from customer_marts.report.page import write_run_report
 
     write_run_report(settings)  # the visual report of what is now published; never raises
     return counts

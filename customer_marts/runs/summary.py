@@ -16,8 +16,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 from customer_marts.config import Settings
-from customer_marts.publish import DOCS_DIR, PARQUET_DIR, current_version
-from customer_marts.report import REPORT_DIR
+from customer_marts.publish.files import DOCS_DIR, PARQUET_DIR
+from customer_marts.publish.versions import current_version
+from customer_marts.report.page import REPORT_DIR
 from customer_marts.runs import fallback
 from customer_marts.runs.pipeline import STEPS
 from customer_marts.warehouse import connect

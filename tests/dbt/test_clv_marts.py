@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from customer_marts.gate.validate import run_suites
 from customer_marts.ingest.run import ingest
-from customer_marts.quality import run_suites
 from customer_marts.runs.pipeline import run_all
-from customer_marts.transform import build
+from customer_marts.transform.runner import build
 from tests.conftest import make_settings, write_csv
 
 with warnings.catch_warnings():

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from customer_marts.ingest.run import ingest
-from customer_marts.transform import build
+from customer_marts.transform.runner import build
 from tests.conftest import make_settings, write_csv
 
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from customer_marts.config import PROJECT_ROOT
-from customer_marts.transform import run_dbt
+from customer_marts.transform.runner import run_dbt
 from tests.conftest import make_settings
 
 MARKER = "Built from marts:"

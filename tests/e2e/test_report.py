@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_marts.report import MAX_COHORTS, REPORT_DIR, write_report, write_run_report
+from customer_marts.report.charts import MAX_COHORTS
+from customer_marts.report.page import REPORT_DIR, write_report, write_run_report
 from customer_marts.runs import pipeline
 from tests.conftest import make_settings, write_csv
 from tests.dbt.test_clv_marts import calibration_summary
@@ -494,6 +495,6 @@ def test_the_publish_step_renders_into_the_warehouse_and_never_raises(published,
     written = write_run_report(settings)
     assert written == published.parent / REPORT_DIR / "index.html" and written.stat().st_size
     # ... and a report that cannot be rendered is a warning, not a failed publish
-    with caplog.at_level(logging.WARNING, logger="customer_marts.report"):
+    with caplog.at_level(logging.WARNING, logger="customer_marts.report.page"):
         assert write_run_report(make_settings(tmp_path)) is None
     assert "could not be rendered (the publish stands)" in caplog.text

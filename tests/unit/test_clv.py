@@ -11,7 +11,30 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from customer_marts import clv
+from customer_marts.clv.fitting import Fit, fit_bg_nbd, fit_gamma_gamma
+from customer_marts.clv.gamma_gamma import (
+    GammaGammaData,
+    expected_average_order_value,
+    gamma_gamma_objective,
+)
+from customer_marts.clv.models import (
+    BG_NBD,
+    GAMMA_GAMMA,
+    PARAMETERS,
+    Counts,
+    ParetoData,
+    bg_nbd_log_likelihood,
+    bg_nbd_objective,
+    mbg_nbd_objective,
+    pareto_nbd_objective,
+)
+from customer_marts.clv.predictions import (
+    expected_purchases,
+    expected_purchases_if_alive,
+    p_alive,
+    predict,
+)
+from customer_marts.clv.selection import fit_rows, parameters_in_use
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes imports the deprecated pkg_resources
@@ -60,7 +83,7 @@ def days():
 @pytest.fixture(scope="module")
 def ours(days):
     x, t_x, T, m = days
-    return clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+    return fit_bg_nbd(x, t_x, T), fit_gamma_gamma(x, m)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +126,7 @@ def test_log_likelihoods_equal_lifetimes_formulas(ours, days):
 
 def test_our_maximum_is_at_least_lifetimes(ours, theirs, days):
     x, t_x, T, _ = days
-    at_theirs = clv.bg_nbd_log_likelihood(tuple(theirs[0].params_.values), x, t_x, T).sum()
+    at_theirs = bg_nbd_log_likelihood(tuple(theirs[0].params_.values), x, t_x, T).sum()
     assert ours[0].log_likelihood >= at_theirs - 1e-6
 
 
@@ -112,17 +135,17 @@ def test_predictions_match_lifetimes(ours, theirs, days, horizon):
     x, t_x, T, m = days
     bg, gg = ours
     np.testing.assert_allclose(
-        clv.p_alive(bg.values(), x, t_x, T),
+        p_alive(bg.values(), x, t_x, T),
         theirs[0].conditional_probability_alive(x, t_x, T),
         rtol=RTOL,
     )
     np.testing.assert_allclose(
-        clv.expected_purchases(bg.values(), horizon, x, t_x, T),
+        expected_purchases(bg.values(), horizon, x, t_x, T),
         theirs[0].conditional_expected_number_of_purchases_up_to_time(horizon, x, t_x, T),
         rtol=RTOL,
     )
     np.testing.assert_allclose(
-        clv.expected_average_order_value(gg.values(), x, m),
+        expected_average_order_value(gg.values(), x, m),
         theirs[1].conditional_expected_average_profit(x, m),
         rtol=RTOL,
     )
@@ -134,7 +157,7 @@ def test_clv_12m_equals_a_sum_built_from_lifetimes_predictions(ours, theirs, day
     x, t_x, T, m = days
     bg, gg = ours
     margin, rate = 0.3, 0.10
-    predicted = clv.predict(bg.values(), gg.values(), x, t_x, T, m, margin, rate)
+    predicted = predict(bg.values(), gg.values(), x, t_x, T, m, margin, rate)
     model_bg, model_gg = theirs
     expected = np.zeros_like(x)
     previous = np.zeros_like(x)
@@ -157,7 +180,7 @@ def test_recovers_the_simulated_parameters():
     # 200k customers in continuous time: the estimates land near the truth (sampling
     # error of a few per cent at this size, so 10 % is a safe but meaningful bound).
     x, t_x, T, m = simulate(200_000, seed=3, whole_days=False)
-    bg, gg = clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+    bg, gg = fit_bg_nbd(x, t_x, T), fit_gamma_gamma(x, m)
     np.testing.assert_allclose(bg.values(), TRUE_BG_NBD, rtol=0.10)
     np.testing.assert_allclose(gg.values(), TRUE_GAMMA_GAMMA, rtol=0.10)
 
@@ -166,25 +189,23 @@ def test_recovers_the_simulated_parameters():
     ("objective", "data", "point"),
     [
         (
-            clv._bg_nbd_objective,
-            lambda x, t_x, T, m: clv._Counts.build(x, t_x / 100, T / 100, None),
+            bg_nbd_objective,
+            lambda x, t_x, T, m: Counts.build(x, t_x / 100, T / 100, None),
             [0.3, -0.5, 0.2, 1.1],
         ),
         (
-            clv._mbg_nbd_objective,
-            lambda x, t_x, T, m: clv._Counts.build(x, t_x / 100, T / 100, None),
+            mbg_nbd_objective,
+            lambda x, t_x, T, m: Counts.build(x, t_x / 100, T / 100, None),
             [0.3, -0.5, 0.2, 1.1],
         ),
         (
-            clv._pareto_nbd_objective,
-            lambda x, t_x, T, m: clv._ParetoData.build(
-                clv._Counts.build(x, t_x / 100, T / 100, None)
-            ),
+            pareto_nbd_objective,
+            lambda x, t_x, T, m: ParetoData.build(Counts.build(x, t_x / 100, T / 100, None)),
             [0.3, -0.5, 0.2, 1.1],
         ),
         (
-            clv._gamma_gamma_objective,
-            lambda x, t_x, T, m: clv._GammaGammaData.build(x[x > 0], m[x > 0] / 50),
+            gamma_gamma_objective,
+            lambda x, t_x, T, m: GammaGammaData.build(x[x > 0], m[x > 0] / 50),
             [1.5, 1.2, 0.1],
         ),
     ],
@@ -209,15 +230,15 @@ GRID_T = np.tile(np.linspace(0, 1500, 60), len(np.arange(0, 40, 3.0)))
 def test_p_alive_is_a_probability_and_rises_with_recency(params):
     x = np.where(GRID_T == 0, 0, GRID_X)
     for share in (0.0, 0.3, 0.7, 1.0):
-        alive = clv.p_alive(params, x, np.where(x > 0, share * GRID_T, 0), GRID_T)
+        alive = p_alive(params, x, np.where(x > 0, share * GRID_T, 0), GRID_T)
         assert np.all((alive >= 0) & (alive <= 1))
     # same x and T, a later last purchase (t_x closer to T): strictly higher p_alive
     repeat = (GRID_X > 0) & (GRID_T > 0)
     x, T = GRID_X[repeat], GRID_T[repeat]
-    earlier = clv.p_alive(params, x, 0.2 * T, T)
-    later = clv.p_alive(params, x, 0.8 * T, T)
+    earlier = p_alive(params, x, 0.2 * T, T)
+    later = p_alive(params, x, 0.8 * T, T)
     assert np.all(later > earlier)
-    assert np.all(clv.p_alive(params, x, T, T) >= later)
+    assert np.all(p_alive(params, x, T, T) >= later)
 
 
 @pytest.mark.parametrize(
@@ -227,7 +248,7 @@ def test_clv_12m_is_non_negative_and_purchases_grow_with_the_horizon(params):
     x = np.where(GRID_T == 0, 0, GRID_X)
     t_x = np.where(x > 0, 0.5 * GRID_T, 0)
     m = np.where(x > 0, 80.0, 0.0)
-    predicted = clv.predict(params, TRUE_GAMMA_GAMMA, x, t_x, GRID_T, m)
+    predicted = predict(params, TRUE_GAMMA_GAMMA, x, t_x, GRID_T, m)
     assert np.all(predicted["clv_12m"] >= 0)
     assert np.all(np.isfinite(predicted["clv_12m"]))
     assert np.all(predicted["expected_purchases_30d"] >= 0)
@@ -239,8 +260,7 @@ def test_expected_purchases_are_continuous_through_a_equals_one():
     # (a + b + x - 1) / (a - 1) x [...] is 0/0 at a = 1; the values on either side agree
     x, T = np.arange(0, 40.0), np.full(40, 300.0)
     at = {
-        a: clv.expected_purchases_if_alive((0.8, 60.0, a, 3.0), 365, x, T)
-        for a in (0.999, 1.0, 1.001)
+        a: expected_purchases_if_alive((0.8, 60.0, a, 3.0), 365, x, T) for a in (0.999, 1.0, 1.001)
     }
     assert np.all(np.isfinite(at[1.0]))
     np.testing.assert_allclose(at[1.0], (at[0.999] + at[1.001]) / 2, rtol=1e-6)
@@ -249,16 +269,16 @@ def test_expected_purchases_are_continuous_through_a_equals_one():
 def test_clv_12m_scales_with_margin_and_falls_with_the_discount_rate(ours, days):
     x, t_x, T, m = days
     bg, gg = ours
-    base = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 1.0, 0.0)["clv_12m"]
-    half = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 0.5, 0.0)["clv_12m"]
-    discounted = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 1.0, 0.10)["clv_12m"]
+    base = predict(bg.values(), gg.values(), x, t_x, T, m, 1.0, 0.0)["clv_12m"]
+    half = predict(bg.values(), gg.values(), x, t_x, T, m, 0.5, 0.0)["clv_12m"]
+    discounted = predict(bg.values(), gg.values(), x, t_x, T, m, 1.0, 0.10)["clv_12m"]
     np.testing.assert_allclose(half, base / 2)
     assert np.all(discounted <= base)
     # undiscounted, clv_12m is the 365-day purchases times the expected order value
     np.testing.assert_allclose(
         base,
-        clv.expected_purchases(bg.values(), 365, x, t_x, T)
-        * clv.expected_average_order_value(gg.values(), x, m),
+        expected_purchases(bg.values(), 365, x, t_x, T)
+        * expected_average_order_value(gg.values(), x, m),
         rtol=1e-9,
     )
 
@@ -268,31 +288,31 @@ def test_clv_12m_scales_with_margin_and_falls_with_the_discount_rate(ours, days)
 
 def test_iteration_limit_is_reported_as_not_converged(days):
     x, t_x, T, m = days
-    assert not clv.fit_bg_nbd(x, t_x, T, max_iterations=1).converged
-    assert not clv.fit_gamma_gamma(x, m, max_iterations=1).converged
+    assert not fit_bg_nbd(x, t_x, T, max_iterations=1).converged
+    assert not fit_gamma_gamma(x, m, max_iterations=1).converged
 
 
 def test_an_unidentified_maximum_is_not_converged():
     # three customers (test_core_marts' A, B, C): the likelihood keeps rising as a -> 0
     # and b grows (nobody ever drops out), so there is no interior maximum to report
-    fit = clv.fit_bg_nbd(np.array([2.0, 0, 0]), np.array([87.0, 0, 0]), np.array([100.0, 85, 54]))
+    fit = fit_bg_nbd(np.array([2.0, 0, 0]), np.array([87.0, 0, 0]), np.array([100.0, 85, 54]))
     assert not fit.converged
     assert "edge of its bounds" in fit.message or "not at a maximum" in fit.message
 
 
 def test_no_repeat_purchases_gives_an_unfitted_result_not_an_error():
-    fit = clv.fit_bg_nbd(np.zeros(5), np.zeros(5), np.arange(5.0))
+    fit = fit_bg_nbd(np.zeros(5), np.zeros(5), np.arange(5.0))
     assert not fit.converged and np.isnan(fit.values()).all() and fit.n_customers == 5
     assert "repeat purchases" in fit.message
-    spend = clv.fit_gamma_gamma(np.array([0.0, 1.0]), np.array([0.0, 10.0]))
+    spend = fit_gamma_gamma(np.array([0.0, 1.0]), np.array([0.0, 10.0]))
     assert not spend.converged and spend.n_customers == 1
 
 
 def test_invalid_inputs_are_named():
     with pytest.raises(ValueError, match=r"recency outside \[0, T\]"):
-        clv.fit_bg_nbd(np.array([1.0]), np.array([5.0]), np.array([3.0]))
+        fit_bg_nbd(np.array([1.0]), np.array([5.0]), np.array([3.0]))
     with pytest.raises(ValueError, match="frequency < 0"):
-        clv.fit_bg_nbd(np.array([-1.0]), np.array([0.0]), np.array([3.0]))
+        fit_bg_nbd(np.array([-1.0]), np.array([0.0]), np.array([3.0]))
 
 
 # ---------------------------------------------------------------- the published fit
@@ -301,9 +321,9 @@ AS_OF = date(2025, 6, 30)
 FITTED_AT = datetime(2025, 7, 1, 2, 0)
 
 
-def a_fit(model: str, converged: bool, scale: float = 1.0) -> clv.Fit:
-    names = clv.PARAMETERS[model]
-    return clv.Fit(
+def a_fit(model: str, converged: bool, scale: float = 1.0) -> Fit:
+    names = PARAMETERS[model]
+    return Fit(
         model=model,
         params={name: scale * (i + 1) for i, name in enumerate(names)},
         log_likelihood=-100.0 * scale,
@@ -313,59 +333,57 @@ def a_fit(model: str, converged: bool, scale: float = 1.0) -> clv.Fit:
 
 
 def used(rows: list[dict], model: str) -> tuple[float, ...] | None:
-    return clv.parameters_in_use(rows, model)
+    return parameters_in_use(rows, model)
 
 
 def test_a_converged_fit_is_published_and_used():
-    rows = clv.fit_rows(
-        [a_fit(clv.BG_NBD, True), a_fit(clv.GAMMA_GAMMA, True)], [], AS_OF, FITTED_AT
-    )
+    rows = fit_rows([a_fit(BG_NBD, True), a_fit(GAMMA_GAMMA, True)], [], AS_OF, FITTED_AT)
     assert len(rows) == 7 and all(row["is_used_for_predictions"] for row in rows)
     assert {row["time_unit"] for row in rows} == {"day"}
-    assert used(rows, clv.BG_NBD) == (1.0, 2.0, 3.0, 4.0)
-    assert used(rows, clv.GAMMA_GAMMA) == (1.0, 2.0, 3.0)
+    assert used(rows, BG_NBD) == (1.0, 2.0, 3.0, 4.0)
+    assert used(rows, GAMMA_GAMMA) == (1.0, 2.0, 3.0)
 
 
 def test_non_convergence_falls_back_per_model_to_the_previous_converged_rows():
-    previous = clv.fit_rows(
-        [a_fit(clv.BG_NBD, True), a_fit(clv.GAMMA_GAMMA, True)],
+    previous = fit_rows(
+        [a_fit(BG_NBD, True), a_fit(GAMMA_GAMMA, True)],
         [],
         date(2025, 6, 29),
         datetime(2025, 6, 30, 2, 0),
     )
-    rows = clv.fit_rows(
-        [a_fit(clv.BG_NBD, False, scale=7.0), a_fit(clv.GAMMA_GAMMA, True, scale=3.0)],
+    rows = fit_rows(
+        [a_fit(BG_NBD, False, scale=7.0), a_fit(GAMMA_GAMMA, True, scale=3.0)],
         previous,
         AS_OF,
         FITTED_AT,
     )
     assert len(rows) == 4 + 4 + 3
-    assert used(rows, clv.BG_NBD) == (1.0, 2.0, 3.0, 4.0)  # yesterday's converged values
-    assert used(rows, clv.GAMMA_GAMMA) == (3.0, 6.0, 9.0)  # today's converged values
+    assert used(rows, BG_NBD) == (1.0, 2.0, 3.0, 4.0)  # yesterday's converged values
+    assert used(rows, GAMMA_GAMMA) == (3.0, 6.0, 9.0)  # today's converged values
     failed = [row for row in rows if not row["converged"]]
     assert len(failed) == 4 and not any(row["is_used_for_predictions"] for row in failed)
-    kept = [row for row in rows if row["model"] == clv.BG_NBD and row["converged"]]
+    kept = [row for row in rows if row["model"] == BG_NBD and row["converged"]]
     assert {row["as_of_date"] for row in kept} == {date(2025, 6, 29)}
     # a second failure the next day still finds the converged rows (carried over again)
-    again = clv.fit_rows(
-        [a_fit(clv.BG_NBD, False, scale=5.0), a_fit(clv.GAMMA_GAMMA, True)],
+    again = fit_rows(
+        [a_fit(BG_NBD, False, scale=5.0), a_fit(GAMMA_GAMMA, True)],
         rows,
         date(2025, 7, 1),
         FITTED_AT,
     )
-    assert used(again, clv.BG_NBD) == (1.0, 2.0, 3.0, 4.0) and len(again) == 11
+    assert used(again, BG_NBD) == (1.0, 2.0, 3.0, 4.0) and len(again) == 11
 
 
 def test_no_fallback_to_parameters_fitted_on_later_data():
     # a backfill for an earlier as-of date must not use a fit that saw later orders
-    later = clv.fit_rows([a_fit(clv.BG_NBD, True)], [], date(2025, 12, 31), FITTED_AT)
-    rows = clv.fit_rows([a_fit(clv.BG_NBD, False, scale=2.0)], later, AS_OF, FITTED_AT)
-    assert len(rows) == 4 and used(rows, clv.BG_NBD) == (2.0, 4.0, 6.0, 8.0)
+    later = fit_rows([a_fit(BG_NBD, True)], [], date(2025, 12, 31), FITTED_AT)
+    rows = fit_rows([a_fit(BG_NBD, False, scale=2.0)], later, AS_OF, FITTED_AT)
+    assert len(rows) == 4 and used(rows, BG_NBD) == (2.0, 4.0, 6.0, 8.0)
     assert not any(row["converged"] for row in rows)
 
 
 def test_an_unfitted_model_publishes_nulls_and_predicts_nothing():
-    fit = clv.fit_bg_nbd(np.zeros(3), np.zeros(3), np.array([1.0, 2.0, 3.0]))
-    rows = clv.fit_rows([fit], [], AS_OF, FITTED_AT)
+    fit = fit_bg_nbd(np.zeros(3), np.zeros(3), np.array([1.0, 2.0, 3.0]))
+    rows = fit_rows([fit], [], AS_OF, FITTED_AT)
     assert [row["value"] for row in rows] == [None] * 4
-    assert rows[0]["log_likelihood"] is None and used(rows, clv.BG_NBD) is None
+    assert rows[0]["log_likelihood"] is None and used(rows, BG_NBD) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from customer_marts.quality import run_suites
+from customer_marts.gate.validate import run_suites
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import connect
 

@@ -13,7 +13,16 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from customer_marts import clv
+from customer_marts.clv.fitting import LOG_LIKELIHOODS, Z_95, fit_purchase_model
+from customer_marts.clv.models import (
+    BG_NBD,
+    MBG_NBD,
+    PARETO_NBD,
+    PURCHASE_MODELS,
+    Counts,
+    pareto_nbd_log_likelihood,
+)
+from customer_marts.clv.predictions import expected_purchases, p_alive
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes imports the deprecated pkg_resources
@@ -26,13 +35,13 @@ HOLDOUT_END = pd.Timestamp("1998-06-30")
 # Fader, Hardie & Lee (2005), "Counting your customers the easy way", and the Pareto/NBD
 # estimates they report for the same data, as published (to 2 decimals, or 3 s.f.).
 PUBLISHED = {
-    clv.BG_NBD: {"r": "0.243", "alpha": "4.41", "a": "0.793", "b": "2.43"},
-    clv.PARETO_NBD: {"r": "0.55", "alpha": "10.58", "s": "0.61", "beta": "11.67"},
+    BG_NBD: {"r": "0.243", "alpha": "4.41", "a": "0.793", "b": "2.43"},
+    PARETO_NBD: {"r": "0.55", "alpha": "10.58", "s": "0.61", "beta": "11.67"},
 }
 FITTERS = {
-    clv.BG_NBD: BetaGeoFitter,
-    clv.MBG_NBD: ModifiedBetaGeoFitter,
-    clv.PARETO_NBD: ParetoNBDFitter,
+    BG_NBD: BetaGeoFitter,
+    MBG_NBD: ModifiedBetaGeoFitter,
+    PARETO_NBD: ParetoNBDFitter,
 }
 
 
@@ -66,8 +75,8 @@ def cdnow() -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def fits(cdnow):
     return {
-        model: clv.fit_purchase_model(model, cdnow["x"], cdnow["t_x"], cdnow["T"])
-        for model in clv.PURCHASE_MODELS
+        model: fit_purchase_model(model, cdnow["x"], cdnow["t_x"], cdnow["T"])
+        for model in PURCHASE_MODELS
     }
 
 
@@ -95,13 +104,13 @@ def test_cdnow_fit_reproduces_the_published_estimates(fits, model):
         )
 
 
-@pytest.mark.parametrize("model", clv.PURCHASE_MODELS)
+@pytest.mark.parametrize("model", PURCHASE_MODELS)
 def test_log_likelihoods_equal_lifetimes_formulas(fits, cdnow, model):
     x, t_x, T = cdnow["x"], cdnow["t_x"], cdnow["T"]
     fit = fits[model]
     params = np.array(fit.values())
     ones = np.ones_like(x)
-    if model == clv.PARETO_NBD:  # a sum over customers, natural parameters
+    if model == PARETO_NBD:  # a sum over customers, natural parameters
         theirs = -ParetoNBDFitter._negative_log_likelihood(params, x, t_x, T, ones, 0.0)
     else:  # a mean over customers, log-parameters
         theirs = -FITTERS[model]._negative_log_likelihood(np.log(params), x, t_x, T, ones, 0.0)
@@ -111,19 +120,19 @@ def test_log_likelihoods_equal_lifetimes_formulas(fits, cdnow, model):
 
 def test_mbg_nbd_matches_lifetimes_fit_on_the_same_inputs(fits, cdnow):
     theirs = ModifiedBetaGeoFitter().fit(cdnow["x"], cdnow["t_x"], cdnow["T"])
-    assert fits[clv.MBG_NBD].converged
-    np.testing.assert_allclose(fits[clv.MBG_NBD].values(), theirs.params_.to_numpy(), rtol=1e-3)
+    assert fits[MBG_NBD].converged
+    np.testing.assert_allclose(fits[MBG_NBD].values(), theirs.params_.to_numpy(), rtol=1e-3)
 
 
 def test_pareto_nbd_maximum_is_at_least_lifetimes(fits, cdnow):
     x, t_x, T = cdnow["x"], cdnow["t_x"], cdnow["T"]
     theirs = ParetoNBDFitter().fit(x, t_x, T)
-    at_theirs = clv.pareto_nbd_log_likelihood(tuple(theirs.params_), x, t_x, T).sum()
-    assert fits[clv.PARETO_NBD].log_likelihood >= at_theirs - 1e-6
-    np.testing.assert_allclose(fits[clv.PARETO_NBD].values(), theirs.params_.to_numpy(), rtol=1e-2)
+    at_theirs = pareto_nbd_log_likelihood(tuple(theirs.params_), x, t_x, T).sum()
+    assert fits[PARETO_NBD].log_likelihood >= at_theirs - 1e-6
+    np.testing.assert_allclose(fits[PARETO_NBD].values(), theirs.params_.to_numpy(), rtol=1e-2)
 
 
-@pytest.mark.parametrize("model", clv.PURCHASE_MODELS)
+@pytest.mark.parametrize("model", PURCHASE_MODELS)
 def test_holdout_predictions_equal_lifetimes_on_the_same_inputs(fits, cdnow, model):
     x, t_x, T = cdnow["x"], cdnow["t_x"], cdnow["T"]
     fit = fits[model]
@@ -131,11 +140,11 @@ def test_holdout_predictions_equal_lifetimes_on_the_same_inputs(fits, cdnow, mod
     theirs.params_ = pd.Series(dict(fit.params))
     for weeks in (1.0, 13.0, 39.0):
         np.testing.assert_allclose(
-            clv.expected_purchases(fit.values(), weeks, x, t_x, T, model),
+            expected_purchases(fit.values(), weeks, x, t_x, T, model),
             theirs.conditional_expected_number_of_purchases_up_to_time(weeks, x, t_x, T),
             rtol=1e-6,
         )
-    ours_alive = clv.p_alive(fit.values(), x, t_x, T, model)
+    ours_alive = p_alive(fit.values(), x, t_x, T, model)
     np.testing.assert_allclose(
         ours_alive, theirs.conditional_probability_alive(x, t_x, T), rtol=1e-6, atol=1e-12
     )
@@ -143,7 +152,7 @@ def test_holdout_predictions_equal_lifetimes_on_the_same_inputs(fits, cdnow, mod
 
 def _lifetimes_total_log_likelihood(model: str, x, t_x, T):
     ones = np.ones_like(x)
-    if model == clv.PARETO_NBD:
+    if model == PARETO_NBD:
         return lambda theta: -ParetoNBDFitter._negative_log_likelihood(theta, x, t_x, T, ones, 0)
     fitter = FITTERS[model]
     return lambda theta: (
@@ -151,7 +160,7 @@ def _lifetimes_total_log_likelihood(model: str, x, t_x, T):
     )
 
 
-@pytest.mark.parametrize("model", clv.PURCHASE_MODELS)
+@pytest.mark.parametrize("model", PURCHASE_MODELS)
 def test_standard_errors_match_a_finite_difference_hessian(fits, cdnow, model):
     # second method: the Hessian of lifetimes' log-likelihood in the natural parameters by
     # central second differences (relative steps), inverted
@@ -176,12 +185,12 @@ def test_standard_errors_match_a_finite_difference_hessian(fits, cdnow, model):
     for name, (low, high) in fit.intervals().items():
         assert 0 < low < fit.params[name] < high
         assert np.log(high / low) / 2 == pytest.approx(
-            clv.Z_95 * fit.std_errors()[name] / fit.params[name], rel=1e-9
+            Z_95 * fit.std_errors()[name] / fit.params[name], rel=1e-9
         )
 
 
 def test_aic_and_bic_by_hand(fits):
-    fit = fits[clv.BG_NBD]
+    fit = fits[BG_NBD]
     assert fit.aic == pytest.approx(2 * 4 - 2 * fit.log_likelihood)
     assert fit.bic == pytest.approx(4 * np.log(2357) - 2 * fit.log_likelihood)
 
@@ -202,7 +211,7 @@ def simulate(model: str, params: tuple[float, ...], n: int, rng) -> tuple[np.nda
     T = rng.uniform(1.0, 52.0, n)
     r, alpha = params[:2]
     rate = rng.gamma(r, 1 / alpha, n)
-    if model == clv.PARETO_NBD:
+    if model == PARETO_NBD:
         s, beta = params[2:]
         lifetime = rng.exponential(1 / rng.gamma(s, 1 / beta, n))
         observed = np.minimum(lifetime, T)
@@ -211,7 +220,7 @@ def simulate(model: str, params: tuple[float, ...], n: int, rng) -> tuple[np.nda
         return x.astype(float), t_x, T
     a, b = params[2:]
     events = rng.poisson(rate * T)
-    limit = rng.geometric(rng.beta(a, b, n)) - (1 if model == clv.MBG_NBD else 0)
+    limit = rng.geometric(rng.beta(a, b, n)) - (1 if model == MBG_NBD else 0)
     x = np.minimum(events, limit)
     t_x = np.zeros(n)
     repeat = x > 0
@@ -220,9 +229,9 @@ def simulate(model: str, params: tuple[float, ...], n: int, rng) -> tuple[np.nda
 
 
 TRUTH = {
-    clv.BG_NBD: (0.8, 6.0, 0.6, 3.0),
-    clv.MBG_NBD: (0.8, 6.0, 0.6, 3.0),
-    clv.PARETO_NBD: (0.8, 6.0, 0.7, 20.0),
+    BG_NBD: (0.8, 6.0, 0.6, 3.0),
+    MBG_NBD: (0.8, 6.0, 0.6, 3.0),
+    PARETO_NBD: (0.8, 6.0, 0.7, 20.0),
 }
 
 
@@ -231,7 +240,7 @@ def coverage(model: str, datasets: int, customers: int, seed: int) -> np.ndarray
     covered = np.zeros(4)
     for _ in range(datasets):
         x, t_x, T = simulate(model, TRUTH[model], customers, rng)
-        fit = clv.fit_purchase_model(model, x, t_x, T)
+        fit = fit_purchase_model(model, x, t_x, T)
         assert fit.converged, fit.message
         intervals = fit.intervals()
         covered += [
@@ -249,26 +258,26 @@ def coverage_bounds(datasets: int) -> tuple[int, int]:
 
 def test_bg_nbd_intervals_cover_the_truth_in_95_percent_of_200_simulated_fits():
     low, high = coverage_bounds(200)
-    covered = coverage(clv.BG_NBD, datasets=200, customers=2_000, seed=7)
+    covered = coverage(BG_NBD, datasets=200, customers=2_000, seed=7)
     assert ((covered >= low) & (covered <= high)).all(), (covered, low, high)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", [clv.MBG_NBD, clv.PARETO_NBD])
+@pytest.mark.parametrize("model", [MBG_NBD, PARETO_NBD])
 def test_other_models_intervals_cover_the_truth_in_95_percent_of_100_simulated_fits(model):
     low, high = coverage_bounds(100)
     covered = coverage(model, datasets=100, customers=2_000, seed=8)
     assert ((covered >= low) & (covered <= high)).all(), (covered, low, high)
 
 
-@pytest.mark.parametrize("model", clv.PURCHASE_MODELS)
+@pytest.mark.parametrize("model", PURCHASE_MODELS)
 def test_weighted_combinations_give_the_per_customer_likelihood(model):
     # the fit sums over distinct (x, t_x, T) with counts; a second method: every customer
     rng = np.random.default_rng(1)
     x, t_x, T = simulate(model, TRUTH[model], 3_000, rng)
     t_x, T = np.floor(t_x), np.floor(T)  # whole units: repeated combinations
-    fit = clv.fit_purchase_model(model, x, t_x, T)
-    counts = clv._Counts.build(x, t_x, T, None)
+    fit = fit_purchase_model(model, x, t_x, T)
+    counts = Counts.build(x, t_x, T, None)
     assert len(counts.x) < 0.7 * len(x) and counts.w.sum() == len(x)
-    per_customer = clv.LOG_LIKELIHOODS[model](fit.values(), x, t_x, T).sum()
+    per_customer = LOG_LIKELIHOODS[model](fit.values(), x, t_x, T).sum()
     assert fit.log_likelihood == pytest.approx(per_customer, rel=1e-12)

@@ -1,7 +1,7 @@
-"""The uncertainty of the CLV predictions (customer_marts.clv_uncertainty), the choice of
+"""The uncertainty of the CLV predictions (customer_marts.clv.uncertainty), the choice of
 the purchase model and the published fit rows (customer_marts.clv), and the holdout
-validation (customer_marts.clv_validation), each against a second computation: the
-per-customer predictions recomputed with clv.predict for every parameter draw, sums
+validation (customer_marts.clv.validation), each against a second computation: the
+per-customer predictions recomputed with predict for every parameter draw, sums
 and errors by hand in NumPy, and lifetimes' fitter on the calibration data."""
 
 from __future__ import annotations
@@ -12,7 +12,25 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 
-from customer_marts import clv, clv_uncertainty, clv_validation
+from customer_marts.clv import uncertainty as clv_uncertainty
+from customer_marts.clv import validation as clv_validation
+from customer_marts.clv.fitting import Fit, fit_bg_nbd, fit_gamma_gamma
+from customer_marts.clv.models import (
+    BG_NBD,
+    GAMMA_GAMMA,
+    MBG_NBD,
+    PARAMETERS,
+    PARETO_NBD,
+    PURCHASE_MODELS,
+)
+from customer_marts.clv.predictions import predict
+from customer_marts.clv.selection import (
+    Selection,
+    choose_model,
+    covariance_in_use,
+    fit_rows,
+    model_in_use,
+)
 from tests.unit.test_clv import simulate
 
 with warnings.catch_warnings():
@@ -26,13 +44,13 @@ FITTED_AT = datetime(2025, 7, 1, 2, 0)
 @pytest.fixture(scope="module")
 def small():
     x, t_x, T, m = simulate(3_000, seed=21)
-    return (x, t_x, T, m), clv.fit_bg_nbd(x, t_x, T), clv.fit_gamma_gamma(x, m)
+    return (x, t_x, T, m), fit_bg_nbd(x, t_x, T), fit_gamma_gamma(x, m)
 
 
 def propagate(small, **kwargs):
     (x, t_x, T, m), bg, gg = small
     return clv_uncertainty.propagate(
-        clv.BG_NBD,
+        BG_NBD,
         (bg.values(), bg.log_covariance),
         (gg.values(), gg.log_covariance),
         x,
@@ -51,7 +69,7 @@ def test_intervals_are_reproducible_and_contain_the_point_estimate(small):
     first, again = propagate(small), propagate(small)
     np.testing.assert_array_equal(first.clv_12m_low, again.clv_12m_low)
     np.testing.assert_array_equal(first.clv_12m_high, again.clv_12m_high)
-    point = clv.predict(bg.values(), gg.values(), x, t_x, T, m, 0.5, 0.1)
+    point = predict(bg.values(), gg.values(), x, t_x, T, m, 0.5, 0.1)
     for figure in ("clv_12m", "expected_purchases_365d"):
         low, high = clv_uncertainty.contain(
             getattr(first, f"{figure}_low"), getattr(first, f"{figure}_high"), point[figure]
@@ -71,7 +89,7 @@ def test_intervals_are_the_percentiles_of_predict_per_draw(small):
     purchase = clv_uncertainty.parameter_draws(bg.values(), bg.log_covariance, 60, rng)
     spend = clv_uncertainty.parameter_draws(gg.values(), gg.log_covariance, 60, rng)
     per_draw = [
-        clv.predict(tuple(p), tuple(s), x, t_x, T, m, 0.5, 0.1)
+        predict(tuple(p), tuple(s), x, t_x, T, m, 0.5, 0.1)
         for p, s in zip(purchase, spend, strict=True)
     ]
     clv_draws = np.array([d["clv_12m"] for d in per_draw])
@@ -105,10 +123,10 @@ def test_parameter_draws_follow_the_asymptotic_normal_of_the_log_parameters(smal
 
 
 def test_no_covariance_means_no_interval():
-    rows = clv.fit_rows(
+    rows = fit_rows(
         [
-            clv.Fit(clv.BG_NBD, {"r": 1.0, "alpha": 2.0, "a": 3.0, "b": 4.0}, -1.0, 10, True),
-            clv.Fit(clv.GAMMA_GAMMA, {"p": 1.0, "q": 2.0, "gamma": 3.0}, -1.0, 10, True),
+            Fit(BG_NBD, {"r": 1.0, "alpha": 2.0, "a": 3.0, "b": 4.0}, -1.0, 10, True),
+            Fit(GAMMA_GAMMA, {"p": 1.0, "q": 2.0, "gamma": 3.0}, -1.0, 10, True),
         ],
         [],
         AS_OF,
@@ -121,9 +139,9 @@ def test_no_covariance_means_no_interval():
 # ---------------------------------------------------------------- the model choice
 
 
-def a_fit(model: str, converged: bool = True) -> clv.Fit:
-    names = clv.PARAMETERS[model]
-    return clv.Fit(
+def a_fit(model: str, converged: bool = True) -> Fit:
+    names = PARAMETERS[model]
+    return Fit(
         model,
         {name: float(i + 1) for i, name in enumerate(names)},
         -100.0,
@@ -133,59 +151,59 @@ def a_fit(model: str, converged: bool = True) -> clv.Fit:
     )
 
 
-ALL = [a_fit(clv.BG_NBD), a_fit(clv.MBG_NBD), a_fit(clv.PARETO_NBD), a_fit(clv.GAMMA_GAMMA)]
+ALL = [a_fit(BG_NBD), a_fit(MBG_NBD), a_fit(PARETO_NBD), a_fit(GAMMA_GAMMA)]
 
 
 def test_the_lowest_holdout_error_chooses_the_model():
-    selection = clv.choose_model(ALL, {"bg_nbd": 0.5, "mbg_nbd": 0.4, "pareto_nbd": 0.45})
-    assert selection.model == clv.MBG_NBD
+    selection = choose_model(ALL, {"bg_nbd": 0.5, "mbg_nbd": 0.4, "pareto_nbd": 0.45})
+    assert selection.model == MBG_NBD
     assert "lowest holdout mean absolute error" in selection.reason
     assert "0.4" in selection.reason and "bg_nbd 0.5" in selection.reason
     # a model whose production fit did not converge is not a candidate
-    fits = [a_fit(clv.BG_NBD), a_fit(clv.MBG_NBD, False), a_fit(clv.PARETO_NBD)]
-    assert clv.choose_model(fits, {"bg_nbd": 0.5, "mbg_nbd": 0.4, "pareto_nbd": 0.45}).model == (
-        clv.PARETO_NBD
+    fits = [a_fit(BG_NBD), a_fit(MBG_NBD, False), a_fit(PARETO_NBD)]
+    assert choose_model(fits, {"bg_nbd": 0.5, "mbg_nbd": 0.4, "pareto_nbd": 0.45}).model == (
+        PARETO_NBD
     )
 
 
 def test_a_pinned_model_wins_and_a_wrong_name_is_refused():
-    selection = clv.choose_model(ALL, {"bg_nbd": 0.1}, pinned="pareto_nbd")
-    assert selection.model == clv.PARETO_NBD and "clv_model" in selection.reason
+    selection = choose_model(ALL, {"bg_nbd": 0.1}, pinned="pareto_nbd")
+    assert selection.model == PARETO_NBD and "clv_model" in selection.reason
     with pytest.raises(ValueError, match="clv_model: 'nbd' is not one of"):
-        clv.choose_model(ALL, {}, pinned="nbd")
+        choose_model(ALL, {}, pinned="nbd")
 
 
 def test_without_a_holdout_comparison_the_previous_model_or_bg_nbd():
-    nothing = {model: float("nan") for model in clv.PURCHASE_MODELS}
-    assert clv.choose_model(ALL, nothing).model == clv.BG_NBD
-    kept = clv.choose_model(ALL, nothing, previous_model=clv.PARETO_NBD)
-    assert kept.model == clv.PARETO_NBD and "previous run" in kept.reason
+    nothing = {model: float("nan") for model in PURCHASE_MODELS}
+    assert choose_model(ALL, nothing).model == BG_NBD
+    kept = choose_model(ALL, nothing, previous_model=PARETO_NBD)
+    assert kept.model == PARETO_NBD and "previous run" in kept.reason
 
 
 def test_fit_rows_use_only_the_selected_purchase_model_and_carry_the_uncertainty():
-    selection = clv.Selection(clv.PARETO_NBD, "lowest", {"bg_nbd": 0.5, "pareto_nbd": 0.4})
-    rows = clv.fit_rows(ALL, [], AS_OF, FITTED_AT, selection)
+    selection = Selection(PARETO_NBD, "lowest", {"bg_nbd": 0.5, "pareto_nbd": 0.4})
+    rows = fit_rows(ALL, [], AS_OF, FITTED_AT, selection)
     assert len(rows) == 4 + 4 + 4 + 3
     used = {row["model"] for row in rows if row["is_used_for_predictions"]}
-    assert used == {clv.PARETO_NBD, clv.GAMMA_GAMMA} and clv.model_in_use(rows) == clv.PARETO_NBD
-    beta = next(r for r in rows if r["model"] == clv.PARETO_NBD and r["parameter"] == "beta")
+    assert used == {PARETO_NBD, GAMMA_GAMMA} and model_in_use(rows) == PARETO_NBD
+    beta = next(r for r in rows if r["model"] == PARETO_NBD and r["parameter"] == "beta")
     # beta = 4 with se(log beta) = 0.1: se = 0.4 and 4 exp(-/+ 1.96 x 0.1)
     assert beta["std_error"] == pytest.approx(0.4)
     assert beta["ci_low_95"] == pytest.approx(4 * np.exp(-0.196), rel=1e-3)
     assert beta["ci_high_95"] == pytest.approx(4 * np.exp(0.196), rel=1e-3)
     assert beta["aic"] == pytest.approx(2 * 4 + 200) and beta["holdout_mae_per_customer"] == 0.4
     assert beta["selection_reason"].startswith("selected: lowest")
-    mbg = next(r for r in rows if r["model"] == clv.MBG_NBD)
+    mbg = next(r for r in rows if r["model"] == MBG_NBD)
     assert mbg["holdout_mae_per_customer"] is None and not mbg["is_selected_model"]
-    np.testing.assert_allclose(clv.covariance_in_use(rows, clv.PARETO_NBD), np.eye(4) * 0.01)
+    np.testing.assert_allclose(covariance_in_use(rows, PARETO_NBD), np.eye(4) * 0.01)
 
 
 def test_the_selected_model_falls_back_to_its_last_converged_rows():
-    yesterday = clv.fit_rows(ALL, [], date(2025, 6, 29), FITTED_AT)  # bg_nbd in use
-    failing = [a_fit(m, m != clv.MBG_NBD) for m in (*clv.PURCHASE_MODELS, clv.GAMMA_GAMMA)]
-    selection = clv.Selection(clv.MBG_NBD, "pinned by the dbt var clv_model = mbg_nbd")
-    rows = clv.fit_rows(failing, yesterday, AS_OF, FITTED_AT, selection)
-    used = [row for row in rows if row["model"] == clv.MBG_NBD and row["is_used_for_predictions"]]
+    yesterday = fit_rows(ALL, [], date(2025, 6, 29), FITTED_AT)  # bg_nbd in use
+    failing = [a_fit(m, m != MBG_NBD) for m in (*PURCHASE_MODELS, GAMMA_GAMMA)]
+    selection = Selection(MBG_NBD, "pinned by the dbt var clv_model = mbg_nbd")
+    rows = fit_rows(failing, yesterday, AS_OF, FITTED_AT, selection)
+    used = [row for row in rows if row["model"] == MBG_NBD and row["is_used_for_predictions"]]
     # yesterday's converged (then unused) MBG/NBD rows are used, with their as-of date
     assert len(used) == 4 and {row["as_of_date"] for row in used} == {date(2025, 6, 29)}
     assert all(row["converged"] for row in used)
@@ -227,7 +245,7 @@ def simulate_holdout(n: int, seed: int, holdout_days: int = 180, history: int = 
 def test_holdout_validation_against_lifetimes_and_sums_by_hand():
     holdout, history, days = simulate_holdout(4_000, seed=5)
     rows, errors = clv_validation.validate(holdout, history, days, AS_OF)
-    bg = [row for row in rows if row["model"] == clv.BG_NBD]
+    bg = [row for row in rows if row["model"] == BG_NBD]
     total = next(row for row in bg if row["check_name"] == "total")
     x, t_x, T = holdout.frequency, holdout.recency, holdout.T
     theirs = BetaGeoFitter().fit(x, t_x, T)
@@ -264,14 +282,14 @@ def test_holdout_validation_against_lifetimes_and_sums_by_hand():
     assert total["predicted_repeat_purchases"] == pytest.approx(
         total["actual_repeat_purchases"], rel=0.1
     )
-    assert set(errors) == set(clv.PURCHASE_MODELS) and all(np.isfinite(list(errors.values())))
+    assert set(errors) == set(PURCHASE_MODELS) and all(np.isfinite(list(errors.values())))
 
 
 def test_a_short_history_skips_the_validation_and_says_why():
     holdout, _, _ = simulate_holdout(200, seed=1)
     rows, errors = clv_validation.validate(holdout, 359, 180, AS_OF)
     assert [(row["model"], row["status"]) for row in rows] == [
-        (model, "skipped") for model in clv.PURCHASE_MODELS
+        (model, "skipped") for model in PURCHASE_MODELS
     ]
     assert "359 days" in rows[0]["reason"] and "360 days" in rows[0]["reason"]
     assert all(np.isnan(list(errors.values())))

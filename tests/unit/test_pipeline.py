@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from customer_marts.runs import pipeline
-from customer_marts.transform import DbtOutcome, check_results
+from customer_marts.transform.runner import DbtOutcome, check_results
 
 
 def test_a_step_of_an_overtaken_run_is_refused_and_the_newer_run_goes_on(settings):

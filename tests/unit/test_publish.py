@@ -20,9 +20,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts import publish
 from customer_marts.config import PROJECT_ROOT, Settings
 from customer_marts.ingest import archive
+from customer_marts.publish.files import staged_dir, swap_directory
+from customer_marts.publish.rollback import rollback
+from customer_marts.publish.versions import (
+    current_version,
+    describe_versions,
+    list_versions,
+    previous_version,
+    prune,
+    run_id_of,
+    version_path,
+)
+from customer_marts.publish.wap import publish
 from customer_marts.runs import pipeline, record
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import DatabaseDamaged, connect, sql_literal
@@ -188,12 +199,12 @@ def test_run_interrupted_during_publish_is_success_only_if_its_publish_committed
     full_run(settings, orders=2)
     committed = pipeline.start_run(settings, AS_OF)
     killed_in_step(settings, committed, "publish")
-    publish.publish(settings, committed.run_id)  # live, then killed before finish_run
+    publish(settings, committed.run_id)  # live, then killed before finish_run
     time.sleep(0.001)
     lost = pipeline.start_run(settings, AS_OF)  # records `committed`
     killed_in_step(settings, lost, "publish")
     # killed between renaming its version and re-pointing published.duckdb
-    shutil.copy(settings.published_db, publish.version_path(settings.warehouse_dir, lost.run_id))
+    shutil.copy(settings.published_db, version_path(settings.warehouse_dir, lost.run_id))
     time.sleep(0.001)
     pipeline.start_run(settings, AS_OF)  # records `lost`
     rows = dict(
@@ -207,9 +218,9 @@ def test_run_interrupted_during_publish_is_success_only_if_its_publish_committed
     assert rows[committed.run_id][:3] == ("success", None, f"published-{committed.run_id}.duckdb")
     assert rows[committed.run_id][3].startswith("interrupted after its publish committed")
     assert rows[lost.run_id][:3] == ("failed", "publish", None)
-    assert not publish.version_path(settings.warehouse_dir, lost.run_id).exists()
-    assert publish.current_version(settings.warehouse_dir, settings.published_db) == (
-        publish.version_path(settings.warehouse_dir, committed.run_id)
+    assert not version_path(settings.warehouse_dir, lost.run_id).exists()
+    assert current_version(settings.warehouse_dir, settings.published_db) == (
+        version_path(settings.warehouse_dir, committed.run_id)
     )
 
 
@@ -226,8 +237,8 @@ def test_data_as_of_is_the_newest_event_date_in_the_marts(settings):
 def test_publish_keeps_versions_never_prunes_the_published_one_and_rolls_back(settings):
     settings = dataclasses.replace(settings, keep_versions=2)
     runs = [full_run(settings, orders) for orders in (1, 2, 3)]
-    versions = publish.list_versions(settings.warehouse_dir)
-    assert [publish.run_id_of(v) for v in versions] == [r.run_id for r in runs[1:]]
+    versions = list_versions(settings.warehouse_dir)
+    assert [run_id_of(v) for v in versions] == [r.run_id for r in runs[1:]]
     assert os.path.samefile(settings.published_db, versions[-1])
     assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(3,)]
     # each version holds its own success record, with its file name, and the earlier runs;
@@ -242,15 +253,15 @@ def test_publish_keeps_versions_never_prunes_the_published_one_and_rolls_back(se
     ]
     assert published_record == table_rows(settings.build_db, query)
 
-    previous = publish.previous_version(settings.warehouse_dir, settings.published_db)
+    previous = previous_version(settings.warehouse_dir, settings.published_db)
     assert previous == versions[0]
-    publish.rollback(settings, previous)
+    rollback(settings, previous)
     assert file_digest(settings.published_db) == file_digest(versions[0])
     assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(2,)]
     # pruning to one version keeps the newest and the published (older) one
-    assert publish.prune(settings.warehouse_dir, 1, settings.published_db) == []
-    assert publish.list_versions(settings.warehouse_dir) == versions
-    assert publish.current_version(settings.warehouse_dir, settings.published_db) == versions[0]
+    assert prune(settings.warehouse_dir, 1, settings.published_db) == []
+    assert list_versions(settings.warehouse_dir) == versions
+    assert current_version(settings.warehouse_dir, settings.published_db) == versions[0]
 
 
 def test_parquet_export_holds_the_published_marts_and_is_swapped_whole(settings):
@@ -280,7 +291,7 @@ def test_parquet_export_holds_the_published_marts_and_is_swapped_whole(settings)
 
     # a retried publish of the same run never deletes the set tools are reading
     live = os.readlink(parquet)
-    publish.publish(settings, third.run_id)
+    publish(settings, third.run_id)
     assert os.readlink(parquet) != live and (settings.warehouse_dir / live).is_dir()
     assert json.loads((parquet / "_published.json").read_text())["run_id"] == third.run_id
 
@@ -306,7 +317,7 @@ def test_publish_removes_the_leftovers_of_a_killed_publish(settings):
     assert not any(path.exists() for path in leftovers)
     assert not (warehouse / ".parquet-20250101T000000000000Z.partial").exists()
     assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(3,)]
-    assert publish.version_path(warehouse, run.run_id) in set(warehouse.iterdir()) - before
+    assert version_path(warehouse, run.run_id) in set(warehouse.iterdir()) - before
 
 
 def script_env(settings: Settings) -> dict[str, str]:
@@ -335,7 +346,7 @@ def test_rollback_command_lists_versions_and_re_points_published(settings):
     report = (settings.warehouse_dir / "report" / "index.html").read_text()
     assert f"run report: {settings.warehouse_dir / 'report' / 'index.html'}" in result.stdout
     assert runs[0].run_id in report and runs[1].run_id not in report
-    first = publish.version_path(settings.warehouse_dir, runs[0].run_id)
+    first = version_path(settings.warehouse_dir, runs[0].run_id)
     assert file_digest(settings.published_db) == file_digest(first)
     parquet = settings.warehouse_dir / "parquet"
     assert json.loads((parquet / "_published.json").read_text())["run_id"] == runs[0].run_id
@@ -358,10 +369,10 @@ def test_serve_docs_serves_the_current_docs_folder(settings):
     warehouse = settings.warehouse_dir
 
     def publish_docs(run_id: str, title: str) -> None:
-        staged = publish.staged_dir(warehouse, "docs", run_id)
+        staged = staged_dir(warehouse, "docs", run_id)
         staged.mkdir(parents=True)
         (staged / "index.html").write_text(f"<title>{title}</title>")
-        publish.swap_directory(staged, warehouse / "docs")
+        swap_directory(staged, warehouse / "docs")
 
     publish_docs("r1", "first")
     port = free_port()
@@ -420,7 +431,7 @@ def test_publish_works_in_a_warehouse_path_with_a_quote_a_space_and_unicode(tmp_
         assert con.execute(
             f"select count(*) from read_parquet({sql_literal(parquet)})"
         ).fetchall() == [(4,)]
-    publish.rollback(settings, publish.version_path(settings.warehouse_dir, runs[0].run_id))
+    rollback(settings, version_path(settings.warehouse_dir, runs[0].run_id))
     assert table_rows(settings.published_db, "select count(*) from marts.fct_orders") == [(2,)]
 
 
@@ -585,9 +596,9 @@ def test_every_landed_file_is_archived_once_and_recover_rebuilds_raw(settings):
 
 def test_a_damaged_kept_version_is_still_listed(settings):
     runs = [full_run(settings, orders) for orders in (2, 3)]
-    old = publish.version_path(settings.warehouse_dir, runs[0].run_id)
+    old = version_path(settings.warehouse_dir, runs[0].run_id)
     old.write_bytes(b"\0" * 10000)
-    listed = publish.describe_versions(settings)
+    listed = describe_versions(settings)
     assert [(v["run_id"], v["is_published"], v["logical_date"]) for v in listed] == [
         (runs[0].run_id, False, None),
         (runs[1].run_id, True, "2025-06-30"),

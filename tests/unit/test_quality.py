@@ -13,7 +13,8 @@ import duckdb
 import pytest
 
 from customer_marts.config import PROJECT_ROOT
-from customer_marts.quality import GateFailed, substitute, validate
+from customer_marts.gate.suites import substitute
+from customer_marts.gate.validate import GateFailed, validate
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import connect
 from tests.conftest import data_docs_statuses

@@ -1,9 +1,9 @@
-"""The holdout validation of the purchase models (customer_marts.clv_validation): each
+"""The holdout validation of the purchase models (customer_marts.clv.validation): each
 model fitted on the calibration window of int_customers_summarised_for_clv_holdout,
 its predictions for the holdout window compared with what the customers did.
 
 One row per model x check x bucket (the checks and buckets of
-customer_marts.clv_validation); one row per model saying why when the validation is
+customer_marts.clv.validation); one row per model saying why when the validation is
 skipped (history shorter than twice the holdout) or a calibration fit did not converge.
 This model only moves data between DuckDB and customer_marts.
 """
@@ -11,7 +11,8 @@ This model only moves data between DuckDB and customer_marts.
 import numpy as np
 import pyarrow as pa
 
-from customer_marts import clv, clv_validation
+from customer_marts.clv import validation as clv_validation
+from customer_marts.clv.models import INPUT_COLUMNS
 
 SCHEMA = pa.schema(
     [
@@ -44,7 +45,7 @@ def model(dbt, session):
     summary = dbt.ref("int_customers_summarised_for_clv")
     as_of_date, history_days = summary.aggregate("max(as_of_date), max(t_days)").fetchall()[0]
     # In customer order, as the production fit reads its inputs: reruns fit identically.
-    columns = ", ".join(clv.INPUT_COLUMNS)
+    columns = ", ".join(INPUT_COLUMNS)
     table = (
         dbt.ref("int_customers_summarised_for_clv_holdout")
         .select(
@@ -55,7 +56,7 @@ def model(dbt, session):
     )
     holdout = None
     if table.num_rows:
-        x, t_x, T, m = (table.column(name).to_numpy().astype(float) for name in clv.INPUT_COLUMNS)
+        x, t_x, T, m = (table.column(name).to_numpy().astype(float) for name in INPUT_COLUMNS)
         offsets = table.column("holdout_day_offsets").combine_chunks().flatten()
         holdout = clv_validation.Holdout(
             frequency=x,

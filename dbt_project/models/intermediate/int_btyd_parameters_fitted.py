@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from customer_marts import clv
+from customer_marts.clv.fitting import fit_gamma_gamma, fit_purchase_model
+from customer_marts.clv.models import INPUT_COLUMNS, PURCHASE_MODELS
+from customer_marts.clv.selection import FIT_COLUMNS, choose_model, fit_rows, model_in_use
 
 
 def previous_rows(dbt, session) -> list[dict]:
@@ -26,7 +28,7 @@ def previous_rows(dbt, session) -> list[dict]:
         return []
     previous = session.sql(f"select * from {dbt.this}")
     rows = previous.to_dicts()
-    return rows if rows and set(clv.FIT_COLUMNS) <= set(previous.columns) else []
+    return rows if rows and set(FIT_COLUMNS) <= set(previous.columns) else []
 
 
 def model(dbt, session):
@@ -46,17 +48,17 @@ def model(dbt, session):
     # In customer order: the table's row order varies with DuckDB's parallel
     # aggregation, and floating-point sums over another order end the optimiser a few
     # ulps elsewhere; sorted, a rerun fits exactly the same parameters.
-    columns = ", ".join(clv.INPUT_COLUMNS)
+    columns = ", ".join(INPUT_COLUMNS)
     inputs = summary.select(f"customer_id, {columns}").order("customer_id").fetchnumpy()
-    x, t_x, T, m = (inputs[name] for name in clv.INPUT_COLUMNS)
+    x, t_x, T, m = (inputs[name] for name in INPUT_COLUMNS)
     fits = [
-        clv.fit_purchase_model(model, x, t_x, T, max_iterations=max_iterations)
-        for model in clv.PURCHASE_MODELS
-    ] + [clv.fit_gamma_gamma(x, m, max_iterations=max_iterations)]
+        fit_purchase_model(model, x, t_x, T, max_iterations=max_iterations)
+        for model in PURCHASE_MODELS
+    ] + [fit_gamma_gamma(x, m, max_iterations=max_iterations)]
     previous = previous_rows(dbt, session)
-    selection = clv.choose_model(fits, holdout_mae, pinned, clv.model_in_use(previous))
+    selection = choose_model(fits, holdout_mae, pinned, model_in_use(previous))
     fitted_at = datetime.now(UTC).replace(tzinfo=None)
-    rows = clv.fit_rows(fits, previous, as_of_date, fitted_at, selection)
+    rows = fit_rows(fits, previous, as_of_date, fitted_at, selection)
     schema = pa.schema(
         [
             ("model", pa.string()),

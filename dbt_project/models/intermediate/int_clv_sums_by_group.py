@@ -1,7 +1,7 @@
 """90 % intervals of the summed clv_12m of every acquisition cohort and every segment
 (lifecycle stage x high value) of dim_customers: per parameter draw, the group's sum of
 its customers' clv_12m; the interval is the 5th to 95th percentile of those sums
-(customer_marts.clv_uncertainty, the same seeded draws as the customers' intervals).
+(customer_marts.clv.uncertainty, the same seeded draws as the customers' intervals).
 
 One row per grouping x group; clv_by_cohort and clv_by_segment join it. This model only
 moves data between DuckDB and customer_marts.
@@ -10,7 +10,8 @@ moves data between DuckDB and customer_marts.
 import numpy as np
 import pyarrow as pa
 
-from customer_marts import clv, clv_uncertainty
+from customer_marts.clv import uncertainty as clv_uncertainty
+from customer_marts.clv.models import INPUT_COLUMNS
 
 SCHEMA = pa.schema(
     [
@@ -38,13 +39,13 @@ def model(dbt, session):
         inputs.join(customers, "inputs.customer_id = customers.customer_id")
         .select(
             "inputs.customer_id as customer_id, "
-            + ", ".join(f"inputs.{name} as {name}" for name in clv.INPUT_COLUMNS)
+            + ", ".join(f"inputs.{name} as {name}" for name in INPUT_COLUMNS)
             + ", customers.cohort_month, customers.lifecycle_stage, customers.is_high_value"
         )
         .order("customer_id")
         .to_arrow_table()
     )
-    x, t_x, T, m = (table.column(name).to_numpy().astype(float) for name in clv.INPUT_COLUMNS)
+    x, t_x, T, m = (table.column(name).to_numpy().astype(float) for name in INPUT_COLUMNS)
     keys, codes = {}, {}
     for grouping, dimensions in GROUPINGS.items():
         values = list(zip(*(table.column(d).to_pylist() for d in dimensions), strict=True))

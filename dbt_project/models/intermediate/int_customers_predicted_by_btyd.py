@@ -2,7 +2,7 @@
 + Gamma-Gamma, with 90 % intervals of clv_12m and the 365-day expected purchases.
 
 One row per customer of int_customers_summarised_for_clv. The formulas are
-customer_marts.clv.predict and customer_marts.clv_uncertainty (parameter draws, seeded);
+customer_marts.clv.predict and customer_marts.clv.uncertainty (parameter draws, seeded);
 this model only moves data between DuckDB and them. Predictions are NULL when no usable
 parameters exist (for example, no customer has bought twice yet); intervals are NULL
 when the fit's covariance is unknown.
@@ -11,7 +11,10 @@ when the fit's covariance is unknown.
 import numpy as np
 import pyarrow as pa
 
-from customer_marts import clv, clv_uncertainty
+from customer_marts.clv import uncertainty as clv_uncertainty
+from customer_marts.clv.models import BG_NBD, GAMMA_GAMMA, INPUT_COLUMNS
+from customer_marts.clv.predictions import predict
+from customer_marts.clv.selection import model_in_use, parameters_in_use
 
 PREDICTIONS = (
     "p_alive",
@@ -36,24 +39,24 @@ def model(dbt, session):
     draws = int(dbt.config.meta_get("clv_interval_draws"))
     fit = dbt.ref("int_btyd_parameters_fitted")
     rows = fit.to_dicts()
-    in_use = clv.model_in_use(rows) or clv.BG_NBD
-    purchase = clv.parameters_in_use(rows, in_use)
-    gamma_gamma = clv.parameters_in_use(rows, clv.GAMMA_GAMMA)
+    in_use = model_in_use(rows) or BG_NBD
+    purchase = parameters_in_use(rows, in_use)
+    gamma_gamma = parameters_in_use(rows, GAMMA_GAMMA)
 
     # In customer order, as the fit reads them: every rerun computes each customer's
     # predictions at the same array position.
     customers = (
         dbt.ref("int_customers_summarised_for_clv")
-        .select("customer_id, " + ", ".join(clv.INPUT_COLUMNS))
+        .select("customer_id, " + ", ".join(INPUT_COLUMNS))
         .order("customer_id")
     )
     table = customers.to_arrow_table()
-    x, t_x, T, m = (table.column(name).to_numpy() for name in clv.INPUT_COLUMNS)
+    x, t_x, T, m = (table.column(name).to_numpy() for name in INPUT_COLUMNS)
     missing = np.full(len(x), np.nan)
     if purchase is None:
         predicted = dict.fromkeys(PREDICTIONS, missing)
     else:
-        predicted = clv.predict(
+        predicted = predict(
             purchase,
             gamma_gamma or (np.nan, np.nan, np.nan),
             x,

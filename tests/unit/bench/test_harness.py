@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bench import harness as bench
-from customer_marts import clv
+from customer_marts.clv.fitting import Fit
 from customer_marts.ingest.run import ingest
 
 AS_OF = date(2025, 12, 31)
@@ -95,7 +95,7 @@ def test_our_fit_and_lifetimes_agree_on_simulated_customers():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = bench.lifetimes_fit(x, t_x, T, m)
-    assert all(isinstance(fit, clv.Fit) and fit.converged for fit in ours)
+    assert all(isinstance(fit, Fit) and fit.converged for fit in ours)
     assert bench.compare_fits(ours, theirs) < bench.PARAMETER_RTOL
 
 

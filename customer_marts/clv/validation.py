@@ -23,7 +23,10 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from customer_marts import clv
+from customer_marts.clv.fitting import MAX_ITERATIONS, Fit, fit_gamma_gamma, fit_purchase_model
+from customer_marts.clv.gamma_gamma import expected_average_order_value
+from customer_marts.clv.models import PURCHASE_MODELS, distinct
+from customer_marts.clv.predictions import expected_purchases, expected_purchases_if_alive, p_alive
 
 TOP_FREQUENCY = 7  # calibration frequencies of 7 and more share a bucket
 WEEK = 7
@@ -66,7 +69,7 @@ def validate(
     history_days: int | None,
     holdout_days: int,
     as_of_date: date | None,
-    max_iterations: int = clv.MAX_ITERATIONS,
+    max_iterations: int = MAX_ITERATIONS,
 ) -> tuple[list[dict], dict[str, float]]:
     """The validation rows and each model's holdout mean absolute error per customer
     (NaN where it has none)."""
@@ -76,7 +79,7 @@ def validate(
         "holdout_days": holdout_days,
         "as_of_date": as_of_date,
     }
-    errors = dict.fromkeys(clv.PURCHASE_MODELS, float("nan"))
+    errors = dict.fromkeys(PURCHASE_MODELS, float("nan"))
     if history_days is None or history_days < 2 * holdout_days or holdout is None:
         reason = (
             f"skipped: the history ({history_days or 0} days from the first order to the "
@@ -84,25 +87,24 @@ def validate(
             "lower the dbt var clv_holdout_days or wait for more history"
         )
         return [
-            _row(model, "total", "all", 0, "skipped", reason, common)
-            for model in clv.PURCHASE_MODELS
+            _row(model, "total", "all", 0, "skipped", reason, common) for model in PURCHASE_MODELS
         ], errors
     x, t_x, T = holdout.frequency, holdout.recency, holdout.T
-    spend = clv.fit_gamma_gamma(x, holdout.monetary_value, max_iterations)
+    spend = fit_gamma_gamma(x, holdout.monetary_value, max_iterations)
     aov = (
-        clv.expected_average_order_value(spend.values(), x, holdout.monetary_value)
+        expected_average_order_value(spend.values(), x, holdout.monetary_value)
         if spend.converged
         else np.full(len(x), np.nan)
     )
     rows: list[dict] = []
-    for model in clv.PURCHASE_MODELS:
-        fit = clv.fit_purchase_model(model, x, t_x, T, max_iterations)
+    for model in PURCHASE_MODELS:
+        fit = fit_purchase_model(model, x, t_x, T, max_iterations)
         if not fit.converged:
             reason = f"the calibration fit did not converge ({fit.message})"
             rows.append(_row(model, "total", "all", 0, "not_converged", reason, common))
             continue
         params = fit.values()
-        predicted = clv.expected_purchases(params, float(holdout_days), x, t_x, T, model)
+        predicted = expected_purchases(params, float(holdout_days), x, t_x, T, model)
         errors[model] = float(np.mean(np.abs(predicted - holdout.holdout_purchases)))
         revenue = predicted * aov
         rows.append(
@@ -139,11 +141,11 @@ def validate(
                 }
             )
         weeks = -(-holdout_days // WEEK)
-        (ux, uT), _, back = clv._distinct(x, T)
-        alive = clv.p_alive(params, x, t_x, T, model)
+        (ux, uT), _, back = distinct(x, T)
+        alive = p_alive(params, x, t_x, T, model)
         for week in range(1, weeks + 1):
             days = float(min(week * WEEK, holdout_days))
-            if_alive = clv.expected_purchases_if_alive(params, days, ux, uT, model)
+            if_alive = expected_purchases_if_alive(params, days, ux, uT, model)
             rows.append(
                 {
                     "model": model,
@@ -192,7 +194,7 @@ def _blank() -> dict:
     return {"mae_per_customer": None, "correlation": None}
 
 
-def _note(spend: clv.Fit) -> str | None:
+def _note(spend: Fit) -> str | None:
     if spend.converged:
         return None
     return f"predicted revenue missing: the calibration Gamma-Gamma fit did not converge ({spend.message})"

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from customer_marts import clv
+from customer_marts.clv.models import GAMMA_GAMMA, as_float, distinct
+from customer_marts.clv.predictions import discounted_purchases_if_alive, p_alive
+from customer_marts.clv.selection import covariance_in_use, model_in_use, parameters_in_use
 
 LEVEL = 0.90
 DRAWS = 100
@@ -57,8 +59,8 @@ class Layout:
 
     @classmethod
     def build(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Layout:
-        (cx, ct_x, cT), _, combo = clv._distinct(x, t_x, T)
-        (px, pT), _, pair = clv._distinct(cx, cT)
+        (cx, ct_x, cT), _, combo = distinct(x, t_x, T)
+        (px, pT), _, pair = distinct(cx, cT)
         x_values, x_index = np.unique(x, return_inverse=True)
         return cls(cx, ct_x, cT, combo, px, pT, pair, x_values, x_index)
 
@@ -68,8 +70,8 @@ def _purchase_terms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per combination: p_alive x the discounted 12-month purchases if alive, and p_alive
     x the 365-day purchases if alive (the expected purchases)."""
-    alive = clv.p_alive(params, layout.combo_x, layout.combo_t_x, layout.combo_T, model)
-    discounted, year = clv.discounted_purchases_if_alive(
+    alive = p_alive(params, layout.combo_x, layout.combo_t_x, layout.combo_T, model)
+    discounted, year = discounted_purchases_if_alive(
         params, layout.pair_x, layout.pair_T, annual_discount_rate, model
     )
     return alive * discounted[layout.pair_of_combo], alive * year[layout.pair_of_combo]
@@ -119,7 +121,7 @@ def propagate(
     of clv_12m per draw. With `customers` false the per-customer percentiles are skipped
     (only the groups' sums are wanted).
     """
-    x, t_x, T, m = clv._as_float(frequency, recency, T, monetary_value)
+    x, t_x, T, m = as_float(frequency, recency, T, monetary_value)
     layout = Layout.build(x, t_x, T)
     rng = np.random.default_rng(seed)
     purchase_draws = parameter_draws(*purchase, draws, rng)
@@ -165,7 +167,7 @@ def _group_sums(
     """A group's clv_12m per draw: the sum over its cells (customers of one group with
     one (x, t_x, T) combination) of term x (A x customers + B x their summed spend);
     cells are fewer than customers."""
-    (cell_group, cell_combo), cell_customers, cell = clv._distinct(
+    (cell_group, cell_combo), cell_customers, cell = distinct(
         np.asarray(codes, dtype=float), layout.combo_of_customer.astype(float)
     )
     cell_group, cell_combo = cell_group.astype(np.intp), cell_combo.astype(np.intp)
@@ -213,13 +215,13 @@ def from_fit_rows(
 ) -> Propagated | None:
     """`propagate` with the models and covariances in use in a fit table (the dbt Python
     models' entry point); None when a covariance is unknown (no interval can be given)."""
-    model = clv.model_in_use(rows)
+    model = model_in_use(rows)
     if model is None or draws < 1:
         return None
-    purchase = clv.parameters_in_use(rows, model)
-    spend = clv.parameters_in_use(rows, clv.GAMMA_GAMMA)
-    purchase_covariance = clv.covariance_in_use(rows, model)
-    spend_covariance = clv.covariance_in_use(rows, clv.GAMMA_GAMMA)
+    purchase = parameters_in_use(rows, model)
+    spend = parameters_in_use(rows, GAMMA_GAMMA)
+    purchase_covariance = covariance_in_use(rows, model)
+    spend_covariance = covariance_in_use(rows, GAMMA_GAMMA)
     if purchase is None or spend is None or purchase_covariance is None:
         return None
     if spend_covariance is None:
