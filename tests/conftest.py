@@ -7,6 +7,8 @@ import hashlib
 import re
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from tools.demo.generator import DemoSpec, write_landing
 from tools.local_airflow import local_airflow_env
 
 BIN = Path(sys.executable).parent
+DEMO_AS_OF = date(2025, 12, 31)  # the small demo's last day
 
 
 def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> Path:
@@ -61,6 +64,28 @@ def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     landing = tmp_path_factory.mktemp("small_demo")
     write_landing(landing, DemoSpec(customers=400, seed=7))
     return landing
+
+
+@pytest.fixture(scope="session")
+def published_demo(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse of one pipeline run in this process (`run_all`: ingest, gate, dbt
+    build, gate, publish) on the small demo as of DEMO_AS_OF, shared read-only by the
+    tests that only read what a run publishes; a test that writes works on a
+    `copy_warehouse` of it."""
+    from customer_marts.runs.pipeline import run_all
+
+    settings = replace(
+        make_settings(tmp_path_factory.mktemp("published_demo")), landing_dir=small_demo
+    )
+    run_all(settings, DEMO_AS_OF)
+    return settings.warehouse_dir
+
+
+def copy_warehouse(source: Path, destination: Path) -> Path:
+    """A copy of a warehouse folder as it is on disk (`cp -a`: published.duckdb stays a
+    hard link of its published-<run>.duckdb version)."""
+    subprocess.run(["cp", "-a", str(source), str(destination)], check=True)
+    return destination
 
 
 @pytest.fixture(scope="session")

@@ -149,9 +149,9 @@ class Filler:
 
 
 @pytest.fixture(scope="module")
-def disk_site(small_demo, small_disk, tmp_path_factory) -> Site:
+def disk_site(small_demo, small_disk, baseline_2024, tmp_path_factory) -> Site:
     site = Site(tmp_path_factory.mktemp("full_disk"), small_demo, small_disk / "warehouse")
-    site.run("all", BASELINE_AS_OF)
+    site.start_from(baseline_2024)  # the 2024 run, copied onto the small disk
     return site
 
 
@@ -292,10 +292,10 @@ def marts_of(database: Path) -> dict[str, list[tuple]]:
 
 
 def test_damaged_build_database_fails_at_once_and_recover_restores_identical_marts(
-    small_demo, tmp_path, airflow_home
+    small_demo, baseline_2024, tmp_path, airflow_home
 ):
     site = Site(tmp_path, small_demo, tmp_path / "warehouse")
-    site.run("all", BASELINE_AS_OF)
+    site.start_from(baseline_2024)  # the 2024 run
     site.land_held_back_files()
     site.run("all", AS_OF)
     marts, raw = marts_of(site.published), site.raw_counts()

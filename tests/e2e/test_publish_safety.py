@@ -2,7 +2,8 @@
 
 The tests run in file order and build on each other:
 
-1. a real run (`pipeline.run_all` in a child process) publishes the 2024 data;
+1. a real run (`pipeline.run_all` in a child process) publishes the 2024 data (the
+   session's `baseline_2024` run, shared with tests/e2e/test_faults.py: a copy);
 2. 8 reader processes start querying `published.duckdb` (read_only=True) in a
    loop, reconnecting each time, and a 9th holds one connection open;
 3. real runs are killed with SIGKILL (own process group, so dbt dies with them)
@@ -44,7 +45,7 @@ import duckdb
 import pytest
 
 from customer_marts.config import PROJECT_ROOT
-from tests.conftest import file_digest
+from tests.conftest import copy_warehouse, file_digest
 
 pytestmark = pytest.mark.slow
 
@@ -166,6 +167,13 @@ class Site:
             path.rename(target)
         self.runs: dict[str, str] = {}  # what each run of this module was for -> run id
 
+    def start_from(self, baseline: Path) -> str:
+        """This site's warehouse as a copy of `baseline` (the session's baseline_2024 run
+        on the same landed files); returns that run's id."""
+        copy_warehouse(baseline, self.warehouse)
+        [(run_id,)] = self.query(self.build_db, "select run_id from audit.pipeline_runs")
+        return run_id
+
     def land_held_back_files(self) -> None:
         for path in sorted(self.held_back.glob("*/*")):
             path.rename(self.landing / path.parent.name / path.name)
@@ -271,10 +279,9 @@ def csv_rows(paths) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def site(small_demo, tmp_path_factory) -> Site:
+def site(small_demo, baseline_2024, tmp_path_factory) -> Site:
     site = Site(tmp_path_factory.mktemp("publish_safety"), small_demo)
-    log = site.run("all", BASELINE_AS_OF)
-    site.runs["baseline"] = run_id_in(log)
+    site.runs["baseline"] = site.start_from(baseline_2024)
     return site
 
 
