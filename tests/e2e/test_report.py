@@ -121,7 +121,7 @@ def published(tmp_path_factory, pristine_landing) -> Path:
     """A real pipeline run on the demo data plus one file with a bad row."""
     root = tmp_path_factory.mktemp("report_build")
     # The planted file is one row, all quarantined on purpose: the per-file limit is
-    # lifted here (the gate's limit is tested in tests/unit/test_quality.py).
+    # lifted here (the gate's limit is tested in tests/unit/gate/test_quality.py).
     settings = dataclasses.replace(make_settings(root), max_quarantine_pct=100.0)
     shutil.copytree(pristine_landing, settings.landing_dir, dirs_exist_ok=True)
     write_csv(settings.landing_dir / "orders" / BAD_FILE, ORDER_HEADER, [BAD_ROW])

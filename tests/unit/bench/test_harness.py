@@ -217,7 +217,7 @@ def test_the_report_keeps_its_notes(tmp_path):
 
 def test_clv_models_timing_reports_the_fits_and_intervals(tmp_path):
     # small simulated BTYD inputs in a real DuckDB file, as a run's build database has them
-    from tests.unit.test_clv import simulate
+    from tests.unit.clv.test_clv import simulate
 
     x, t_x, T, m = simulate(3_000, seed=4)
     build_db = tmp_path / "build.duckdb"

@@ -31,7 +31,7 @@ from customer_marts.clv.selection import (
     fit_rows,
     model_in_use,
 )
-from tests.unit.test_clv import simulate
+from tests.unit.clv.test_clv import simulate
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes imports the deprecated pkg_resources
