@@ -1,6 +1,6 @@
 """Measure the two ways Great Expectations can validate a DuckDB table (docs/quality-gate.md):
 SQL inside DuckDB (our route: GE's SQL engine on a persisted
-DuckDB connection, customer_marts/gx_duckdb.py) against loading the table into a
+DuckDB connection, customer_marts/gate/gx_duckdb.py) against loading the table into a
 pandas DataFrame and validating that. Each route runs in its own process so that
 its peak memory (ru_maxrss) is its own.
 """

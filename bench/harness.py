@@ -66,7 +66,7 @@ SAMPLE_EVERY = 0.2  # seconds between two samples of the process tree's memory
 QUIET_LOAD = 1.5  # 1-minute load average under which the machine counts as quiet
 QUIET_WAIT = 10 * 60  # seconds to wait for a quiet machine before running anyway
 MIB = 1024 * 1024
-PARAMETER_RTOL = 1e-3  # our fit and lifetimes' agree within 0.1 % (issue 6)
+PARAMETER_RTOL = 1e-3  # our fit and lifetimes' agree within 0.1 %
 
 # target: (figure, comparison, bound)
 TARGETS = {
@@ -1182,7 +1182,7 @@ def render(document: dict[str, Any], path: Path) -> None:
         "",
         "Ours: `int_customers_summarised_for_clv`'s compiled SQL in DuckDB on the run's "
         "`int_orders_numbered` (2 threads), asked for the columns lifetimes computes and "
-        "fetched as a DataFrame; `customer_marts.clv.fit_bg_nbd` + `fit_gamma_gamma`. "
+        "fetched as a DataFrame; `customer_marts.clv.fitting.fit_bg_nbd` + `fit_gamma_gamma`. "
         "lifetimes (one thread): `summary_data_from_transaction_data(freq='D')` on the same "
         "completed orders already in a DataFrame; `BetaGeoFitter().fit` + "
         "`GammaGammaFitter().fit` on the same day-level inputs (its Gamma-Gamma fit gets the "

@@ -4,7 +4,7 @@
     python scripts/rollback.py --previous      # the version before the published one
     python scripts/rollback.py RUN_ID          # a run id or a published-<run_id>.duckdb name
 
-The switch is one atomic rename (customer_marts.publish.point_to), as at publish:
+The switch is one atomic rename (customer_marts.publish.files.point_to), as at publish:
 readers see the old file or the chosen one, never a mix; connected readers keep
 their snapshot until they reconnect. With EXPORT_PARQUET on, $WAREHOUSE_DIR/parquet
 is re-pointed to the chosen version's marts too, and the run report is rendered again

@@ -180,20 +180,6 @@ def fit_bg_nbd(
     return fit_purchase_model(BG_NBD, frequency, recency, T, max_iterations)
 
 
-def fit_mbg_nbd(
-    frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, max_iterations: int = MAX_ITERATIONS
-) -> Fit:
-    """Maximum-likelihood MBG/NBD fit on day-level inputs; alpha is per day."""
-    return fit_purchase_model(MBG_NBD, frequency, recency, T, max_iterations)
-
-
-def fit_pareto_nbd(
-    frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, max_iterations: int = MAX_ITERATIONS
-) -> Fit:
-    """Maximum-likelihood Pareto/NBD fit on day-level inputs; alpha and beta per day."""
-    return fit_purchase_model(PARETO_NBD, frequency, recency, T, max_iterations)
-
-
 def fit_gamma_gamma(
     frequency: np.ndarray, monetary_value: np.ndarray, max_iterations: int = MAX_ITERATIONS
 ) -> Fit:

@@ -13,7 +13,7 @@ Per model the rows of `marts.clv_validation` (one row per model x check x bucket
 The validation is skipped, saying why, when the history (first order to the as-of date)
 is shorter than twice the holdout; a model whose calibration fit does not converge gets
 one row saying so. The mean absolute error per customer chooses the production model
-(customer_marts.clv.choose_model).
+(customer_marts.clv.selection.choose_model).
 """
 
 from __future__ import annotations
@@ -30,25 +30,6 @@ from customer_marts.clv.predictions import expected_purchases, expected_purchase
 
 TOP_FREQUENCY = 7  # calibration frequencies of 7 and more share a bucket
 WEEK = 7
-
-COLUMNS = (
-    "model",
-    "check_name",
-    "bucket",
-    "bucket_order",
-    "customers",
-    "actual_repeat_purchases",
-    "predicted_repeat_purchases",
-    "actual_revenue",
-    "predicted_revenue",
-    "mae_per_customer",
-    "correlation",
-    "status",
-    "reason",
-    "calibration_end_date",
-    "holdout_days",
-    "as_of_date",
-)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ ORDER_STATUSES = ("completed", "cancelled", "refunded")
 
 # The column an export may carry the customer's e-mail address in. It is never
 # stored: when a source's customer key is the e-mail, `customer_id` becomes its
-# salted SHA-256 (see `customer_key_sql` in ingest.py), otherwise it is dropped.
+# salted SHA-256 (see `customer_key_sql` in ingest/run.py), otherwise it is dropped.
 EMAIL = "email"
 # What counts as an e-mail address inside a value (DuckDB's RE2 syntax): a plain or
 # "quoted" local part, then a domain with a letter TLD (any script, or punycode
@@ -131,6 +131,3 @@ SURVEY_SENDS = Source(
 )
 
 SOURCES: dict[str, Source] = {source.name: source for source in (ORDERS, SURVEYS, SURVEY_SENDS)}
-
-# Columns that may appear in an export but are never stored (personal data).
-DROPPED_COLUMNS = (EMAIL,)

@@ -307,7 +307,7 @@ def test_retention_trend_has_a_point_per_month_with_customers_at_its_start(dom, 
 
 
 def test_nps_trend_has_a_point_per_month_with_responses(dom, pristine_landing):
-    # the survey marts' own pandas recomputation (it lands with them, issue 7)
+    # the survey marts' own pandas recomputation (it lands with them)
     expected = nightly.pandas_monthly_survey_scores(pristine_landing).iloc[-36:]
     # the demo data has months on both sides of the default min_survey_responses (30)
     assert (expected["responses"] >= 30).any() and (expected["responses"] < 30).any()

@@ -2,7 +2,7 @@
 BTYD inputs, and the purchase model the predictions use: the one with the lowest holdout
 error in int_btyd_holdout_validated, unless the dbt var clv_model pins one.
 
-One row per model x parameter (customer_marts.clv.fit_rows). The fit itself is
+One row per model x parameter (customer_marts.clv.selection.fit_rows). The fit itself is
 customer_marts.clv; this model only moves data between DuckDB and it. Before the
 table is replaced (dbt-duckdb builds the new table under a temporary name and swaps
 it in), the previous run's rows are read through dbt.this, so a fit that does not

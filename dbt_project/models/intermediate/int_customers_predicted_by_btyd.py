@@ -2,7 +2,7 @@
 + Gamma-Gamma, with 90 % intervals of clv_12m and the 365-day expected purchases.
 
 One row per customer of int_customers_summarised_for_clv. The formulas are
-customer_marts.clv.predict and customer_marts.clv.uncertainty (parameter draws, seeded);
+customer_marts.clv.predictions.predict and customer_marts.clv.uncertainty (parameter draws, seeded);
 this model only moves data between DuckDB and them. Predictions are NULL when no usable
 parameters exist (for example, no customer has bought twice yet); intervals are NULL
 when the fit's covariance is unknown.

@@ -74,7 +74,7 @@ def test_a_summary_with_other_customers_is_refused():
 
 def test_our_fit_and_lifetimes_agree_on_simulated_customers():
     # 2,000 customers drawn from a BG/NBD with known parameters (days): both fits land
-    # within 0.1 % of each other (the criterion), ours converged.
+    # within 0.1 % of each other, ours converged.
     rng = np.random.default_rng(3)
     n = 2_000
     T = rng.integers(30, 700, n).astype(float)

@@ -42,7 +42,7 @@ with warnings.catch_warnings():
 
 TRUE_BG_NBD = (0.8, 60.0, 0.6, 3.0)  # r, alpha (days), a, b
 TRUE_GAMMA_GAMMA = (6.0, 4.0, 50.0)  # p, q, gamma (currency)
-RTOL = 1e-3  # the 0.1 %
+RTOL = 1e-3  # 0.1 %
 
 
 def simulate(n: int, seed: int, max_days: int = 730, whole_days: bool = True):

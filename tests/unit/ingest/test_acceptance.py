@@ -1,4 +1,4 @@
-"""Issue "Ingestion", acceptance, through the real pipeline (`pipeline.run_all`: ingest,
+"""Ingestion acceptance, through the real pipeline (`pipeline.run_all`: ingest,
 Great Expectations gate, dbt build, publish) on the small generated demo:
 - a run after one new daily file ingests only that file;
 - 0.5 % bad rows in that file: the run succeeds and the rows are in audit.quarantine;

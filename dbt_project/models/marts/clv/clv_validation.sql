@@ -1,4 +1,4 @@
-{#- The holdout check of every purchase model (customer_marts.clv_validation), with the
+{#- The holdout check of every purchase model (customer_marts.clv.validation), with the
     model chosen for the predictions marked. -#}
 with
 
