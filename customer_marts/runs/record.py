@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.runs import fallback
+from customer_marts.warehouse import connect
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +168,15 @@ def stamp_published_tables(
         f"insert into {catalog}.{PUBLISHED_TABLES} values (?, ?, ?, ?)",
         [[*name.split("."), count, run_id] for name, count in row_counts.items()],
     )
+
+
+def latest_logical_date(build_db: Path) -> date | None:
+    """The as-of date of the latest recorded run (None without a build or a run)."""
+    if not build_db.exists():
+        return None
+    with connect(build_db, read_only=True) as con:
+        try:
+            found = con.execute("select max(logical_date) from audit.pipeline_runs").fetchone()
+        except duckdb.CatalogException:  # no run recorded yet
+            return None
+    return found[0] if found else None

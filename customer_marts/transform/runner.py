@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from customer_marts.config import Settings
+from customer_marts.publish.files import DOCS_DIR, staged_dir, swap_directory
 from customer_marts.runs.checks import CheckResult, record_checks
 from customer_marts.warehouse import failing_rows
 
@@ -206,3 +207,16 @@ def generate_docs(
     partial.rename(destination)
     log.info("dbt docs site generated in %s", destination)
     return destination
+
+
+def ensure_docs_site(settings: Settings, as_of: date, regenerate: bool = False) -> Path:
+    """The published dbt docs site ($WAREHOUSE_DIR/docs), generated for `as_of` (models
+    compiled) and swapped in atomically if there is none yet or `regenerate` is set."""
+    docs = settings.warehouse_dir / DOCS_DIR
+    if (docs / "index.html").exists() and not regenerate:
+        return docs
+    log.warning("generating the dbt docs site in %s ...", docs)
+    staged = staged_dir(settings.warehouse_dir, DOCS_DIR, "manual")
+    generate_docs(settings, as_of, staged, compile_models=True)
+    swap_directory(staged, docs)
+    return docs
