@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
+from customer_marts.runs import record
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import DatabaseDamaged, connect, fsync, sql_literal
 
@@ -182,20 +183,7 @@ def _take_history(build: duckdb.DuckDBPyConnection, published: Path) -> bool:
         log.warning("cannot read the run history of %s: %s", published, exc)
         return False
     try:
-        for table in HISTORY_TABLES:
-            columns = [
-                row[0]
-                for row in build.execute(
-                    "select column_name from duckdb_columns() where database_name = 'history' "
-                    "and schema_name = 'audit' and table_name = ?",
-                    [table],
-                ).fetchall()
-            ]
-            if columns:
-                names = ", ".join(f'"{name}"' for name in columns)
-                build.execute(
-                    f"insert into audit.{table} ({names}) select {names} from history.audit.{table}"
-                )
+        record.copy_history(build, "history", HISTORY_TABLES)
     finally:
         build.execute("detach history")
     return True

@@ -180,3 +180,22 @@ def latest_logical_date(build_db: Path) -> date | None:
         except duckdb.CatalogException:  # no run recorded yet
             return None
     return found[0] if found else None
+
+
+def copy_history(con: duckdb.DuckDBPyConnection, catalog: str, tables: tuple[str, ...]) -> None:
+    """Copy the rows of `catalog`'s audit `tables` (the run history of a published file)
+    into this database's, in the columns the older file has."""
+    for table in tables:
+        columns = [
+            row[0]
+            for row in con.execute(
+                "select column_name from duckdb_columns() where database_name = ? "
+                "and schema_name = 'audit' and table_name = ?",
+                [catalog, table],
+            ).fetchall()
+        ]
+        if columns:
+            names = ", ".join(f'"{name}"' for name in columns)
+            con.execute(
+                f"insert into audit.{table} ({names}) select {names} from {catalog}.audit.{table}"
+            )
