@@ -207,8 +207,8 @@ def _example_orders(year: int, lost: int, kept: int, new: int, prefix: str) -> l
 
 @pytest.fixture(scope="module")
 def published_examples(tmp_path_factory):
-    """Both METRICS.md examples through the whole pipeline: landing files -> ingest ->
-    GE raw -> dbt build -> GE marts -> publish. They do not overlap: the 2024 example's
+    """Both worked examples of docs/metrics.md through the whole pipeline: landing files ->
+    ingest -> GE raw -> dbt build -> GE marts -> publish. They do not overlap: the 2024 example's
     customers are inactive long before September 2024."""
     # The examples' last orders are days before the as-of date: not a nightly feed.
     settings = replace(make_settings(tmp_path_factory.mktemp("worked_examples")), freshness_days=30)

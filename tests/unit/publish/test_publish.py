@@ -403,7 +403,7 @@ def test_sqlalchemy_recipe_and_snapshot_semantics_in_one_process(settings):
     from sqlalchemy.pool import NullPool
 
     full_run(settings, orders=2)
-    url = f"duckdb:///{settings.published_db}?access_mode=read_only"  # the README recipe
+    url = f"duckdb:///{settings.published_db}?access_mode=read_only"  # the recipe of docs/publishing.md
     fresh, pooled = sa.create_engine(url, poolclass=NullPool), sa.create_engine(url)
 
     def orders(engine: sa.Engine) -> int:
