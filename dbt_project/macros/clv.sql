@@ -72,3 +72,21 @@ final as (
 select * from final
 {{ published_order() }}
 {%- endmacro %}
+
+
+{#- The BTYD inputs of one customer, as the literature defines them over distinct purchase
+    days: frequency x = purchase days - 1, recency t_x = days from the first to the last
+    purchase day, T = days from the first purchase day to `window_end`, monetary value =
+    mean revenue of the repeat purchase days (0 when x = 0). The arguments are SQL
+    expressions; used for the whole history and for the holdout's calibration window. -#}
+{% macro btyd_inputs(first_date, last_date, window_end, purchase_days, revenue, first_day_revenue) -%}
+        {{ purchase_days }} - 1 as frequency,
+        {{ dbt.datediff(first_date, last_date, 'day') }} as recency_days,
+        {{ dbt.datediff(first_date, window_end, 'day') }} as t_days,
+        case
+            when {{ purchase_days }} > 1
+                then cast({{ revenue }} - {{ first_day_revenue }} as double)
+                    / ({{ purchase_days }} - 1)
+            else 0
+        end as monetary_value
+{%- endmacro %}

@@ -56,15 +56,10 @@ final as (
         historic_revenue,
         orders_365d,
         revenue_365d,
-        purchase_days - 1 as frequency,
-        {{ dbt.datediff('acquired.first_order_date', 'customers.last_order_date', 'day') }} as recency_days,
-        {{ dbt.datediff('acquired.first_order_date', as_of_date(), 'day') }} as t_days,
-        case
-            when purchase_days > 1
-                then cast(historic_revenue - first_purchase_day_revenue as double)
-                    / (purchase_days - 1)
-            else 0
-        end as monetary_value,
+        {{ btyd_inputs(
+            'acquired.first_order_date', 'customers.last_order_date', as_of_date(),
+            'purchase_days', 'historic_revenue', 'first_purchase_day_revenue'
+        ) }},
         {{ as_of_date() }} as as_of_date
 
     from customers

@@ -46,16 +46,10 @@ final as (
     select
         customers.customer_id,
         acquired.first_order_date,
-        calibration_purchase_days - 1 as frequency,
-        {{ dbt.datediff('acquired.first_order_date', 'last_calibration_purchase_date', 'day') }}
-            as recency_days,
-        {{ dbt.datediff('acquired.first_order_date', calibration_end, 'day') }} as t_days,
-        case
-            when calibration_purchase_days > 1
-                then cast(calibration_revenue - first_purchase_day_revenue as double)
-                    / (calibration_purchase_days - 1)
-            else 0
-        end as monetary_value,
+        {{ btyd_inputs(
+            'acquired.first_order_date', 'last_calibration_purchase_date', calibration_end,
+            'calibration_purchase_days', 'calibration_revenue', 'first_purchase_day_revenue'
+        ) }},
         cast(holdout_purchase_days as bigint) as holdout_purchase_days,
         holdout_revenue,
         coalesce(holdout_day_offsets, []) as holdout_day_offsets,
