@@ -37,7 +37,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,11 +47,12 @@ import numpy as np
 import pandas as pd
 
 from customer_marts.clv import uncertainty as clv_uncertainty
-from customer_marts.clv.fitting import Fit, fit_bg_nbd, fit_gamma_gamma, fit_purchase_model
+from customer_marts.clv.fitting import Fit, fit_bg_nbd, fit_gamma_gamma, fit_purchase_models
 from customer_marts.clv.models import BG_NBD, INPUT_COLUMNS, PURCHASE_MODELS
-from customer_marts.config import DEMO_MARKER
+from customer_marts.config import DEMO_MARKER, Settings
 from customer_marts.ingest.contract import SOURCES
 from customer_marts.runs.schema import column_type
+from customer_marts.transform.runner import run_dbt
 from tools.demo.generator import DemoSpec, write_landing
 from tools.local_airflow import local_airflow_env
 
@@ -68,6 +69,15 @@ QUIET_WAIT = 10 * 60  # seconds to wait for a quiet machine before running anywa
 MIB = 1024 * 1024
 PARAMETER_RTOL = 1e-3  # our fit and lifetimes' agree within 0.1 %
 
+# The CLV step: every dbt model between the orders and the CLV marts (the BTYD inputs, the
+# fits, the holdout check, the predictions with their intervals, the CLV marts).
+CLV_MODEL = re.compile(r"clv|btyd")
+# The CLV step at 10M orders before the holdout check, the three models and the intervals
+# (commit 900ada8: one BG/NBD + Gamma-Gamma fit and its predictions): `clv_step` of that
+# commit's CLV models on the same 10M build database, twice (7.6 and 8.8 s), alternating
+# with today's on the same quiet machine.
+CLV_STEP_BEFORE_10M = 8.2
+
 # target: (figure, comparison, bound)
 TARGETS = {
     "e2e_seconds_10m": ("<=", 120.0),
@@ -76,6 +86,7 @@ TARGETS = {
     "ratio_to_sql_floor_10m": ("<=", 3.0),
     "btyd_summary_speedup_vs_lifetimes": (">=", 5.0),
     "clv_fit_speedup_vs_lifetimes": (">=", 3.0),
+    "clv_step_over_before_10m": ("<", 3.0),
 }
 
 
@@ -726,10 +737,7 @@ def clv_models_timing(build_db: Path) -> dict[str, Any]:
     x, t_x, T, m = btyd_inputs(build_db)
     single, _, _ = timed(lambda: our_fit(x, t_x, T, m))
     three, fits, _ = timed(
-        lambda: (
-            [fit_purchase_model(model, x, t_x, T) for model in PURCHASE_MODELS]
-            + [fit_gamma_gamma(x, m)]
-        )
+        lambda: fit_purchase_models(PURCHASE_MODELS, x, t_x, T) + [fit_gamma_gamma(x, m)]
     )
     bg, spend = fits[0], fits[-1]
     if not (bg.converged and spend.converged):
@@ -865,6 +873,31 @@ def _full_run(context: Context, orders: int) -> dict[str, Any]:
     }
 
 
+def clv_step(runs: dict[str, Any]) -> dict[str, Any]:
+    """The CLV step alone: `dbt run` of the models CLV_MODEL names on a full run's build
+    database as of its as-of date (dbt's own elapsed time, without its start-up), and
+    each model's seconds."""
+    warehouse = runs["warehouse"]
+    target = warehouse / "dbt" / "target"
+    names = [node["name"] for node in dbt_models(target) if CLV_MODEL.search(node["name"])]
+    settings = Settings.from_env()
+    settings = replace(settings, landing_dir=runs["landing"], warehouse_dir=warehouse)
+    step_target = runs["workdir"] / "clv_step"
+    code, results = run_dbt(
+        settings, "run", runs["as_of"], "--select", *names, target_path=step_target
+    )
+    if code != 0:
+        raise RuntimeError(f"dbt run of the CLV step failed (exit {code}); see the log")
+    run_results = json.loads(results.read_text())
+    return {
+        "seconds": round(float(run_results["elapsed_time"]), 2),
+        "models": {
+            node["unique_id"].split(".")[-1]: round(float(node["execution_time"]), 2)
+            for node in run_results["results"]
+        },
+    }
+
+
 def _incremental_run(runs: dict[str, Any], orders: int) -> None:
     """One more day of orders landed on top of a full run's history, then its run."""
     day = runs["as_of"] + timedelta(days=1)
@@ -915,6 +948,7 @@ def run(context: Context) -> dict[str, Any]:
         large_runs["landing"],
         large_runs["workdir"] / "floor",
     )
+    large_runs["clv_step"] = clv_step(large_runs)
     _incremental_run(large_runs, context.scale.next_day_orders)
     if not context.keep_runs:
         shutil.rmtree(large_runs["workdir"], ignore_errors=True)
@@ -935,6 +969,10 @@ def run(context: Context) -> dict[str, Any]:
             models["customer_intervals_seconds"] + models["group_intervals_seconds"], 2
         ),
         f"clv_models_over_single_fit_{small}": round(models["run_over_single_fit"], 2),
+        f"clv_step_seconds_{large}": large_runs["clv_step"]["seconds"],
+        f"clv_step_over_before_{large}": round(
+            large_runs["clv_step"]["seconds"] / CLV_STEP_BEFORE_10M, 2
+        ),
         "ingest_rows_per_second": round(large_runs["ingest_rows_per_second"]),
         f"e2e_scaling_{large}_over_{small}": round(
             full_large["seconds"] / full_small["seconds"], 2
@@ -994,6 +1032,8 @@ FIGURES = {
     "clv_three_fits_seconds": "CLV: BG/NBD, MBG/NBD, Pareto/NBD + Gamma-Gamma fits, s",
     "clv_intervals_seconds": "CLV: 90 % intervals (customers and groups), s",
     "clv_models_over_single_fit": "CLV: a run's fits and intervals / the single BG/NBD fit",
+    "clv_step_seconds": "CLV step alone (`dbt run` of its models on the full run's build), s",
+    "clv_step_over_before": "CLV step / the same step before the holdout, models and intervals",
     "ingest_rows_per_second": "CSV ingest throughput (ingest task), rows/s",
     "e2e_scaling": "Scaling of the full run (time ratio)",
     "orders_ratio": "Orders ratio of the two sizes",

@@ -148,29 +148,45 @@ def fit_purchase_model(
 ) -> Fit:
     """Maximum-likelihood fit of `model` (bg_nbd, mbg_nbd or pareto_nbd) on day-level
     inputs; alpha (and beta) per day."""
+    return fit_purchase_models((model,), frequency, recency, T, max_iterations)[0]
+
+
+def fit_purchase_models(
+    models: tuple[str, ...],
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    T: np.ndarray,
+    max_iterations: int = MAX_ITERATIONS,
+) -> list[Fit]:
+    """`fit_purchase_model` of each of `models` on the same inputs, grouped into their
+    distinct combinations once."""
     x, t_x, T = as_float(frequency, recency, T)
     check_btyd_inputs(x, t_x, T)
     n = len(x)
     scale = float(T.mean()) if n and T.mean() > 0 else 0.0
     if n == 0 or scale == 0.0 or not (x > 0).any():
-        return _not_fitted(model, n, "needs customers with T > 0 and some repeat purchases")
-    objective, prepare = _OBJECTIVES[model]
+        reason = "needs customers with T > 0 and some repeat purchases"
+        return [_not_fitted(model, n, reason) for model in models]
     # Deterministic start: shapes 1 and alpha matching the mean repeat purchase rate.
     alpha_0 = float(np.clip(T.sum() / scale / x.sum(), 1e-3, 1e3))
     start = np.log([1.0, alpha_0, 1.0, 1.0])
     counts = Counts.build(x, t_x, T, None)
+    fits = []
     with thread_pool(len(counts.x)) as pool:
-        counts = replace(counts, pool=pool)
-        data = prepare(counts.scaled(scale))
-        result = _minimise(objective, start, data, max_iterations)
-        hessian = _hessian(objective, result.x, data)
-    values = np.exp(result.x)
-    params = tuple(
-        float(v * scale) if name in TIME_PARAMETERS else float(v)
-        for name, v in zip(PARAMETERS[model], values, strict=True)
-    )
-    log_likelihood = dot(counts.w, LOG_LIKELIHOODS[model](params, counts.x, counts.t_x, counts.T))
-    return _fit(model, params, log_likelihood, n, result, hessian)
+        scaled = replace(counts, pool=pool).scaled(scale)
+        for model in models:
+            objective, prepare = _OBJECTIVES[model]
+            data = prepare(scaled)
+            result = _minimise(objective, start, data, max_iterations)
+            hessian = _hessian(objective, result.x, data)
+            values = np.exp(result.x)
+            params = tuple(
+                float(v * scale) if name in TIME_PARAMETERS else float(v)
+                for name, v in zip(PARAMETERS[model], values, strict=True)
+            )
+            each = LOG_LIKELIHOODS[model](params, counts.x, counts.t_x, counts.T)
+            fits.append(_fit(model, params, dot(counts.w, each), n, result, hessian))
+    return fits
 
 
 def fit_bg_nbd(

@@ -13,11 +13,11 @@ from customer_marts.clv.gamma_gamma import expected_average_order_value
 from customer_marts.clv.models import (
     BG_NBD,
     PARETO_NBD,
+    TailPairs,
     as_float,
     distinct,
     dropout_shift,
     log_odds_dropped,
-    pareto_log_tail,
     pareto_log_terms,
 )
 
@@ -35,14 +35,16 @@ def p_alive(
     recency: np.ndarray,
     T: np.ndarray,
     model: str = BG_NBD,
+    pairs: TailPairs | None = None,
 ) -> np.ndarray:
     """P(customer still active | x, t_x, T). BG/NBD and MBG/NBD: 1 / (1 + exp(d)) (FHL
-    note 021; BG/NBD's is 1 when x = 0); Pareto/NBD: alive / (alive + died)."""
+    note 021; BG/NBD's is 1 when x = 0); Pareto/NBD: alive / (alive + died), its
+    hypergeometric tails once per distinct pair (`pairs` of these rows, when the caller
+    evaluates many parameter sets on the same rows)."""
     x, t_x, T = as_float(frequency, recency, T)
     if model == PARETO_NBD:
-        alive, died = pareto_log_terms(
-            params, x, T, pareto_log_tail(params, x, t_x), pareto_log_tail(params, x, T)
-        )
+        pairs = pairs or TailPairs.build(x, t_x, T)
+        alive, died = pareto_log_terms(params, x, T, *pairs.log_tails(params))
         return expit(alive - died)
     return expit(-log_odds_dropped(params, x, t_x, T, dropout_shift(model)))
 

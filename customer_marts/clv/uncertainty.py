@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from customer_marts.clv.models import GAMMA_GAMMA, as_float, distinct
+from customer_marts.clv.models import GAMMA_GAMMA, TailPairs, as_float, distinct, thread_pool
 from customer_marts.clv.predictions import discounted_purchases_if_alive, p_alive
 from customer_marts.clv.selection import covariance_in_use, model_in_use, parameters_in_use
 
@@ -56,13 +56,15 @@ class Layout:
     pair_of_combo: np.ndarray
     x_values: np.ndarray
     x_of_customer: np.ndarray
+    tail_pairs: TailPairs  # Pareto/NBD's (x, t_x) and (x, T) pairs of the combinations
 
     @classmethod
     def build(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Layout:
         (cx, ct_x, cT), _, combo = distinct(x, t_x, T)
         (px, pT), _, pair = distinct(cx, cT)
         x_values, x_index = np.unique(x, return_inverse=True)
-        return cls(cx, ct_x, cT, combo, px, pT, pair, x_values, x_index)
+        tails = TailPairs.build(cx, ct_x, cT)
+        return cls(cx, ct_x, cT, combo, px, pT, pair, x_values, x_index, tails)
 
 
 def _purchase_terms(
@@ -70,7 +72,9 @@ def _purchase_terms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per combination: p_alive x the discounted 12-month purchases if alive, and p_alive
     x the 365-day purchases if alive (the expected purchases)."""
-    alive = p_alive(params, layout.combo_x, layout.combo_t_x, layout.combo_T, model)
+    alive = p_alive(
+        params, layout.combo_x, layout.combo_t_x, layout.combo_T, model, layout.tail_pairs
+    )
     discounted, year = discounted_purchases_if_alive(
         params, layout.pair_x, layout.pair_T, annual_discount_rate, model
     )
@@ -130,30 +134,66 @@ def propagate(
     discounted = np.empty((draws, combos), dtype=np.float32)
     year = np.empty((draws, combos), dtype=np.float32)
     spend = np.empty((draws, 2, len(layout.x_values)))
-    for d in range(draws):
+
+    def one_draw(d: int) -> None:
         discounted[d], year[d] = _purchase_terms(
             model, tuple(purchase_draws[d]), layout, annual_discount_rate
         )
         spend[d] = _spend_terms(tuple(spend_draws[d]), layout.x_values)
-    quantiles = [(1 - LEVEL) / 2, (1 + LEVEL) / 2]
-    spend = spend.astype(np.float32)
+
     clv_low, clv_high = np.full(n, np.nan), np.full(n, np.nan)
     year_low, year_high = np.full(combos, np.nan), np.full(combos, np.nan)
-    if customers:
-        year_low, year_high = np.quantile(year, quantiles, axis=0)
-        m32 = m.astype(np.float32)
-        for start in range(0, n, CUSTOMER_CHUNK):
-            chunk = slice(start, start + CUSTOMER_CHUNK)
-            combo, xi = layout.combo_of_customer[chunk], layout.x_of_customer[chunk]
-            value = discounted[:, combo] * (spend[:, 0, xi] + spend[:, 1, xi] * m32[chunk])
-            np.maximum(value * np.float32(margin), 0.0, out=value)
-            clv_low[chunk], clv_high[chunk] = np.quantile(value, quantiles, axis=0)
+    m32 = m.astype(np.float32)
+
+    def one_chunk(start: int) -> None:
+        chunk = slice(start, start + CUSTOMER_CHUNK)
+        combo, xi = layout.combo_of_customer[chunk], layout.x_of_customer[chunk]
+        value = discounted[:, combo] * (spend[:, 0, xi] + spend[:, 1, xi] * m32[chunk])
+        np.maximum(value * np.float32(margin), 0.0, out=value)
+        clv_low[chunk], clv_high[chunk] = percentile_interval(value)
+
+    # numpy and scipy's special functions release the GIL: the draws and the customer
+    # chunks are independent, so threads share them out over the cores.
+    with thread_pool(combos) as pool:
+        run = map if pool is None else pool.map
+        list(run(one_draw, range(draws)))
+        spend = spend.astype(np.float32)
+        if customers:
+            year_low, year_high = percentile_interval(year)
+            list(run(one_chunk, range(0, n, CUSTOMER_CHUNK)))
     sums = {}
     for name, codes in (groups or {}).items():
         if n:
             sums[name] = _group_sums(codes, layout, m, discounted, spend, margin)
     back = layout.combo_of_customer
     return Propagated(year_low[back], year_high[back], clv_low, clv_high, sums)
+
+
+def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """The (1 - level) / 2 and (1 + level) / 2 percentiles of `draws` along axis 0, as
+    np.quantile's default (linear interpolation between order statistics) computes them,
+    from one partial sort in place (`draws` is reordered)."""
+    k = len(draws)
+    positions = (k - 1) * np.array([(1 - level) / 2, (1 + level) / 2])
+    below = np.floor(positions).astype(int)
+    above = np.minimum(below + 1, k - 1)
+    unknown = np.isnan(draws).any(axis=0)  # as np.quantile: NaN where a draw is NaN
+    draws.partition(np.unique(np.concatenate([below, above])), axis=0)
+    low, high = (
+        np.where(unknown, np.nan, _lerp(draws[b], draws[a], position - b))
+        for position, b, a in zip(positions, below, above, strict=True)
+    )
+    return low.astype(float), high.astype(float)
+
+
+def _lerp(below: np.ndarray, above: np.ndarray, share: float) -> np.ndarray:
+    """numpy's interpolation between two order statistics, rounding as it does."""
+    difference = (above - below).astype(float)
+    if share >= 0.5:
+        value = above - difference * (1 - share)
+    else:
+        value = below + difference * share
+    return value
 
 
 def _group_sums(
@@ -175,10 +215,14 @@ def _group_sums(
     cell_x = layout.x_of_customer[np.unique(cell, return_index=True)[1]]
     n_groups = int(cell_group.max()) + 1
     sums = np.empty((len(discounted), n_groups))
-    for d in range(len(discounted)):
+
+    def one_draw(d: int) -> None:
         spent = spend[d, 0, cell_x] * cell_customers + spend[d, 1, cell_x] * cell_spend
         value = np.maximum(discounted[d, cell_combo] * spent * margin, 0.0)
         sums[d] = np.bincount(cell_group, weights=value, minlength=n_groups)
+
+    with thread_pool(len(cell_group)) as pool:
+        list((map if pool is None else pool.map)(one_draw, range(len(discounted))))
     return sums
 
 

@@ -23,10 +23,10 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from customer_marts.clv.fitting import MAX_ITERATIONS, Fit, fit_gamma_gamma, fit_purchase_model
+from customer_marts.clv.fitting import MAX_ITERATIONS, Fit, fit_gamma_gamma, fit_purchase_models
 from customer_marts.clv.gamma_gamma import expected_average_order_value
 from customer_marts.clv.models import PURCHASE_MODELS, distinct
-from customer_marts.clv.predictions import expected_purchases, expected_purchases_if_alive, p_alive
+from customer_marts.clv.predictions import expected_purchases_if_alive, p_alive
 
 TOP_FREQUENCY = 7  # calibration frequencies of 7 and more share a bucket
 WEEK = 7
@@ -78,14 +78,19 @@ def validate(
         else np.full(len(x), np.nan)
     )
     rows: list[dict] = []
-    for model in PURCHASE_MODELS:
-        fit = fit_purchase_model(model, x, t_x, T, max_iterations)
+    weeks = -(-holdout_days // WEEK)
+    (ux, uT), _, back = distinct(x, T)
+    for fit in fit_purchase_models(PURCHASE_MODELS, x, t_x, T, max_iterations):
+        model = fit.model
         if not fit.converged:
             reason = f"the calibration fit did not converge ({fit.message})"
             rows.append(_row(model, "total", "all", 0, "not_converged", reason, common))
             continue
         params = fit.values()
-        predicted = expected_purchases(params, float(holdout_days), x, t_x, T, model)
+        alive = p_alive(params, x, t_x, T, model)
+        predicted = (
+            alive * expected_purchases_if_alive(params, float(holdout_days), ux, uT, model)[back]
+        )
         errors[model] = float(np.mean(np.abs(predicted - holdout.holdout_purchases)))
         revenue = predicted * aov
         rows.append(
@@ -121,9 +126,6 @@ def validate(
                     **common,
                 }
             )
-        weeks = -(-holdout_days // WEEK)
-        (ux, uT), _, back = distinct(x, T)
-        alive = p_alive(params, x, t_x, T, model)
         for week in range(1, weeks + 1):
             days = float(min(week * WEEK, holdout_days))
             if_alive = expected_purchases_if_alive(params, days, ux, uT, model)

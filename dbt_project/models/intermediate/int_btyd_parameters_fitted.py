@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from customer_marts.clv.fitting import fit_gamma_gamma, fit_purchase_model
+from customer_marts.clv.fitting import fit_gamma_gamma, fit_purchase_models
 from customer_marts.clv.models import INPUT_COLUMNS, PURCHASE_MODELS
 from customer_marts.clv.selection import FIT_COLUMNS, choose_model, fit_rows, model_in_use
 
@@ -51,10 +51,9 @@ def model(dbt, session):
     columns = ", ".join(INPUT_COLUMNS)
     inputs = summary.select(f"customer_id, {columns}").order("customer_id").fetchnumpy()
     x, t_x, T, m = (inputs[name] for name in INPUT_COLUMNS)
-    fits = [
-        fit_purchase_model(model, x, t_x, T, max_iterations=max_iterations)
-        for model in PURCHASE_MODELS
-    ] + [fit_gamma_gamma(x, m, max_iterations=max_iterations)]
+    fits = fit_purchase_models(PURCHASE_MODELS, x, t_x, T, max_iterations) + [
+        fit_gamma_gamma(x, m, max_iterations=max_iterations)
+    ]
     previous = previous_rows(dbt, session)
     selection = choose_model(fits, holdout_mae, pinned, model_in_use(previous))
     fitted_at = datetime.now(UTC).replace(tzinfo=None)

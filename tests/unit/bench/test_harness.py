@@ -15,6 +15,7 @@ import pytest
 from bench import harness as bench
 from customer_marts.clv.fitting import Fit
 from customer_marts.ingest.run import ingest
+from tests.conftest import copy_warehouse
 
 AS_OF = date(2025, 12, 31)
 # Three customers' completed orders, worked out by hand (day-level BTYD, docs/metrics.md):
@@ -241,3 +242,14 @@ def test_clv_models_timing_reports_the_fits_and_intervals(tmp_path):
     assert models["run_over_single_fit"] > 1
     lines = "\n".join(bench._clv_models_lines(models, "1m"))
     assert "## CLV models" in lines and "BG/NBD, MBG/NBD, Pareto/NBD" in lines
+
+
+@pytest.mark.dbt_build
+def test_the_clv_step_reruns_exactly_the_clv_models(published_demo, small_demo, tmp_path):
+    warehouse = copy_warehouse(published_demo, tmp_path / "warehouse")
+    runs = {"warehouse": warehouse, "landing": small_demo, "workdir": tmp_path, "as_of": AS_OF}
+    step = bench.clv_step(runs)
+    clv_marts = {"customer_clv", "clv_model_fit", "clv_validation", "clv_by_cohort"}
+    assert clv_marts <= set(step["models"]) and "dim_customers" not in step["models"]
+    assert {"int_btyd_parameters_fitted", "int_customers_summarised_for_clv"} <= set(step["models"])
+    assert step["seconds"] > 0

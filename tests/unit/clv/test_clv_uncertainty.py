@@ -12,9 +12,16 @@ from datetime import date, datetime
 import numpy as np
 import pytest
 
+from customer_marts.clv import models as clv_models
 from customer_marts.clv import uncertainty as clv_uncertainty
 from customer_marts.clv import validation as clv_validation
-from customer_marts.clv.fitting import Fit, fit_bg_nbd, fit_gamma_gamma
+from customer_marts.clv.fitting import (
+    Fit,
+    fit_bg_nbd,
+    fit_gamma_gamma,
+    fit_purchase_model,
+    fit_purchase_models,
+)
 from customer_marts.clv.models import (
     BG_NBD,
     GAMMA_GAMMA,
@@ -294,3 +301,73 @@ def test_a_short_history_skips_the_validation_and_says_why():
     assert "359 days" in rows[0]["reason"] and "360 days" in rows[0]["reason"]
     assert all(np.isnan(list(errors.values())))
     assert rows[0]["calibration_end_date"] == date(2025, 1, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_percentile_interval_equals_numpys_quantile_bit_for_bit(dtype):
+    rng = np.random.default_rng(5)
+    for draws in (7, 60, 100):
+        values = rng.gamma(0.5, 3.0, (draws, 2_000)).astype(dtype)
+        values[3, 7] = np.nan  # a customer with one unknown draw has no interval
+        level = clv_uncertainty.LEVEL
+        expected = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        low, high = clv_uncertainty.percentile_interval(values.copy())
+        np.testing.assert_array_equal(low, expected[0])
+        np.testing.assert_array_equal(high, expected[1])
+        assert np.isnan(low[7]) and np.isnan(high[7])
+
+
+def test_pareto_nbd_intervals_are_the_percentiles_of_predict_per_draw(small):
+    # Pareto/NBD's p_alive in the draws takes its hypergeometric tails once per distinct
+    # (x, t_x) and (x, T) pair; predict, customer by customer, is the second method.
+    (x, t_x, T, m), _, gg = small
+    pareto = fit_purchase_model(PARETO_NBD, x, t_x, T)
+    assert pareto.converged
+    rng = np.random.default_rng(clv_uncertainty.SEED)
+    purchase = clv_uncertainty.parameter_draws(pareto.values(), pareto.log_covariance, 30, rng)
+    spend = clv_uncertainty.parameter_draws(gg.values(), gg.log_covariance, 30, rng)
+    clv_draws = np.array(
+        [
+            predict(tuple(p), tuple(s), x, t_x, T, m, 0.5, 0.1, model=PARETO_NBD)["clv_12m"]
+            for p, s in zip(purchase, spend, strict=True)
+        ]
+    )
+    ours = clv_uncertainty.propagate(
+        PARETO_NBD,
+        (pareto.values(), pareto.log_covariance),
+        (gg.values(), gg.log_covariance),
+        x,
+        t_x,
+        T,
+        m,
+        margin=0.5,
+        annual_discount_rate=0.1,
+        draws=30,
+    )
+    np.testing.assert_allclose(
+        ours.clv_12m_low, np.quantile(clv_draws, 0.05, axis=0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ours.clv_12m_high, np.quantile(clv_draws, 0.95, axis=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_threads_give_the_same_intervals_as_one_thread(small, monkeypatch):
+    # Past PARALLEL_FROM combinations the draws and customer chunks run on threads; here
+    # every size does, and each figure must equal the single-thread result exactly.
+    one_thread = propagate(small, groups={"by_x": (small[0][0] % 3).astype(int)})
+    monkeypatch.setattr(clv_models, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(clv_uncertainty, "CUSTOMER_CHUNK", 500)
+    threads = propagate(small, groups={"by_x": (small[0][0] % 3).astype(int)})
+    for figure in ("clv_12m_low", "clv_12m_high", "expected_purchases_365d_low"):
+        np.testing.assert_array_equal(getattr(threads, figure), getattr(one_thread, figure))
+    np.testing.assert_array_equal(threads.group_sums["by_x"], one_thread.group_sums["by_x"])
+
+
+def test_models_fitted_together_equal_each_fitted_alone(small):
+    (x, t_x, T, _), _, _ = small
+    together = fit_purchase_models(PURCHASE_MODELS, x, t_x, T)
+    for fit, model in zip(together, PURCHASE_MODELS, strict=True):
+        alone = fit_purchase_model(model, x, t_x, T)
+        assert fit.model == model and fit.params == alone.params
+        np.testing.assert_array_equal(fit.log_covariance, alone.log_covariance)
