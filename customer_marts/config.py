@@ -72,6 +72,9 @@ class Settings:
     # previous successful run's (docs/quality-gate.md).
     freshness_days: int = field(default=3, kw_only=True)
     volume_tolerance_pct: float = field(default=50.0, kw_only=True)
+    # Validation results and Data Docs pages kept per suite: the newest KEEP_QUALITY_RUNS
+    # runs' (gate/retention.py).
+    keep_quality_runs: int = field(default=30, kw_only=True)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -86,6 +89,7 @@ class Settings:
             export_parquet=_bool("EXPORT_PARQUET", True),
             freshness_days=int(_float("FRESHNESS_DAYS", 3)),
             volume_tolerance_pct=_float("VOLUME_TOLERANCE_PCT", 50.0),
+            keep_quality_runs=max(1, int(_float("KEEP_QUALITY_RUNS", 30))),
         )
 
     @property

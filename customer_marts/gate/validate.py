@@ -60,7 +60,7 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
     quiet_noisy_loggers()
     import great_expectations as gx  # heavy: imported only when the gate runs
 
-    from customer_marts.gate import gx_duckdb
+    from customer_marts.gate import gx_duckdb, retention
 
     gx_duckdb.install()
     context = gx.get_context(mode="file", project_root_dir=str(settings.warehouse_dir))
@@ -102,6 +102,7 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
             result_format={"result_format": "SUMMARY"},
         )
     )
+    retention.prune(settings.warehouse_dir, settings.keep_quality_runs - 1)
     try:
         outcome = checkpoint.run()
     finally:
