@@ -35,6 +35,7 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
+from customer_marts.logs import log_progress
 from customer_marts.runs import record
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import DatabaseDamaged, connect, fsync, sql_literal
@@ -106,7 +107,9 @@ def store_landing(settings: Settings, run_id: str) -> int:
     for entry in read_manifest(root):
         known[entry["path"]] = entry
     lines = []
-    for path in _landing_files(settings.landing_dir):
+    files = _landing_files(settings.landing_dir)
+    for number, path in enumerate(files, 1):
+        log_progress(log, "archiving the landing files", number, len(files))
         name = path.relative_to(settings.landing_dir).as_posix()
         stat = path.stat()
         latest = known.get(name)

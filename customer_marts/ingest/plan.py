@@ -22,6 +22,7 @@ from customer_marts.ingest.landing import Landed, LandingFile, land
 from customer_marts.ingest.shaping import salt_problem
 from customer_marts.ingest.sources import SourceConfig, SourcesConfig
 from customer_marts.ingest.sql import path_literal, reader_error
+from customer_marts.logs import log_progress
 from customer_marts.runs import manifest
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def plan_source(
             plan.counts["files_skipped"] += 1
     demo = demo_files(landing_dir)
     for seq, path in enumerate(files):
+        log_progress(log, f"reading {source}", seq + 1, len(files))
         file_name = path.relative_to(landing_dir).as_posix()
         sha = sha256_of(path)
         if (file_name, sha) in known:
