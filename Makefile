@@ -9,7 +9,7 @@ BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/airflow_home
 
-.PHONY: help run demo recover test test-fast lint format docs docs-site bench up down clean lock
+.PHONY: help run demo recover airflow test test-fast lint format docs docs-site bench up down clean lock
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ bi: $(BI_STAMP) ## Superset with the Customer Marts dashboard on http://127.0.0.
 
 bi-lock: ## Re-resolve bi/requirements.lock from bi/requirements.in (needs uv)
 	$(BIN)/uv pip compile bi/requirements.in -p 3.11 --generate-hashes -o bi/requirements.lock
+
+airflow: $(STAMP) ## The Airflow UI without Docker on http://127.0.0.1:8080 (AIRFLOW_PORT); Ctrl-C stops
+	$(BIN)/python -m tools.airflow_ui
 
 up: ## Build the image and start the docker-compose deployment (needs Docker and .env)
 	@test -f .env || { echo "No .env: cp .env.example .env, then set its secrets (docs/deployment.md)"; exit 1; }

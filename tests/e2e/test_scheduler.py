@@ -1,21 +1,20 @@
-"""The DAG under Airflow's real processes, operated through the REST API v2.
+"""The DAG under Airflow's real processes as `make airflow` starts them, operated
+through the REST API v2.
 
-Starts `airflow api-server`, `airflow scheduler` (LocalExecutor) and `airflow
-dag-processor` on 127.0.0.1 against a temporary AIRFLOW_HOME with SQLite
-metadata and the project's DAG folder, then does what an operator does:
-log in (POST /auth/token), unpause the DAG, trigger a run for a chosen logical
-date, poll it to the end. A second run with a bad landing file must end
-`failed`, leave `published.duckdb` byte-identical and send one failure alert
-to a webhook listening on 127.0.0.1.
+Runs `python -m tools.airflow_ui` (what `make airflow` runs) against a temporary
+AIRFLOW_HOME on a free port: it migrates the SQLite metadata, starts `airflow
+api-server`, `airflow scheduler` (LocalExecutor) and `airflow dag-processor` on
+127.0.0.1 and prints "ready", the URL and the login once the api-server's health
+endpoint says the scheduler and the dag-processor are healthy. Then the tests do
+what an operator does: log in with the printed user and password (POST /auth/token),
+unpause the DAG, trigger a run for a chosen logical date, poll it to the end. A
+second run with a bad landing file must end `failed`, leave `published.duckdb`
+byte-identical and send one failure alert to a webhook listening on 127.0.0.1. The
+last test presses Ctrl-C (SIGINT to the process group, as a terminal sends it): every
+process the module started must be gone and the port free.
 
-LocalExecutor on SQLite: Airflow 3 removed the SequentialExecutor and allows the
-LocalExecutor on SQLite (`airflow standalone` itself runs that pair); the
-components then share the one SQLite file, which is fine at this load.
-
-Separate processes rather than `airflow standalone`: standalone also starts a
-triggerer (unused here) and picks its own port (8080) and users, while here
-every port is chosen at run time and each process has its own log file and
-process group, so a failure points at the component and teardown is exact.
+The process management (process groups, log files, health, teardown) is
+tools/local_airflow.py's `LocalAirflow`, the one `make airflow` uses.
 
 `[scheduler] use_job_schedule = False` keeps the scheduler from creating the
 `@daily` run for yesterday (wall-clock dependent) as soon as the DAG is
@@ -27,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
+import re
 import shutil
 import signal
 import socket
@@ -40,11 +39,13 @@ from pathlib import Path
 import duckdb
 import httpx
 import pandas as pd
+import psutil
 import pytest
 
 from customer_marts.config import PROJECT_ROOT
 from tests.conftest import BIN, airflow_env, file_digest, write_csv
 from tests.webhook import AlertInbox
+from tools.local_airflow import COMPONENTS, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +54,9 @@ DAG_ID = "customer_marts_nightly"
 QUARANTINED = '"file_name": "orders/orders_late.csv", "rows_read": 100, "rows_quarantined": 50'
 AS_OF = "2025-12-31"
 CHAIN = ["start_run", "ingest", "validate_raw", "dbt_build", "validate_marts", "publish"]
-STARTUP_SECONDS = 120
+STARTUP_SECONDS = 420  # migrate and three components on a loaded 2-core machine
 RUN_SECONDS = 900  # a full run takes ~4 min on a loaded 2-core machine
+STOP_SECONDS = 60
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -64,31 +66,34 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Cluster:
+    """`python -m tools.airflow_ui` running in its own session, and what it printed."""
+
     home: Path
     landing: Path
     warehouse: Path
-    api: str
+    port: int
     health: str
-    username: str
-    password: str
     inbox: AlertInbox
     env: dict[str, str]
     code_before: dict[Path, dict[str, str]]
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    ui: subprocess.Popen
+    output: Path
+    printed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return self.printed["url"]
 
     def logs(self, run_id: str | None = None) -> str:
-        """The tail of every component's log (and of a run's task logs), for messages."""
-        parts = [
+        """What the module printed, the tail of every component's log (and of a run's
+        task logs), for messages."""
+        parts = [f"--- make airflow ---\n{self.output.read_text()[-3000:]}"]
+        parts += [
             f"--- {name} ---\n" + (self.home / f"{name}.log").read_text()[-3000:]
-            for name in self.processes
+            for name in COMPONENTS
+            if (self.home / f"{name}.log").exists()
         ]
         if run_id:
             folder = self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
@@ -99,37 +104,16 @@ class Cluster:
         return "\n".join(parts)
 
     def check_alive(self) -> None:
-        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
-        assert not dead, f"Airflow processes exited: {dead}\n{self.logs()}"
+        assert self.ui.poll() is None, f"make airflow exited {self.ui.returncode}\n{self.logs()}"
 
+    def processes(self) -> list[psutil.Process]:
+        """Every process the module started, its children's children included."""
+        return psutil.Process(self.ui.pid).children(recursive=True)
 
-def start(name: str, args: list[str], env: dict[str, str], home: Path) -> subprocess.Popen:
-    log = (home / f"{name}.log").open("wb")
-    return subprocess.Popen(
-        [str(BIN / "airflow"), *args],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: teardown stops its children too
-    )
-
-
-def stop(processes: dict[str, subprocess.Popen]) -> None:
-    """SIGTERM each process group, then SIGKILL what is left after 10 s."""
-    for process in processes.values():
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for process in processes.values():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # children left behind by a clean exit too
-        except ProcessLookupError:
-            pass
-        process.wait()
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to the module's process group; its exit status."""
+        os.killpg(self.ui.pid, signal.SIGINT)
+        return self.ui.wait(timeout=STOP_SECONDS)
 
 
 def wait_for(what: str, probe, seconds: float, cluster: Cluster | None = None, every=1.0):
@@ -153,11 +137,15 @@ def ok(url: str, **kwargs) -> bool:
         return False
 
 
+READY = re.compile(
+    r"^ready: (?P<url>\S+)\n\s+login:\s+(?P<username>\S+) / (?P<password>\S+)$", re.M
+)
+
+
 @pytest.fixture(scope="module")
 def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("scheduler")
     home, landing, warehouse = root / "airflow_home", root / "landing", root / "warehouse"
-    home.mkdir()
     shutil.copytree(small_demo, landing)
     # The dbt project and the suites from copies, to show that runs never write to them
     # (docker-compose.yml mounts them read-only).
@@ -169,10 +157,7 @@ def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
             code[name],
             ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
         )
-    api_port, health_port = free_port(), free_port()
-    username, password = "operator", secrets.token_urlsafe(16)
-    passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({username: password}))
+    port, health_port = free_port(), free_port()
     inbox = AlertInbox()
     env = airflow_env(
         home,
@@ -180,60 +165,59 @@ def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
         WAREHOUSE_DIR=str(warehouse),
         DBT_PROJECT_DIR=str(code["dbt_project"]),
         EXPECTATIONS_DIR=str(code["expectations"]),
+        # the webhook target, as an environment variable and as an Airflow connection
         ALERT_WEBHOOK_URL=inbox.url,
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__AUTH_MANAGER=(
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-        ),
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{username}:user",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
-        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{api_port}",
-        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+        AIRFLOW_CONN_CUSTOMER_MARTS_WEBHOOK=json.dumps({"conn_type": "http", "host": inbox.url}),
+        AIRFLOW_PORT=str(port),
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="True",
         AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="127.0.0.1",
         AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=str(health_port),
     )
-    subprocess.run(
-        [str(BIN / "airflow"), "db", "migrate"],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    for inherited in ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__API_AUTH__JWT_SECRET"):
+        env.pop(inherited, None)  # the module's defaults: user admin, airflow.cfg's secret
+    output = root / "make_airflow.out"
+    with output.open("wb") as out:
+        ui = subprocess.Popen(
+            [str(BIN / "python"), "-m", "tools.airflow_ui"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own terminal-less session: SIGINT goes to it alone
+        )
     cluster = Cluster(
         home=home,
         landing=landing,
         warehouse=warehouse,
-        api=f"http://127.0.0.1:{api_port}",
+        port=port,
         health=f"http://127.0.0.1:{health_port}/health",
-        username=username,
-        password=password,
         inbox=inbox,
         env=env,
         code_before={path: tree_digest(path) for path in code.values()},
+        ui=ui,
+        output=output,
     )
     try:
-        cluster.processes["api-server"] = start(
-            "api-server",
-            ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"],
-            env,
-            home,
+        ready = wait_for(
+            "make airflow to print ready",
+            lambda: READY.search(output.read_text()),
+            STARTUP_SECONDS,
+            cluster,
         )
-        # --skip-serve-logs: the log server would listen on every interface; the
-        # api-server reads the task logs from the shared AIRFLOW_HOME instead.
-        cluster.processes["scheduler"] = start(
-            "scheduler", ["scheduler", "--skip-serve-logs"], env, home
-        )
-        cluster.processes["dag-processor"] = start("dag-processor", ["dag-processor"], env, home)
-        wait_for(
-            "the API", lambda: ok(f"{cluster.api}/api/v2/monitor/health"), STARTUP_SECONDS, cluster
-        )
-        wait_for("the scheduler health check", lambda: ok(cluster.health), STARTUP_SECONDS, cluster)
+        cluster.printed = ready.groupdict()
+        wait_for("the scheduler health check", lambda: ok(cluster.health), 120, cluster)
         yield cluster
     finally:
-        stop(cluster.processes)
+        left = cluster.processes() if ui.poll() is None else []
+        if ui.poll() is None:
+            cluster.interrupt()
+        for process in left:  # only if the module failed to stop them
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
         inbox.close()
 
 
@@ -248,7 +232,7 @@ class Api:
     def login(cls, cluster: Cluster) -> Api:
         response = httpx.post(
             f"{cluster.api}/auth/token",
-            json={"username": cluster.username, "password": cluster.password},
+            json={"username": cluster.printed["username"], "password": cluster.printed["password"]},
             timeout=30,
         )
         assert response.status_code == 201, response.text
@@ -458,3 +442,62 @@ def test_failure_sends_one_alert_naming_task_run_and_error(failed_run, cluster):
     assert "ALERT Airflow DAG customer_marts_nightly failed" in log_file.read_text()
     for part in (DAG_ID, failed_run["run_id"], "validate_raw", QUARANTINED):
         assert part in alert["text"]
+
+
+def test_make_airflow_prints_the_url_and_the_login_airflow_generated(cluster, api):
+    assert cluster.api == f"http://127.0.0.1:{cluster.port}"
+    # the `api` fixture logged in with the printed password (POST /auth/token: 201);
+    # it is the one the simple auth manager generated for the default user admin
+    generated = cluster.home / "simple_auth_manager_passwords.json.generated"
+    assert json.loads(generated.read_text()) == {"admin": cluster.printed["password"]}
+    assert str(generated) in cluster.output.read_text()  # where it is kept
+    refused = httpx.post(
+        f"{cluster.api}/auth/token",
+        json={"username": "admin", "password": cluster.printed["password"] + "x"},
+        timeout=30,
+    )
+    assert refused.status_code == 401
+
+
+def component_of(process: psutil.Process) -> str:
+    """Which component a process is, by its command line (the api-server retitles
+    itself `airflow api_server -- host:... port:...`)."""
+    command = " ".join(process.cmdline()).replace("_", "-")
+    return next((name for name in COMPONENTS if name in command), command)
+
+
+def gone(process: psutil.Process) -> bool:
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_ctrl_c_stops_every_process_and_frees_the_port(cluster):
+    """Last in the module: it stops the cluster. SIGINT reaches the module alone (each
+    component runs in a session of its own), so whatever stops is stopped by it."""
+    cluster.check_alive()
+    components = psutil.Process(cluster.ui.pid).children()
+    assert sorted(map(component_of, components)) == sorted(COMPONENTS)
+    started = cluster.processes()  # the components and their children (workers, ...)
+    sessions = {process.pid for process in components}
+    assert {os.getsid(process.pid) for process in started} == sessions
+
+    stopping = time.monotonic()
+    assert cluster.interrupt() == 0, cluster.logs()
+    print(f"\nCtrl-C to exit: {time.monotonic() - stopping:.1f} s")
+    assert (
+        f"stopped: api-server, scheduler and dag-processor; 127.0.0.1:{cluster.port} is free"
+        in (cluster.output.read_text())
+    )
+    assert [p.pid for p in started if not gone(p)] == []
+    left_in_sessions = []
+    for process in psutil.process_iter():
+        try:
+            if os.getsid(process.pid) in sessions and not gone(process):
+                left_in_sessions.append(process.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    assert left_in_sessions == []
+    with pytest.raises(ConnectionRefusedError):  # nothing listens on the port any more
+        socket.create_connection(("127.0.0.1", cluster.port), timeout=5).close()
