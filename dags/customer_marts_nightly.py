@@ -46,8 +46,21 @@ is much larger.
 
 **Failure.** Whatever fails, `published.duckdb` is left exactly as it was and the run
 record says which step failed. When a task has failed for good (after its last
-retry), its `on_failure_callback` logs a one-paragraph alert and, if
-`ALERT_WEBHOOK_URL` is set, POSTs it there as JSON.
+retry), its `on_failure_callback` (a notifier) logs a one-paragraph alert naming the
+task, the run and the error, and sends it to each alert target whose Airflow
+connection exists: `customer_marts_webhook` (JSON POST), `customer_marts_slack`
+(Slack incoming webhook), `customer_marts_smtp` (e-mail to `ALERT_EMAIL_TO`).
+
+**Deadline.** A run that has published nothing `CUSTOMER_MARTS_PUBLISH_DEADLINE`
+(default `6h`; `off` switches it off) after it was queued (for a scheduled run, when
+its data interval ended) sends a deadline alert to the same targets, whether it is
+still running or has failed. The scheduler checks deadlines: a run of `airflow dags
+test` has none.
+
+**Asset.** `publish` updates the asset `customer_marts_published`
+(`file://$WAREHOUSE_DIR/published.duckdb`); each event's extra holds the
+`published_version`, the `run_id`, the `as_of_date` and the `row_counts` of every
+published table, for DAGs scheduled on it.
 
 **Rerun a date.** Clear its run and the scheduler runs it again (UI: the run >
 *Clear*; CLI: `airflow tasks clear customer_marts_nightly -s D -e D -y`; API:
@@ -89,11 +102,37 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import (
+    Asset,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    SyncCallback,
+    dag,
+    task,
+)
+
+# The notifiers' module imports only the standard library and airflow.sdk.
+from customer_marts.runs.alerts import (
+    PUBLISH_DEADLINE_ENV,
+    DeadlineNotifier,
+    FailureNotifier,
+    parsed_by_dags_test,
+    publish_deadline,
+)
 
 DAG_ID = "customer_marts_nightly"
 SCHEDULE = os.environ.get("CUSTOMER_MARTS_SCHEDULE") or "@daily"
-PUBLISHED = Asset("customer_marts://published")
+PUBLISH_DEADLINE = os.environ.get(PUBLISH_DEADLINE_ENV) or "6h"
+# published.duckdb, where the settings put it (a relative WAREHOUSE_DIR is under the project)
+WAREHOUSE_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    os.environ.get("WAREHOUSE_DIR") or "data/warehouse",
+)
+PUBLISHED = Asset(
+    name="customer_marts_published",
+    uri="file://" + os.path.abspath(os.path.join(WAREHOUSE_DIR, "published.duckdb")),
+)
 TIMEOUTS = {
     "start_run": timedelta(minutes=10),
     "ingest": timedelta(minutes=60),
@@ -104,19 +143,26 @@ TIMEOUTS = {
 }
 
 
-def _alert(context) -> None:
-    """on_failure_callback: the alert module loads only when a task has failed."""
-    from customer_marts.runs.alerts import on_failure_callback
-
-    on_failure_callback(context)
-
-
 default_args = {
     "owner": "data-engineering",
     "retries": int(os.environ.get("CUSTOMER_MARTS_RETRIES", "2")),
     "retry_delay": timedelta(minutes=5),
-    "on_failure_callback": _alert,
+    "on_failure_callback": [FailureNotifier()],
 }
+
+
+def _deadline() -> DeadlineAlert | None:
+    """Nothing published PUBLISH_DEADLINE after the run was queued (for a scheduled run,
+    when its data interval ended): the targets get a deadline alert. A run that
+    succeeds in time removes its deadline; one that fails keeps it."""
+    delay = publish_deadline(PUBLISH_DEADLINE)
+    if delay is None or parsed_by_dags_test():
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=delay,
+        callback=SyncCallback(DeadlineNotifier, kwargs={"deadline": PUBLISH_DEADLINE}),
+    )
 
 
 def _run(step: str, run: dict, *args: str):
@@ -141,6 +187,7 @@ def _run(step: str, run: dict, *args: str):
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
+    deadline=_deadline(),
     tags=["customer-marts", "dbt", "duckdb", "great-expectations"],
     doc_md=__doc__,
 )
@@ -181,8 +228,20 @@ def customer_marts_nightly():
         return run
 
     @task(outlets=[PUBLISHED], execution_timeout=TIMEOUTS["publish"])
-    def publish(run: dict) -> dict:
-        return _run("publish", run)
+    def publish(run: dict, **context) -> dict:
+        from pathlib import Path
+
+        from customer_marts.publish.versions import version_path
+
+        counts = _run("publish", run)
+        # the asset event: which version is published, as of when, and each table's rows
+        context["outlet_events"][PUBLISHED].extra = {
+            "published_version": version_path(Path(WAREHOUSE_DIR), run["run_id"]).name,
+            "run_id": run["run_id"],
+            "as_of_date": run["as_of_date"],
+            "row_counts": counts,
+        }
+        return counts
 
     publish(validate_marts(dbt_build(validate_raw(ingest(start_run())))))
 
