@@ -25,14 +25,14 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 
 venv: $(STAMP) ## Create .venv with the pinned runtime and development dependencies (both locks)
 
-run: $(STAMP) ## Run the nightly DAG once on LANDING_DIR (demo data by default) and publish
-	$(BIN)/python scripts/run_nightly.py
+run: $(STAMP) ## Run the nightly DAG once on LANDING_DIR (demo data by default) and publish, step by step
+	$(BIN)/customer-marts run $(RUN_ARGS)
 
 demo: $(STAMP) ## Write the demo data into LANDING_DIR (empty or missing) and run on it
-	$(BIN)/python scripts/run_nightly.py --demo
+	$(BIN)/customer-marts run --demo $(RUN_ARGS)
 
 recover: $(STAMP) ## Rebuild a damaged build.duckdb from the archive of ingested files
-	$(BIN)/python scripts/recover.py $(RECOVER_ARGS)
+	$(BIN)/customer-marts recover $(RECOVER_ARGS)
 
 test: $(STAMP) ## The whole test suite: unit, dbt, DAG, Airflow, browser and end to end (what .ci/run runs)
 	$(BIN)/python -m pytest
@@ -49,13 +49,13 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff format .
 
 docs: $(STAMP) ## Build and serve the dbt docs site on http://127.0.0.1:8080
-	$(BIN)/python scripts/serve_docs.py
+	$(BIN)/customer-marts docs
 
 docs-site: $(STAMP) ## Build the manual (MkDocs, docs/) into site/: open site/index.html
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 bench: $(STAMP) ## Benchmarks at 1M and 10M orders (writes bench/results.json, BENCHMARKS.md)
-	$(BIN)/python scripts/run_bench.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 BI_VENV     := .venv-bi
 BI_STAMP    := $(BI_VENV)/.installed

@@ -1,4 +1,4 @@
-"""Benchmarks at 1M and 10M orders: `make bench` (`--scale small` to try it out in minutes).
+"""Benchmarks at 1M and 10M orders: `make bench`, i.e. `python -m bench` (`--scale small` to try it out in minutes).
 
 Writes bench/results.json and BENCHMARKS.md (bench/harness.py explains each figure).
 """
@@ -12,7 +12,7 @@ from customer_marts.config import PROJECT_ROOT
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument(
         "--no-wait",

@@ -1,6 +1,6 @@
 """Benchmarks: what a nightly run costs at 1M and 10M orders, and where the time goes.
 
-`make bench` (scripts/run_bench.py) calls `run`. One invocation
+`make bench` (`python -m bench`, bench/__main__.py) calls `run`. One invocation
 1. generates the scaled demo data with the project's generator (`tools.demo`)
    and caches it under `bench/data/`;
 2. runs the real DAG (`airflow dags test customer_marts_nightly <date>`, SQLite

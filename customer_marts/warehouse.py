@@ -102,7 +102,7 @@ def damage_message(path: Path, exc: BaseException) -> str:
             "(docs/publishing.md, 'Recovery'), then run again; published.duckdb is untouched"
         )
     elif path.name.startswith("published"):
-        todo = "roll back to a kept version: scripts/rollback.py --previous (docs/publishing.md, 'Rollback')"
+        todo = "roll back to a kept version: customer-marts rollback --previous (docs/publishing.md, 'Rollback')"
     else:
         todo = "restore it from a backup or delete it"
     return f"{path} is damaged and cannot be read ({reason}): {todo}"

@@ -165,11 +165,16 @@ def describe_run(settings: Settings, airflow_run_id: str | None) -> list[str]:
 
 def describe_published(settings: Settings, airflow_run_id: str | None) -> str:
     """This run's outcome (never another run's), then what is published now."""
-    lines = describe_run(settings, airflow_run_id)
+    return "\n".join([*describe_run(settings, airflow_run_id), *published_lines(settings)])
+
+
+def published_lines(settings: Settings) -> list[str]:
+    """What is published now: its version, as-of date, marts and their row counts, and
+    where the Parquet export, the run report and the dbt docs site are."""
+    lines = []
     published = settings.published_db
     if not published.exists():
-        lines.append(f"nothing published yet at {published}")
-        return "\n".join(lines)
+        return [f"nothing published yet at {published}"]
     with connect(published, read_only=True) as con:
         tables = con.execute(
             "select schema_name || '.' || table_name from duckdb_tables() "
@@ -201,4 +206,4 @@ def describe_published(settings: Settings, airflow_run_id: str | None) -> str:
             f"dbt docs site: {docs}/index.html (serve it: make docs; "
             f"offline: {docs}/static_index.html)"
         )
-    return "\n".join(lines)
+    return lines

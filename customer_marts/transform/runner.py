@@ -134,7 +134,9 @@ def build(
     in audit.check_results. Raises DbtFailure naming what failed."""
     results_path = settings.warehouse_dir / "dbt" / "target" / "run_results.json"
     results_path.unlink(missing_ok=True)
-    returncode, results_path = run_dbt(settings, "build", as_of, extra_vars=extra_vars)
+    # FULL_REFRESH=1 (`customer-marts run --full-refresh`): rebuild every model from scratch
+    refresh = ("--full-refresh",) if os.environ.get("FULL_REFRESH") == "1" else ()
+    returncode, results_path = run_dbt(settings, "build", as_of, *refresh, extra_vars=extra_vars)
     if not results_path.exists():
         raise DbtFailure(f"dbt build could not run (exit code {returncode}); see the dbt log above")
     outcome = DbtOutcome(success=returncode == 0)

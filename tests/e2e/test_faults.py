@@ -24,7 +24,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.config import PROJECT_ROOT
 from tests.conftest import airflow_env, file_digest
 from tests.e2e import test_publish_safety as safety
 
@@ -331,7 +330,7 @@ def test_damaged_build_database_fails_at_once_and_recover_restores_identical_mar
     assert file_digest(site.published) == digest
 
     recover = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "recover.py")],
+        [sys.executable, "-m", "customer_marts", "recover"],
         env=site.env(),
         capture_output=True,
         text=True,

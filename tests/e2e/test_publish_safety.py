@@ -17,7 +17,7 @@ The tests run in file order and build on each other:
    checks in one transaction that every mart it reads is stamped with the run the
    run record says is the latest, with the row count it has, and sees the versions
    in publish order; the holder keeps its snapshot;
-5. `scripts/rollback.py` re-points `published.duckdb` to older versions.
+5. `customer-marts rollback` re-points `published.duckdb` to older versions.
 
 The kill during publish is made deterministic by the child's log handler, which
 stops the process at the log line "copying ... into .published-<run>.partial"
@@ -44,7 +44,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.config import PROJECT_ROOT
 from tests.conftest import copy_warehouse, file_digest
 
 pytestmark = pytest.mark.slow
@@ -516,7 +515,7 @@ def test_readers_see_every_publish_in_order_without_errors(site, readers):
 
 
 def test_rollback_command_re_points_published(site):
-    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "rollback.py")]
+    command = [sys.executable, "-m", "customer_marts", "rollback"]
 
     def rollback(*args: str) -> str:
         result = subprocess.run(

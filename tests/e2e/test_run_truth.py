@@ -1,9 +1,9 @@
 """`make run` tells the truth about what ran, with real processes and real Airflow.
 
-One real run covers the slow tests: `scripts/run_nightly.py` (what `make run` runs)
+One real run covers the slow tests: `customer-marts run` (what `make run` runs)
 builds a 1997 order history (the CDNOW years; the DAG used to have a 2024 start
 date, and a run dated before it had no tasks and was marked successful), and while
-it runs a second `run_nightly.py` on the same warehouse, with another AIRFLOW_HOME,
+it runs a second `customer-marts run` on the same warehouse, with another AIRFLOW_HOME,
 must refuse at once. The Airflow metadata and the run record it leaves are then
 tampered with (on copies) to check that make run's verification reports a run in
 which a task did not run as failed. The LANDING_DIR checks need no Airflow run.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import runpy
 import shutil
 import signal
 import sqlite3
@@ -27,11 +26,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.config import DEMO_MARKER, PROJECT_ROOT, Settings
+from customer_marts.cli.run import prepare_landing
+from customer_marts.config import DEMO_MARKER, Settings
 from customer_marts.runs.summary import airflow_json, verify_run
 from tests.conftest import airflow_env, make_settings, write_csv
 
-SCRIPT = PROJECT_ROOT / "scripts" / "run_nightly.py"
+COMMAND = [sys.executable, "-m", "customer_marts", "run"]  # = .venv/bin/customer-marts run
 AS_OF = date(1997, 9, 30)
 DAG_ID = "customer_marts_nightly"
 TASKS = ("start_run", "ingest", "validate_raw", "dbt_build", "validate_marts", "publish")
@@ -110,7 +110,7 @@ def two_runs(airflow_home, tmp_path_factory) -> TwoRuns:
     lock = warehouse / ".lock"
     with (root / "first.out").open("w") as out:
         first = subprocess.Popen(
-            [sys.executable, str(SCRIPT)],
+            COMMAND,
             env=nightly_env(airflow_home, landing, warehouse),
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -125,7 +125,7 @@ def two_runs(airflow_home, tmp_path_factory) -> TwoRuns:
         second_home = root / "other_airflow_home"
         started = time.monotonic()
         second = subprocess.run(
-            [sys.executable, str(SCRIPT)],
+            COMMAND,
             env=nightly_env(second_home, landing, warehouse),
             capture_output=True,
             text=True,
@@ -260,9 +260,9 @@ def test_make_run_reports_a_run_in_which_a_task_did_not_run_as_failed(
 
 
 def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """run_nightly.py in its own process group, killed whole if it outlives the timeout."""
+    """`customer-marts run` in its own process group, killed whole if it outlives the timeout."""
     child = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args],
+        [*COMMAND, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -274,7 +274,7 @@ def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     except subprocess.TimeoutExpired:
         os.killpg(child.pid, signal.SIGKILL)
         output, _ = child.communicate()
-        pytest.fail(f"run_nightly.py did not stop at once: {output[-2000:]}")
+        pytest.fail(f"customer-marts run did not stop at once: {output[-2000:]}")
     return subprocess.CompletedProcess(child.args, child.returncode, output)
 
 
@@ -307,7 +307,6 @@ def test_only_the_default_landing_folder_is_filled_without_asking(monkeypatch):
 
 
 def test_make_demo_fills_any_empty_landing_dir_but_never_one_with_other_files(tmp_path):
-    prepare_landing = runpy.run_path(str(SCRIPT))["prepare_landing"]
     settings = make_settings(tmp_path / "try")
     shutil.rmtree(settings.landing_dir)  # a folder that does not exist yet
     prepare_landing(settings, demo=True)

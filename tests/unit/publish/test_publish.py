@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.config import Settings
 from customer_marts.ingest import archive
 from customer_marts.publish.files import staged_dir, swap_directory
 from customer_marts.publish.rollback import rollback
@@ -330,7 +330,7 @@ def script_env(settings: Settings) -> dict[str, str]:
 
 def test_rollback_command_lists_versions_and_re_points_published(settings):
     runs = [full_run(settings, orders) for orders in (2, 5)]
-    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "rollback.py")]
+    command = [sys.executable, "-m", "customer_marts", "rollback"]
     listing = subprocess.run(
         command, env=script_env(settings), capture_output=True, text=True, check=True
     ).stdout
@@ -377,7 +377,7 @@ def test_serve_docs_serves_the_current_docs_folder(settings):
     publish_docs("r1", "first")
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "serve_docs.py"), "--port", str(port)],
+        [sys.executable, "-m", "customer_marts", "docs", "--port", str(port)],
         env=script_env(settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -579,7 +579,7 @@ def test_every_landed_file_is_archived_once_and_recover_rebuilds_raw(settings):
     raw_before = table_rows(settings.build_db, "select * from raw.orders order by all")
     files_before = ingested(settings)
 
-    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "recover.py")]
+    command = [sys.executable, "-m", "customer_marts", "recover"]
     healthy = subprocess.run(command, env=script_env(settings), capture_output=True, text=True)
     assert healthy.returncode == 2 and "--force" in healthy.stderr  # a healthy file stays
     for path in orders:  # the files leave the landing folder
