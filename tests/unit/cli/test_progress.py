@@ -1,6 +1,6 @@
 """The live progress of `customer-marts run` on a real run's log.
 
-data/run.log.gz is the log of a real `customer-marts run` (`airflow dags test` of the
+fixtures/run.log.gz is the log of a real `customer-marts run` (`airflow dags test` of the
 small demo: 400 customers, as of 2025-12-31), cut after Airflow marked the run
 successful. The expected figures are read from other lines of that log than the ones
 the progress counts (dbt's "Found 28 models, 223 data tests, ... 10 unit tests" and
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from customer_marts.cli.progress import Progress, follow
 
-LOG = Path(__file__).parent / "data" / "run.log.gz"
+LOG = Path(__file__).parent / "fixtures" / "run.log.gz"
 STEPS = ["start_run", "ingest", "validate_raw", "dbt_build", "validate_marts", "publish"]
 
 
