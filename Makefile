@@ -34,11 +34,15 @@ demo: $(STAMP) ## Write the demo data into LANDING_DIR (empty or missing) and ru
 recover: $(STAMP) ## Rebuild a damaged build.duckdb from the archive of ingested files
 	$(BIN)/customer-marts recover $(RECOVER_ARGS)
 
+# Test files run side by side on every core (pytest-xdist; a file's tests stay together,
+# so its fixtures are built once): TEST_WORKERS=0 runs them one after another.
+TEST_WORKERS ?= auto
+
 test: $(STAMP) ## The whole test suite: unit, dbt, DAG, Airflow, browser and end to end (what .ci/run runs)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) ## The fast tier (no Airflow run, no dbt build, no browser): pytest -m "not slow and not dbt_build"
-	$(BIN)/python -m pytest -m "not slow and not dbt_build"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not dbt_build"
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check .
