@@ -141,3 +141,51 @@ def test_the_command_line_imports_the_tooling_only_where_it_is_used():
         "demo_data.py",
         "docs.py",
     }
+
+
+def test_status_while_a_step_holds_the_build_database(published_demo, tmp_path):
+    """A running step holds build.duckdb (DuckDB's file lock): status reads the run
+    record published with the last successful run instead, and says so."""
+    import duckdb
+
+    warehouse = copy_warehouse(published_demo, tmp_path / "warehouse")
+    with duckdb.connect(str(warehouse / "build.duckdb")):  # the write lock, as a step has it
+        result = subprocess.run(
+            [sys.executable, "-m", "customer_marts", "status", "--warehouse-dir", str(warehouse)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    assert f"{warehouse / 'build.duckdb'} is in use by a running step" in result.stdout
+    assert f"in {warehouse / 'published.duckdb'} (audit.pipeline_runs)" in result.stdout
+    assert " success " in result.stdout
+
+
+def test_report_renders_the_published_build(published_demo, tmp_path, capsys):
+    warehouse = copy_warehouse(published_demo, tmp_path / "warehouse")
+    out = tmp_path / "report"
+    assert main(["report", "--warehouse-dir", str(warehouse), "--out", str(out)]) == 0
+    assert f"run report: {out / 'index.html'}" in capsys.readouterr().out
+    page = (out / "index.html").read_text()
+    # the run of the published version (its file name on disk) is the one described
+    [version] = warehouse.glob("published-*.duckdb")
+    assert version.stem.removeprefix("published-") in page
+    assert main(["report", "--published", str(tmp_path / "none.duckdb")]) == 1
+
+
+def test_demo_writes_what_the_generator_writes_for_that_size(tmp_path, capsys):
+    from tools.demo.generator import DemoSpec, write_landing
+
+    out = tmp_path / "cli"
+    assert main(["demo", "--out", str(out), "--orders", "1_000", "--seed", "3"]) == 0
+    assert f"demo data written into {out}" in capsys.readouterr().out
+    write_landing(tmp_path / "direct", DemoSpec.for_orders(1000, 3))  # the generator itself
+    written = {
+        path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()
+    }
+    direct = tmp_path / "direct"
+    expected = {
+        path.relative_to(direct): path.read_bytes() for path in direct.rglob("*") if path.is_file()
+    }
+    assert written == expected and len(written) > 100
