@@ -316,7 +316,9 @@ def _send_slack(conn, message: Message, context: dict) -> bool:
     # notify() rather than calling the notifier: the text is sent as it is, never
     # rendered as a Jinja template (an error message may hold "{{").
     SlackWebhookNotifier(
-        slack_webhook_conn_id=SLACK_CONN_ID, text=message.text, timeout=int(_timeout(conn))
+        slack_webhook_conn_id=SLACK_CONN_ID,
+        text=message.text,
+        timeout=max(1, round(_timeout(conn))),  # whole seconds for the Slack client
     ).notify(context)
     log.info("alert delivered to Slack (connection %s)", SLACK_CONN_ID)
     return True

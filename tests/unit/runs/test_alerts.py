@@ -171,6 +171,14 @@ def test_a_failing_target_does_not_stop_the_others(inbox, mail, monkeypatch, cap
     assert broken_slack.path not in warning
 
 
+def test_slack_takes_a_sub_second_timeout_of_its_connection(slack, monkeypatch):
+    """The Slack client counts whole seconds: a timeout extra of 0.5 s still sends."""
+    body = {"conn_type": "slackwebhook", "password": slack.url, "extra": {"timeout": "0.5"}}
+    monkeypatch.setenv("AIRFLOW_CONN_CUSTOMER_MARTS_SLACK", json.dumps(body))
+    results = alerts.deliver(alerts.alert_from_context(context()), context())
+    assert results["slack"] is True and len(slack.posts) == 1
+
+
 def test_an_unreachable_smtp_server_is_logged_not_raised(monkeypatch, caplog):
     with MailInbox() as mail:
         connect(monkeypatch, mail=mail)
