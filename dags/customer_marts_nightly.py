@@ -58,7 +58,7 @@ still running or has failed. The scheduler checks deadlines: a run of `airflow d
 test` has none.
 
 **Asset.** `publish` updates the asset `customer_marts_published`
-(`file://$WAREHOUSE_DIR/published.duckdb`); each event's extra holds the
+(`x-customer-marts://published`); each event's extra holds the `published_path`, the
 `published_version`, the `run_id`, the `as_of_date` and the `row_counts` of every
 published table, for DAGs scheduled on it.
 
@@ -124,15 +124,10 @@ from customer_marts.runs.alerts import (
 DAG_ID = "customer_marts_nightly"
 SCHEDULE = os.environ.get("CUSTOMER_MARTS_SCHEDULE") or "@daily"
 PUBLISH_DEADLINE = os.environ.get(PUBLISH_DEADLINE_ENV) or "6h"
-# published.duckdb, where the settings put it (a relative WAREHOUSE_DIR is under the project)
-WAREHOUSE_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    os.environ.get("WAREHOUSE_DIR") or "data/warehouse",
-)
-PUBLISHED = Asset(
-    name="customer_marts_published",
-    uri="file://" + os.path.abspath(os.path.join(WAREHOUSE_DIR, "published.duckdb")),
-)
+# One identity wherever the warehouse is (its path is in each event's extra): Airflow
+# activates one URI per asset name, so a URI that followed WAREHOUSE_DIR would leave
+# the asset inactive, and its events unrecorded, once the folder moved.
+PUBLISHED = Asset(name="customer_marts_published", uri="x-customer-marts://published")
 TIMEOUTS = {
     "start_run": timedelta(minutes=10),
     "ingest": timedelta(minutes=60),
@@ -229,14 +224,15 @@ def customer_marts_nightly():
 
     @task(outlets=[PUBLISHED], execution_timeout=TIMEOUTS["publish"])
     def publish(run: dict, **context) -> dict:
-        from pathlib import Path
-
+        from customer_marts.config import Settings
         from customer_marts.publish.versions import version_path
 
         counts = _run("publish", run)
         # the asset event: which version is published, as of when, and each table's rows
+        settings = Settings.from_env()
         context["outlet_events"][PUBLISHED].extra = {
-            "published_version": version_path(Path(WAREHOUSE_DIR), run["run_id"]).name,
+            "published_path": str(settings.published_db),
+            "published_version": version_path(settings.warehouse_dir, run["run_id"]).name,
             "run_id": run["run_id"],
             "as_of_date": run["as_of_date"],
             "row_counts": counts,
