@@ -209,7 +209,11 @@ def run(settings, demo: bool, lock_fd: int) -> int:
         print(f"\nThe run FAILED (airflow exit {returncode}); the full log is {log_path}.")
         for problem in problems:
             print(f"  - {problem}")
-        if returncode != 0:
+        if returncode != 0 and not problems:  # every task ran and published: Airflow failed after
+            print(
+                "  - every task succeeded and published, but `airflow dags test` failed after them"
+            )
+        elif returncode != 0:
             print("published.duckdb was left as it was.")
         return 1
     print(f"\nThe run succeeded (Airflow run {airflow_run_id}); the full log is {log_path}.")
