@@ -1,4 +1,4 @@
-"""Serve the dbt docs site on http://127.0.0.1:8080 (Ctrl-C stops it).
+"""Serve the dbt docs site on http://127.0.0.1:8000 (Ctrl-C stops it).
 
 Every successful run writes the site to $WAREHOUSE_DIR/docs/. If there is none yet,
 it is generated first (`dbt docs generate --static` on build.duckdb, with the latest
@@ -6,7 +6,7 @@ run's as-of date): this needs build.duckdb not to be in use by a running pipelin
 `docs/static_index.html` is the same site in one file that opens from disk without a
 server.
 
-    customer-marts docs [--port 8080] [--regenerate]
+    customer-marts docs [--port 8000] [--regenerate]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ HOST = "127.0.0.1"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_warehouse_dir(parser)
-    parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (8080)")
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (8000)")
     parser.add_argument("--regenerate", action="store_true", help="generate the site again")
 
 

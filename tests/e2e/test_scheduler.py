@@ -165,8 +165,7 @@ def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
         WAREHOUSE_DIR=str(warehouse),
         DBT_PROJECT_DIR=str(code["dbt_project"]),
         EXPECTATIONS_DIR=str(code["expectations"]),
-        # the webhook target, as an environment variable and as an Airflow connection
-        ALERT_WEBHOOK_URL=inbox.url,
+        # the webhook target, as an Airflow connection
         AIRFLOW_CONN_CUSTOMER_MARTS_WEBHOOK=json.dumps({"conn_type": "http", "host": inbox.url}),
         AIRFLOW_PORT=str(port),
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
