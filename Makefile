@@ -35,14 +35,16 @@ recover: $(STAMP) ## Rebuild a damaged build.duckdb from the archive of ingested
 	$(BIN)/customer-marts recover $(RECOVER_ARGS)
 
 # Test files run side by side on every core (pytest-xdist; a file's tests stay together,
-# so its fixtures are built once): TEST_WORKERS=0 runs them one after another.
+# so its fixtures are built once), in the order tests/conftest.py gives them (the longest
+# first): TEST_WORKERS=0 runs them one after another.
 TEST_WORKERS ?= auto
+PARALLEL    := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP) ## The whole test suite: unit, dbt, DAG, Airflow, browser and end to end (what .ci/run runs)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(PARALLEL)
 
 test-fast: $(STAMP) ## The fast tier (no Airflow run, no dbt build, no browser): pytest -m "not slow and not dbt_build"
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not dbt_build"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow and not dbt_build"
 
 lint: $(STAMP) ## Ruff lint and format check
 	$(BIN)/ruff check .

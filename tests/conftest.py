@@ -21,6 +21,41 @@ BIN = Path(sys.executable).parent
 DEMO_AS_OF = date(2025, 12, 31)  # the small demo's last day
 
 
+# The longest test files, longest first (`pytest --durations`, 2 cores): each takes
+# minutes of real Airflow processes, Superset or repeated pipeline runs.
+LONGEST_FILES = (
+    "tests/e2e/test_scheduler.py",
+    "tests/e2e/test_faults.py",
+    "tests/e2e/test_superset.py",
+    "tests/e2e/test_publish_safety.py",
+    "tests/e2e/test_nightly_dag.py",
+    "tests/e2e/test_alerts.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The costliest test files first: LONGEST_FILES, then files with Airflow runs,
+    browsers or large data (`slow`), then whole dbt builds, each file's tests in their own
+    order. `make test` hands whole files to its workers in this order, so the long files
+    start at once and the short ones fill the gaps at the end, instead of one long file
+    running alone while the other worker idles."""
+
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    def cost(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow"):
+            return 2
+        return 1 if item.get_closest_marker("dbt_build") else 0
+
+    rank: dict[str, tuple[int, int]] = {}
+    for item in items:
+        name = file_of(item)
+        first = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+        rank[name] = min(rank.get(name, (first, 0)), (first, -cost(item)))
+    items.sort(key=lambda item: rank[file_of(item)])  # stable: a file's tests keep their order
+
+
 def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
