@@ -18,7 +18,7 @@ COMMANDS = {
     "status": ("status", "the last runs and what is published, as of when"),
     "rollback": ("rollback", "list the kept published versions, or re-point published.duckdb"),
     "report": ("report", "render the run report of the published build again"),
-    "docs": ("docs", "serve the dbt docs site on http://127.0.0.1:8000"),
+    "docs": ("docs", "serve the dbt docs site and the run report on http://127.0.0.1:8000"),
     "validate-config": ("config_check", "check sources.yml, presets.yml and the environment"),
     "demo": ("demo_data", "write the demo exports into LANDING_DIR (or --out)"),
     "recover": ("recover", "rebuild a damaged build.duckdb from the archive of ingested files"),

@@ -1,4 +1,5 @@
-"""Serve the dbt docs site on http://127.0.0.1:8000 (Ctrl-C stops it).
+"""Serve the dbt docs site on http://127.0.0.1:8000 and the run report on
+http://127.0.0.1:8000/report/ (Ctrl-C stops it).
 
 Every successful run writes the site to $WAREHOUSE_DIR/docs/. If there is none yet,
 it is generated first (`dbt docs generate --static` on build.duckdb, with the latest
@@ -16,6 +17,7 @@ import argparse
 from customer_marts.cli.options import add_warehouse_dir, apply_folders
 
 HOST = "127.0.0.1"
+REPORT_ROUTE = "/report"  # the run report ($WAREHOUSE_DIR/report/) beside the docs site
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,11 +41,29 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     as_of = latest_logical_date(settings.build_db) or demo_aware_run_date(settings)
     docs = ensure_docs_site(settings, as_of, args.regenerate)
-    # The folder is given by path, not opened: a run that re-points `docs` while the
-    # server runs is served from its next request on.
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(docs))
+    report = settings.warehouse_dir / "report"
+
+    class Site(SimpleHTTPRequestHandler):
+        """/report/... from the run report's folder, everything else from the docs site.
+        The folders are given by path, not opened: a run that re-points them while the
+        server runs is served from its next request on."""
+
+        def translate_path(self, path: str) -> str:
+            route = path.split("?", 1)[0].split("#", 1)[0]
+            if route == REPORT_ROUTE or route.startswith(REPORT_ROUTE + "/"):
+                self.directory = str(report)
+                path = path[len(REPORT_ROUTE) :] or "/"
+            else:
+                self.directory = str(docs)
+            return super().translate_path(path)
+
+    handler = functools.partial(Site, directory=str(docs))
     with ThreadingHTTPServer((HOST, args.port), handler) as server:
-        print(f"dbt docs: http://{HOST}:{args.port}/  (serving {docs}; Ctrl-C stops)", flush=True)
+        print(
+            f"dbt docs: http://{HOST}:{args.port}/  run report: "
+            f"http://{HOST}:{args.port}{REPORT_ROUTE}/  (serving {docs}; Ctrl-C stops)",
+            flush=True,
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:

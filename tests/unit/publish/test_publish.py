@@ -365,7 +365,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_docs_serves_the_current_docs_folder(settings):
+def test_serve_docs_serves_the_current_docs_folder_and_the_run_report(settings):
     warehouse = settings.warehouse_dir
 
     def publish_docs(run_id: str, title: str) -> None:
@@ -393,6 +393,11 @@ def test_serve_docs_serves_the_current_docs_folder(settings):
         assert page() == "<title>first</title>"
         publish_docs("r2", "second")  # a run publishes while the server runs
         assert page() == "<title>second</title>"
+        # the run report beside it, at the URL of its dbt exposure
+        (warehouse / "report").mkdir()
+        (warehouse / "report" / "index.html").write_text("<title>report</title>")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/report", timeout=10) as r:
+            assert r.read().decode() == "<title>report</title>"  # redirected to /report/
     finally:
         server.terminate()
         server.wait(timeout=10)
