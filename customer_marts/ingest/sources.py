@@ -219,6 +219,17 @@ def load(
     )
 
 
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words: "a number", "a list", ..."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if value == []:
+        return "an empty list"
+    return {list: "a list", dict: "a mapping", str: "text"}.get(type(value), "empty")
+
+
 def _source(
     path: Path, contract: Source, entry: dict[str, Any], presets: dict[str, Any]
 ) -> SourceConfig:
@@ -250,7 +261,20 @@ def _source(
         return SourceConfigError(f"{where}: {message}")
 
     globs = merged["glob"]
-    globs = (globs,) if isinstance(globs, str) else tuple(globs)
+    if isinstance(globs, str):
+        globs = (globs,)
+    elif isinstance(globs, list) and globs and all(isinstance(glob, str) for glob in globs):
+        globs = tuple(globs)
+    else:
+        raise fail(f"glob must be a file pattern or a list of them, not {_kind(globs)}")
+    for key in ("columns", "derive"):
+        if merged[key] is not None and not isinstance(merged[key], dict):
+            raise fail(f"{key} must map export column names to names, not be {_kind(merged[key])}")
+    required_names = merged["required"]
+    if required_names is not None and not (
+        isinstance(required_names, list) and all(isinstance(name, str) for name in required_names)
+    ):
+        raise fail(f"required must be a list of column names, not {_kind(required_names)}")
     if merged["format"] not in FORMATS:
         raise fail(f"format {merged['format']!r} is not one of {', '.join(FORMATS)}")
     delimiter = merged["delimiter"]

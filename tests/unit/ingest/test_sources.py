@@ -69,6 +69,12 @@ def test_a_preset_applies_and_the_source_keys_win():
         ({"sources": {"orders": {"columns": {"Total": "Amount"}}}}, "not a lower_snake name"),
         ({"sources": {"orders": {"derive": {"revenue": "1"}}}}, "'revenue' is not a column"),
         ({"reporting_currency": "dollars"}, "not an ISO code"),
+        # wrong YAML types: a clear error, not a TypeError from deep inside
+        ({"sources": {"orders": {"glob": 5}}}, "sources.orders: glob must be a file pattern"),
+        ({"sources": {"orders": {"glob": []}}}, "not an empty list"),
+        ({"sources": {"orders": {"columns": ["Total"]}}}, "columns must map export column"),
+        ({"sources": {"orders": {"derive": "x"}}}, "derive must map export column"),
+        ({"sources": {"orders": {"required": "order_id"}}}, "required must be a list"),
     ],
 )
 def test_config_mistakes_are_named(overrides, message):
