@@ -1,6 +1,6 @@
 """Benchmarks at 1M and 10M orders: `make bench`, i.e. `python -m bench` (`--scale small` to try it out in minutes).
 
-Writes bench/results.json and BENCHMARKS.md (bench/harness.py explains each figure).
+Writes bench/results.json and BENCHMARKS.md (bench/harness.py explains each figure; bench/ holds one module per part of the measurement).
 """
 
 import argparse

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import harness as bench
+from bench import data, floor, harness, lifetimes, markdown, measuring
 from customer_marts.clv.fitting import Fit
 from customer_marts.ingest.run import ingest
 from tests.conftest import copy_warehouse
@@ -51,7 +51,7 @@ BY_HAND = pd.DataFrame(
 
 
 def test_lifetimes_summary_equals_the_hand_worked_btyd_inputs():
-    assert bench.compare_summaries(BY_HAND, bench.lifetimes_summary(ORDERS, AS_OF)) == {
+    assert lifetimes.compare_summaries(BY_HAND, lifetimes.lifetimes_summary(ORDERS, AS_OF)) == {
         "customers": 3,
         "monetary_max_rel_diff": 0.0,
     }
@@ -65,12 +65,12 @@ def test_a_summary_that_differs_from_lifetimes_is_refused(column, value, message
     ours = BY_HAND.copy()
     ours.loc[0, column] = value
     with pytest.raises(AssertionError, match=message):
-        bench.compare_summaries(ours, bench.lifetimes_summary(ORDERS, AS_OF))
+        lifetimes.compare_summaries(ours, lifetimes.lifetimes_summary(ORDERS, AS_OF))
 
 
 def test_a_summary_with_other_customers_is_refused():
     with pytest.raises(AssertionError, match="customers differ"):
-        bench.compare_summaries(BY_HAND.iloc[:2], bench.lifetimes_summary(ORDERS, AS_OF))
+        lifetimes.compare_summaries(BY_HAND.iloc[:2], lifetimes.lifetimes_summary(ORDERS, AS_OF))
 
 
 def test_our_fit_and_lifetimes_agree_on_simulated_customers():
@@ -92,22 +92,22 @@ def test_our_fit_and_lifetimes_agree_on_simulated_customers():
             if rng.uniform() < dropout[i]:
                 break
     m = np.where(x > 0, rng.gamma(6.0, 10.0, n), 0.0)
-    ours = bench.our_fit(x, t_x, T, m)
+    ours = lifetimes.our_fit(x, t_x, T, m)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = bench.lifetimes_fit(x, t_x, T, m)
+        theirs = lifetimes.lifetimes_fit(x, t_x, T, m)
     assert all(isinstance(fit, Fit) and fit.converged for fit in ours)
-    assert bench.compare_fits(ours, theirs) < bench.PARAMETER_RTOL
+    assert lifetimes.compare_fits(ours, theirs) < lifetimes.PARAMETER_RTOL
 
 
 def test_timed_takes_the_median_of_fast_runs_and_one_slow_run(monkeypatch):
     clock = iter([0.0, 1.0, 1.0, 4.0, 4.0, 6.0, 6.0, 7.0, 7.0, 10.0])  # 1, 3, 2, 1, 3 s
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
-    seconds, result, runs = bench.timed(lambda: "done")
+    monkeypatch.setattr(measuring.time, "perf_counter", lambda: next(clock))
+    seconds, result, runs = measuring.timed(lambda: "done")
     assert (seconds, result, runs) == (2.0, "done", [1.0, 3.0, 2.0, 1.0, 3.0])
     slow = iter([0.0, 12.0])
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(slow))
-    assert bench.timed(lambda: None)[0] == 12.0  # a single run of 12 s
+    monkeypatch.setattr(measuring.time, "perf_counter", lambda: next(slow))
+    assert measuring.timed(lambda: None)[0] == 12.0  # a single run of 12 s
 
 
 def test_models_come_in_dependency_order(tmp_path):
@@ -125,21 +125,21 @@ def test_models_come_in_dependency_order(tmp_path):
         "test.p.t": {"resource_type": "test", "name": "t"},
     }
     (tmp_path / "manifest.json").write_text(json.dumps({"nodes": nodes}))
-    assert [model["name"] for model in bench.dbt_models(tmp_path)] == ["z_stg", "m_int", "a_mart"]
+    assert [model["name"] for model in floor.dbt_models(tmp_path)] == ["z_stg", "m_int", "a_mart"]
 
 
 def test_the_floor_load_reads_every_landed_row(small_demo, tmp_path):
     # second method: the pipeline's own ingest of the same files
-    seconds, rows = bench.floor_load(small_demo, tmp_path / "load.duckdb")
+    seconds, rows = floor.floor_load(small_demo, tmp_path / "load.duckdb")
     summary = ingest(tmp_path / "build.duckdb", small_demo, "run")
     assert seconds > 0 and rows == summary.rows_loaded == summary.rows_read
 
 
 def test_the_next_day_lands_cleanly_after_the_history(small_demo, tmp_path):
-    bench.link_tree(small_demo, tmp_path / "landing")
+    data.link_tree(small_demo, tmp_path / "landing")
     info = json.loads((small_demo / "_demo.json").read_text())
     ingest(tmp_path / "build.duckdb", tmp_path / "landing", "history")
-    bench.write_next_day(tmp_path / "landing", info, date(2026, 1, 1), 300)
+    data.write_next_day(tmp_path / "landing", info, date(2026, 1, 1), 300)
     summary = ingest(tmp_path / "build.duckdb", tmp_path / "landing", "next")
     # only the two new files are read; all 300 orders and ~30 responses load, no
     # duplicate ids with the history, nothing quarantined
@@ -155,7 +155,7 @@ def test_the_next_day_lands_cleanly_after_the_history(small_demo, tmp_path):
 def test_the_report_keeps_its_notes(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text(
-        f"OLD-GENERATED-TEXT\n{bench.NOTES_START}\nhand-written finding\n{bench.NOTES_END}\n"
+        f"OLD-GENERATED-TEXT\n{markdown.NOTES_START}\nhand-written finding\n{markdown.NOTES_END}\n"
     )
     run = {
         "seconds": 10.0,
@@ -210,7 +210,7 @@ def test_the_report_keeps_its_notes(tmp_path):
         "scale": "full",
         "date": "2026-01-01 00:00 UTC",
     }
-    bench.render(document, path)
+    markdown.render(document, path)
     text = path.read_text()
     assert "hand-written finding" in text and "OLD-GENERATED-TEXT" not in text
     assert "| 130 | <= 120 | **missed** |" in text
@@ -229,7 +229,7 @@ def test_clv_models_timing_reports_the_fits_and_intervals(tmp_path):
         con.execute(
             "create table intermediate.int_customers_summarised_for_clv as select * from frame"
         )
-    models = bench.clv_models_timing(build_db)
+    models = lifetimes.clv_models_timing(build_db)
     assert models["customers"] == 3_000 and all(models["converged"].values())
     for key in (
         "single_fit_seconds",
@@ -240,7 +240,7 @@ def test_clv_models_timing_reports_the_fits_and_intervals(tmp_path):
         assert models[key] > 0, key
     # a run fits every model twice and computes both intervals: more than one fit's work
     assert models["run_over_single_fit"] > 1
-    lines = "\n".join(bench._clv_models_lines(models, "1m"))
+    lines = "\n".join(markdown._clv_models_lines(models, "1m"))
     assert "## CLV models" in lines and "BG/NBD, MBG/NBD, Pareto/NBD" in lines
 
 
@@ -248,7 +248,7 @@ def test_clv_models_timing_reports_the_fits_and_intervals(tmp_path):
 def test_the_clv_step_reruns_exactly_the_clv_models(published_demo, small_demo, tmp_path):
     warehouse = copy_warehouse(published_demo, tmp_path / "warehouse")
     runs = {"warehouse": warehouse, "landing": small_demo, "workdir": tmp_path, "as_of": AS_OF}
-    step = bench.clv_step(runs)
+    step = harness.clv_step(runs)
     clv_marts = {"customer_clv", "clv_model_fit", "clv_validation", "clv_by_cohort"}
     assert clv_marts <= set(step["models"]) and "dim_customers" not in step["models"]
     assert {"int_btyd_parameters_fitted", "int_customers_summarised_for_clv"} <= set(step["models"])
