@@ -35,14 +35,8 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
-from customer_marts.report.charts import (
-    MAX_COHORTS,
-    clv_by_segment,
-    clv_holdout,
-    cohort_heatmap,
-    nps_trend,
-    retention_trend,
-)
+from customer_marts.report.charts import MAX_COHORTS, cohort_heatmap, nps_trend, retention_trend
+from customer_marts.report.clv_charts import clv_by_segment, clv_holdout
 from customer_marts.report.quality import published_run, quality_section
 from customer_marts.report.source import MAX_MONTHS, Source, Unavailable
 from customer_marts.report.svg import esc
