@@ -30,7 +30,8 @@ EMAIL_PATTERN = (
 class Column:
     """One canonical column.
 
-    kind: text | timestamp | decimal | integer | enum | currency
+    kind: text | timestamp | date | decimal | integer | enum | currency
+    - date is a calendar day ("2024-03-05"; a timestamp's time of day is ignored);
     - integer accepts integral values written with a zero fraction ("7", "7.0");
     - currency is an ISO code, upper-cased, that must be the reporting currency
       (or have a rate in the configured rates file);
@@ -57,12 +58,26 @@ class Column:
 
 @dataclass(frozen=True)
 class Source:
+    """One source of the contract.
+
+    `key`: the columns that identify a row (one row per key is kept: the latest file,
+    then the latest line, wins). `replaced_by` (default: the key) is the unit a later
+    delivery replaces: with ("order_id",), a later file that holds any line of an
+    order replaces all earlier lines of that order, also those it no longer lists.
+    """
+
     name: str
     folder: str
-    key: str
-    event_at: str
+    key: tuple[str, ...]
+    event_at: str | None = None  # when a row happened (None: order_lines, see orders)
     columns: tuple[Column, ...] = field(default_factory=tuple)
     customer_column: str | None = "customer_id"
+    replaced_by: tuple[str, ...] = ()
+
+    @property
+    def unit(self) -> tuple[str, ...]:
+        """The columns of what a later delivery replaces as a whole."""
+        return self.replaced_by or self.key
 
     @property
     def required(self) -> list[str]:
@@ -79,7 +94,7 @@ class Source:
 ORDERS = Source(
     name="orders",
     folder="orders",
-    key="order_id",
+    key=("order_id",),
     event_at="ordered_at",
     columns=(
         Column("order_id", required=True),
@@ -96,13 +111,19 @@ ORDERS = Source(
         Column("currency", "currency"),
         Column("channel", lowercase=True),
         Column("country"),
+        # Optional parts of the amount, so that order lines reconcile with it:
+        # lines - discount + shipping + tax (- refunded, where the amount nets it).
+        Column("discount_amount", "decimal", minimum=0, currency_column="currency"),
+        Column("shipping_amount", "decimal", minimum=0, currency_column="currency"),
+        Column("tax_amount", "decimal", minimum=0, currency_column="currency"),
+        Column("refunded_amount", "decimal", minimum=0, currency_column="currency"),
     ),
 )
 
 SURVEYS = Source(
     name="surveys",
     folder="surveys",
-    key="response_id",
+    key=("response_id",),
     event_at="responded_at",
     columns=(
         Column("response_id", required=True),
@@ -120,7 +141,7 @@ SURVEYS = Source(
 SURVEY_SENDS = Source(
     name="survey_sends",
     folder="survey_sends",
-    key="send_id",
+    key=("send_id",),
     event_at="sent_at",
     columns=(
         Column("send_id", required=True),
@@ -130,4 +151,45 @@ SURVEY_SENDS = Source(
     ),
 )
 
-SOURCES: dict[str, Source] = {source.name: source for source in (ORDERS, SURVEYS, SURVEY_SENDS)}
+# One row per line item of an order (optional). A later delivery holding any line of
+# an order replaces all earlier lines of that order (a correction may have fewer).
+ORDER_LINES = Source(
+    name="order_lines",
+    folder="order_lines",
+    key=("order_id", "line_number"),
+    replaced_by=("order_id",),
+    customer_column=None,
+    columns=(
+        Column("order_id", required=True),
+        Column("line_number", "integer", required=True, minimum=1),
+        Column("product_id", required=True),
+        Column("product_name", free_text=True),
+        Column("category"),
+        Column("vendor"),
+        Column("quantity", "integer", required=True, minimum=0),
+        Column("unit_price", "decimal", minimum=0, currency_column="currency"),
+        Column("line_amount", "decimal", required=True, minimum=0, currency_column="currency"),
+        Column("discount_amount", "decimal", minimum=0, currency_column="currency"),
+        Column("currency", "currency"),
+    ),
+)
+
+# Marketing spend per channel (and campaign) per day (optional): the cost side of CAC.
+MARKETING_SPEND = Source(
+    name="marketing_spend",
+    folder="marketing_spend",
+    key=("spent_on", "channel", "campaign"),
+    event_at="spent_on",
+    customer_column=None,
+    columns=(
+        Column("spent_on", "date", required=True),
+        Column("channel", required=True, lowercase=True),
+        Column("campaign"),
+        Column("amount", "decimal", required=True, minimum=0, currency_column="currency"),
+        Column("currency", "currency"),
+    ),
+)
+
+SOURCES: dict[str, Source] = {
+    source.name: source for source in (ORDERS, SURVEYS, SURVEY_SENDS, ORDER_LINES, MARKETING_SPEND)
+}

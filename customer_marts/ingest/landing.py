@@ -67,7 +67,8 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
     """Read `files` into the view `<source>__landed` (malformed CSV records into
     `<source>__rejected`). Run it outside a transaction: a failed read aborts one.
 
-    The view has file_seq, file_name, line_number and one text column per target
+    The view has file_seq, file_name, _line_number (the line in the file: a name no
+    canonical column has; `line_number` is one of order_lines) and one text column per target
     name of the source (`SourceConfig.targets`), as read (NULL for an empty field).
     """
     reader = Reader(con, config)

@@ -16,7 +16,7 @@ from customer_marts.ingest.plan import GONE, Plan
 from customer_marts.ingest.rules import RowOptions, create_checked_table
 from customer_marts.ingest.shaping import create_shaped_view, raw_record_sql
 from customer_marts.ingest.sources import SourceConfig
-from customer_marts.ingest.sql import literal, quote
+from customer_marts.ingest.sql import key_in, literal, names_list, quote
 from customer_marts.runs import manifest
 
 
@@ -42,14 +42,16 @@ def load_source(
     finally:
         con.execute("set TimeZone = 'UTC'")
     _quarantine(con, config, landed.rejected, run_id)
-    key = quote(config.contract.key)
-    # The latest file wins: rows of earlier files with the same key become duplicates.
+    unit = config.contract.unit
+    # The latest file wins: rows of earlier files with the same key (or, for order lines,
+    # of the same order: a later delivery replaces all its lines) become duplicates.
+    kept = (
+        f"select {names_list(unit)} from checked where failed_reason is null and not is_duplicate"
+    )
     superseded = con.execute(
         f"""
-        delete from raw.{source}
-        where {key} in (
-            select {key} from checked where failed_reason is null and not is_duplicate
-        )
+        delete from raw.{source} as earlier
+        where {key_in(unit, "earlier", kept)}
         returning _file_name
         """
     ).fetchall()
@@ -61,7 +63,7 @@ def load_source(
     con.execute(
         f"""
         insert into raw.{source} ({columns}, _file_name, _line_number, _run_id)
-        select {columns}, file_name, line_number, ?
+        select {columns}, file_name, _line_number, ?
         from checked where failed_reason is null and not is_duplicate
         """,
         [run_id],
@@ -114,17 +116,17 @@ def _quarantine(
         return
     records = f"""
         with failed as (
-            select file_seq, file_name, line_number, failed_column, failed_reason
+            select file_seq, file_name, _line_number, failed_column, failed_reason
             from checked where failed_reason is not null
         ),
         records as (
             select failed.*, {raw_record_sql(config)} as raw_record
-            from failed join shaped using (file_seq, file_name, line_number)
+            from failed join shaped using (file_seq, file_name, _line_number)
             union all
             select file_seq, file_name, line_number, "column", reason, raw_record
             from {rejected}
         )
-        select file_seq, file_name, line_number, failed_column as "column",
+        select file_seq, file_name, _line_number as line_number, failed_column as "column",
             failed_reason as reason, raw_record
         from records
     """
@@ -167,6 +169,6 @@ def _notes(con: duckdb.DuckDBPyConnection, config: SourceConfig, landed: Landed)
         for file_name, count in lines.items():
             notes[file_name] = (
                 f"{count} line(s) collapsed into {records.get(file_name, 0)} record(s), one per "
-                f"{config.contract.key}; rows_* count records"
+                f"{', '.join(config.contract.key)}; rows_* count records"
             )
     return notes

@@ -26,6 +26,7 @@ NUMERIC_TYPES = (
 
 PARQUET_TYPES = {
     "timestamp": ("VARCHAR", "DATE", "TIMESTAMP"),
+    "date": ("VARCHAR", "DATE", "TIMESTAMP"),
     "decimal": ("VARCHAR", *NUMERIC_TYPES),
     "integer": ("VARCHAR", *NUMERIC_TYPES),
 }

@@ -108,7 +108,7 @@ class Reader:
         line = "lines.line_number" if exact else f"part.rowid - reading.first_rowid + {first_line}"
         join = f"join {self.table('lines', part)} as lines on lines.rid = part.rowid"
         self.parts[part] = f"""
-            select reading.file_seq, reading.file_name, {line} as line_number,
+            select reading.file_seq, reading.file_name, {line} as _line_number,
                 {", ".join(values)}
             from {table} as part
             join {self.reading} as reading
@@ -122,7 +122,7 @@ class Reader:
             columns = ", ".join(f"null::varchar as {quote(t)}" for t in self.config.targets)
             selects = [
                 "select null::integer as file_seq, null::varchar as file_name, "
-                f"null::bigint as line_number, {columns} where false"
+                f"null::bigint as _line_number, {columns} where false"
             ]
         view = f"{self.prefix}landed"
         self.con.execute(f"create or replace temp view {view} as {' union all '.join(selects)}")

@@ -14,7 +14,7 @@ import duckdb
 
 from customer_marts.ingest.contract import EMAIL_PATTERN, Column
 from customer_marts.ingest.sources import SourceConfig
-from customer_marts.ingest.sql import literal, quote
+from customer_marts.ingest.sql import key_in, literal, names_list, quote
 from customer_marts.runs.schema import column_type
 
 MISSING = "missing required value"
@@ -68,6 +68,8 @@ def parsed_value(column: Column) -> str | None:
             f"(coalesce(try_cast({text} as timestamptz), try_cast({spaced} as timestamptz)) "
             "at time zone 'UTC')"
         )
+    if column.kind == "date":
+        return f"try_cast({text} as date)"
     if column.kind == "decimal":
         return f"try_cast({text} as {column_type(column)})"
     if column.kind == "integer":
@@ -99,6 +101,8 @@ def row_rules(column: Column, options: RowOptions) -> list[tuple[str, str]]:
         )
     if column.kind == "timestamp":
         rules.append((f"{text} is not null and {value} is null", "unparseable timestamp"))
+    elif column.kind == "date":
+        rules.append((f"{text} is not null and {value} is null", "unparseable date"))
     elif column.kind == "decimal":
         rules.append((f"{text} is not null and {value} is null", "unparseable number"))
     elif column.kind == "integer":
@@ -202,25 +206,25 @@ def create_checked_table(
         f"{final_value(c, options, currency_of.get(c.name))} as {quote(c.name)}"
         for c in contract.columns
     )
-    key = quote(contract.key)
+    key, unit = names_list(contract.key), names_list(contract.unit)
     rule, rule_columns, rule_reasons = failure_case(config, options)
     names = ", ".join(quote(c.name) for c in contract.columns)
     con.execute(
         f"""
         create or replace temp table checked as
         with texts as (
-            select file_seq, file_name, line_number{rate}, {texts}
+            select file_seq, file_name, _line_number{rate}, {texts}
             from {source} as src
         ),
         typed as (
             select *{", " + values if values else ""} from texts
         ),
         cased as (
-            select file_seq, file_name, line_number, {rule} as failed_rule, {finals}
+            select file_seq, file_name, _line_number, {rule} as failed_rule, {finals}
             from typed
         )
         select
-            file_seq, file_name, line_number,
+            file_seq, file_name, _line_number,
             ({rule_columns})[failed_rule] as failed_column,
             ({rule_reasons})[failed_rule] as failed_reason,
             {names},
@@ -229,26 +233,35 @@ def create_checked_table(
         """
     )
     # Duplicates: of the valid rows sharing a key, the latest file (then the latest line)
-    # wins. Only keys that repeat are numbered: numbering every row would sort them all.
+    # wins; where a later delivery replaces a larger unit (an order's lines), a row whose
+    # unit a later file holds is one too. Only units that repeat are numbered:
+    # numbering every row would sort them all.
+    replaced = (
+        ""
+        if contract.unit == contract.key
+        else f" or file_seq < max(file_seq) over (partition by {unit})"
+    )
+    repeated = (
+        f"select {unit} from checked where failed_reason is null "
+        f"group by {unit} having count(*) > 1"
+    )
     con.execute(
         f"""
         update checked set is_duplicate = true
         from (
-            select file_seq, line_number
+            select file_seq, _line_number
             from (
                 select
-                    file_seq, line_number,
+                    file_seq, _line_number,
                     row_number() over (
-                        partition by {key} order by file_seq desc, line_number desc
-                    ) as number
-                from checked
-                where failed_reason is null and {key} in (
-                    select {key} from checked where failed_reason is null
-                    group by {key} having count(*) > 1
-                )
+                        partition by {key} order by file_seq desc, _line_number desc
+                    ) > 1{replaced} as superseded
+                from checked as candidate
+                where failed_reason is null
+                    and {key_in(contract.unit, "candidate", repeated)}
             )
-            where number > 1
+            where superseded
         ) as later
-        where checked.file_seq = later.file_seq and checked.line_number = later.line_number
+        where checked.file_seq = later.file_seq and checked._line_number = later._line_number
         """
     )

@@ -13,7 +13,7 @@ import duckdb
 from customer_marts.config import Settings
 from customer_marts.ingest.contract import EMAIL
 from customer_marts.ingest.sources import SourceConfig
-from customer_marts.ingest.sql import mask_emails, quote
+from customer_marts.ingest.sql import mask_emails, names_list, quote
 
 # CUSTOMER_KEY_SALT must be a secret: anyone who knows it can hash a list of addresses
 # and match the keys. Shorter ones, and values published anywhere, are refused.
@@ -50,6 +50,15 @@ def customer_key_sql(email: str) -> str:
     return f"sha256(getvariable('customer_key_salt') || {address})"
 
 
+def collapse_group(key: tuple[str, ...]) -> str:
+    """GROUP BY terms of collapsing: one record per key in a file; a row whose key is
+    incomplete stays a record of its own (it is then quarantined for the missing value)."""
+    if len(key) == 1:
+        return f"coalesce({quote(key[0])}, '#' || _line_number)"
+    missing = " or ".join(f"{quote(name)} is null" for name in key)
+    return f"{names_list(key)}, case when {missing} then _line_number end"
+
+
 def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, landed: str) -> None:
     """The view `shaped`: landed rows collapsed, derived and keyed, as canonical text.
 
@@ -62,18 +71,17 @@ def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, lan
     if config.collapse or config.derive:
         # Derive expressions and collapsing see trimmed text, NULL when empty.
         trimmed = ", ".join(f"nullif(trim({name}), '') as {name}" for name in names)
-        source = f"(select file_seq, file_name, line_number, {trimmed} from {landed})"
+        source = f"(select file_seq, file_name, _line_number, {trimmed} from {landed})"
     if config.collapse:
-        key = quote(config.contract.key)
         firsts = ", ".join(
-            f"first({name} order by line_number) filter (where {name} is not null) as {name}"
+            f"first({name} order by _line_number) filter (where {name} is not null) as {name}"
             for name in names
         )
         source = f"""(
             select file_seq, any_value(file_name) as file_name,
-                min(line_number) as line_number, {firsts}
+                min(_line_number) as _line_number, {firsts}
             from {source}
-            group by file_seq, coalesce({key}, '#' || line_number)
+            group by file_seq, {collapse_group(config.contract.key)}
         )"""
     derive = dict(config.derive)
     outputs = []
@@ -93,7 +101,7 @@ def create_shaped_view(con: duckdb.DuckDBPyConnection, config: SourceConfig, lan
     con.execute(
         f"""
         create or replace temp view shaped as
-        select file_seq, file_name, line_number, {", ".join([*outputs, *helpers, masked])}
+        select file_seq, file_name, _line_number, {", ".join([*outputs, *helpers, masked])}
         from {source} as src
         """
     )

@@ -30,3 +30,21 @@ def mask_emails(text: str) -> str:
 def reader_error(exc: Exception) -> str:
     """The first line of a reader's error (DuckDB quotes the record on later lines)."""
     return str(exc).strip().splitlines()[0][:300]
+
+
+def names_list(names: tuple[str, ...] | list[str]) -> str:
+    """Quoted column names, comma-separated (a key's columns, for PARTITION BY)."""
+    return ", ".join(quote(name) for name in names)
+
+
+def key_in(names: tuple[str, ...], outer: str, keys: str) -> str:
+    """SQL condition: the row `outer` has a key (the columns `names`) that the query
+    `keys` returns. NULL matches NULL, so an optional key column (a spend row
+    without campaign) still identifies its row; a one-column key uses IN."""
+    if len(names) == 1:
+        name = quote(names[0])
+        return f"{outer}.{name} in (select {name} from ({keys}))"
+    match = " and ".join(
+        f"{outer}.{quote(name)} is not distinct from keys.{quote(name)}" for name in names
+    )
+    return f"exists (select 1 from ({keys}) as keys where {match})"

@@ -15,6 +15,7 @@ SQL_TYPES = {
     "enum": "varchar",
     "currency": "varchar",
     "timestamp": "timestamp",
+    "date": "date",
     "decimal": "decimal(18, 2)",
     "integer": "integer",
 }

@@ -38,7 +38,13 @@ def test_the_source_is_named_like_its_schema_and_staging_models_after_it(manifes
     sources = {(s["source_name"], s["schema"]) for s in manifest["sources"].values()}
     assert sources == {("raw", "raw")}
     staging = {name for name, node in models(manifest).items() if layer(node) == "staging"}
-    assert staging == {"stg_raw__orders", "stg_raw__survey_responses", "stg_raw__survey_sends"}
+    assert staging == {
+        "stg_raw__orders",
+        "stg_raw__survey_responses",
+        "stg_raw__survey_sends",
+        "stg_raw__order_lines",
+        "stg_raw__marketing_spend",
+    }
     for name in staging:
         assert models(manifest)[name]["original_file_path"].startswith("models/staging/raw/")
 
@@ -122,6 +128,8 @@ def test_no_check_is_both_a_dbt_test_and_an_expectation(manifest):
     # raw.<table> is what stg_raw__<table> reads: the same column checked twice
     staged = {"stg_raw__orders": "orders", "stg_raw__survey_responses": "surveys"}
     staged["stg_raw__survey_sends"] = "survey_sends"
+    staged["stg_raw__order_lines"] = "order_lines"
+    staged["stg_raw__marketing_spend"] = "marketing_spend"
     dbt = {(staged.get(model, model), column, kind) for model, column, kind in dbt_checks(manifest)}
     assert sorted(dbt & ge_checks()) == []
     # the split: keys and accepted values are dbt's, value ranges Great Expectations'

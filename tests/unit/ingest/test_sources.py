@@ -28,9 +28,15 @@ def query(settings, sql):
         return con.execute(sql).fetchall()
 
 
-def test_packaged_config_declares_the_three_sources_with_defaults():
+def test_packaged_config_declares_the_five_sources_with_defaults():
     config = load()
-    assert list(config.sources) == ["orders", "surveys", "survey_sends"]
+    assert list(config.sources) == [
+        "orders",
+        "surveys",
+        "survey_sends",
+        "order_lines",
+        "marketing_spend",
+    ]
     orders = config.sources["orders"]
     assert (orders.folder, orders.format, orders.delimiter, orders.timezone) == (
         "orders",

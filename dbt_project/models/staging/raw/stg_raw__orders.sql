@@ -18,6 +18,10 @@ renamed as (
         currency,
         channel,
         country,
+        discount_amount,
+        shipping_amount,
+        tax_amount,
+        refunded_amount,
         _file_name as source_file_name,
         _line_number as source_line_number
 
