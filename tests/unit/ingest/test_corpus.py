@@ -176,6 +176,7 @@ def assert_rows_conserved(con: duckdb.DuckDBPyConnection) -> None:
         from audit.ingested_files as files
         left join audit.quarantine as quarantine
             on quarantine.file_name = files.file_name and quarantine.run_id = files.run_id
+            and quarantine.source = files.source
         where files.status in ('loaded', 'replaced')
         group by all
         having count(quarantine.file_name) <> files.rows_quarantined
