@@ -42,7 +42,8 @@ def problems(output: str) -> list[str]:
 def test_the_projects_configuration_is_valid(config_dir, capsys):
     code, output = validate(capsys)
     assert code == 0, output
-    assert f"{config_dir / 'sources.yml'}: ok (orders, surveys, survey_sends)" in output
+    sources = "orders, surveys, survey_sends, order_lines, marketing_spend"
+    assert f"{config_dir / 'sources.yml'}: ok ({sources})" in output
     assert "problem" not in output
 
 
