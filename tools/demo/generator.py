@@ -3,22 +3,24 @@
 Each customer has a hidden satisfaction score. Satisfied customers buy more
 often, stay longer and answer surveys more kindly, so detractors churn more
 than promoters, as in real data. Customers are acquired through channels
-(including `referral`) with growth and a year-end peak; while alive they buy as
-a Poisson process, then churn silently. About 5 % of orders are cancelled and
-3 % refunded. Files are written one per day, as a shop platform exports them,
-in the canonical landing contract (docs/landing-contract.md). Survey
-invitations (`survey_sends`) cover every answered survey plus unanswered ones,
-so that about 35 % are answered; they come from their own random stream.
+(channels.py: growth, a year-end peak, a shifting channel mix) and prefer a product
+category (catalogue.py); both change how long they stay and how often they buy
+(referral customers stay longer, paid social churns faster, subscribers stay). While
+alive they buy as a Poisson process after their first order, then churn silently.
+About 5 % of orders are cancelled and 3 % refunded. Files are written one per day,
+as a shop platform exports them, in the canonical landing contract
+(docs/landing-contract.md). Survey invitations (`survey_sends`) cover every answered
+survey plus unanswered ones, so that about 35 % are answered; the orders' line items
+(`order_lines`, lines.py) and the marketing spend (`marketing_spend`, spend.py) come
+from their own random streams, as the sends do.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +29,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from customer_marts.config import DEMO_MARKER
+from tools.demo.catalogue import CATEGORY_LIFETIME, CATEGORY_REPEAT, preferred_categories
+from tools.demo.channels import (
+    CHANNEL_LIFETIME,
+    CHANNEL_REPEAT,
+    CHANNELS,
+    SEASONALITY,
+    acquisition_share,
+    draw_channels,
+    history_months,
+)
+from tools.demo.export import write_files
+from tools.demo.lines import generate_lines
+from tools.demo.spend import generate_spend
 
 log = logging.getLogger(__name__)
 
-CHANNELS = np.array(["organic", "paid_search", "social", "email", "referral"])
-CHANNEL_WEIGHTS = np.array([0.34, 0.24, 0.16, 0.10, 0.16])
 REPEAT_CHANNELS = np.array(["organic", "email", "direct", "app"])
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "NL", "CA"])
 COUNTRY_WEIGHTS = np.array([0.45, 0.17, 0.14, 0.10, 0.06, 0.08])
-# Relative demand by calendar month (index 0 = January): a year-end peak.
-SEASONALITY = np.array([0.8, 0.75, 0.85, 0.9, 0.95, 0.9, 0.85, 0.9, 0.95, 1.0, 1.25, 1.4])
 # Survey invitations (survey_sends): the share answered, and their own random stream.
 RESPONSE_RATE = 0.35
-# repeat_rate for five orders per customer (200,000 customers, seed 42: 1,006,081 orders).
-FIVE_ORDERS_RATE = 0.67
+# repeat_rate for five orders per customer (200,000 customers, seed 42: 1,001,620 orders).
+FIVE_ORDERS_RATE = 0.68
 SENDS_STREAM = 1
 COMMENTS = {
     "detractor": ["Delivery was late.", "Support never answered.", "Item broke quickly."],
@@ -73,30 +84,33 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     days = (spec.end - spec.start).days + 1
     n = spec.customers
 
-    # Acquisition: growing over time, peaking at year end.
-    day_index = np.arange(days)
-    months = (pd.Timestamp(spec.start) + pd.to_timedelta(day_index, "D")).month.to_numpy()
-    weight = (1 + day_index / days) * SEASONALITY[months - 1]
-    acquired_day = np.sort(rng.choice(days, size=n, p=weight / weight.sum()))
+    # Acquisition: growing over time, peaking at year end, through the day's channel mix.
+    acquired_day = np.sort(rng.choice(days, size=n, p=acquisition_share(spec)))
     satisfaction = rng.normal(size=n)
     lifetime_days = rng.exponential(260 * np.exp(0.55 * satisfaction))
     rate = spec.repeat_rate * rng.gamma(2.0, 1 / 2.0, size=n) * np.exp(0.35 * satisfaction) / 30
     mean_amount = rng.lognormal(np.log(60), 0.45, size=n)
-    channel = rng.choice(CHANNELS, size=n, p=CHANNEL_WEIGHTS)
+    channel_number = draw_channels(rng, spec, acquired_day)
+    channel = CHANNELS[channel_number]
     country = rng.choice(COUNTRIES, size=n, p=COUNTRY_WEIGHTS)
+    category = preferred_categories(spec)  # its own stream
+    lifetime_days *= CHANNEL_LIFETIME[channel_number] * CATEGORY_LIFETIME[category]
+    rate *= CHANNEL_REPEAT[channel_number] * CATEGORY_REPEAT[category]
 
-    # Repeat purchases: Poisson while alive, thinned by seasonality.
-    alive_until = np.minimum(acquired_day + lifetime_days, days - 1e-9)
-    span = np.maximum(alive_until - acquired_day, 0)
+    # Repeat purchases: Poisson while alive after the first order, thinned by seasonality
+    # (so the first order is the earliest and keeps the acquisition channel).
+    first_at = acquired_day + rng.uniform(0, 1, n)
+    alive_until = np.minimum(first_at + lifetime_days, days - 1e-9)
+    span = np.maximum(alive_until - first_at, 0)
     repeats = rng.poisson(rate * span * SEASONALITY.max())
     owner = np.repeat(np.arange(n), repeats)
-    at = acquired_day[owner] + rng.uniform(0, 1, owner.size) * span[owner]
-    at_month = (pd.Timestamp(spec.start) + pd.to_timedelta(np.floor(at), "D")).month.to_numpy()
+    at = first_at[owner] + rng.uniform(0, 1, owner.size) * span[owner]
+    at_month = history_months(spec)[np.floor(at).astype(np.int64)]
     keep = rng.uniform(size=at.size) < SEASONALITY[at_month - 1] / SEASONALITY.max()
     owner, at = owner[keep], at[keep]
 
     customer_idx = np.concatenate([np.arange(n), owner])
-    day_float = np.concatenate([acquired_day + rng.uniform(0, 1, n), at])
+    day_float = np.concatenate([first_at, at])
     is_first = np.concatenate([np.ones(n, bool), np.zeros(owner.size, bool)])
     order_count = customer_idx.size
     status = rng.choice(
@@ -214,99 +228,43 @@ def _sampled_completed(orders: pd.DataFrame, spec: DemoSpec) -> np.ndarray:
     return completed[picked.sample(frac=spec.survey_share, random_state=spec.seed).to_numpy()]
 
 
-def _write_daily(
-    frame: pd.DataFrame, time_column: str, folder: Path, prefix: str
-) -> dict[str, str]:
-    """One CSV per day of `time_column` (`<prefix>_<YYYY-MM-DD>.csv`), rows in frame order;
-    returns {file name: SHA-256 of its content}.
-
-    The lines are formatted column by column in Arrow (as pandas' `to_csv` writes them:
-    timestamps as ISO 8601 UTC, numbers as Python prints them, -1 scores as empty
-    cells, minimal quoting) and each day's lines are written as one block.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    at = frame[time_column].to_numpy().astype("datetime64[s]")
-    day = at.astype("datetime64[D]")
-    order = np.argsort(day, kind="stable")  # groupby(day): each day's rows in frame order
-    fields = [_csv_field(frame[name], at) for name in frame.columns]
-    text = partial(pa.scalar, type=pa.large_string())
-    row = pc.binary_join_element_wise(*fields, text(","))
-    lines = pc.binary_join_element_wise(row, text("\n"), text("")).take(order)
-    data = lines.buffers()[2]
-    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset :]
-    header = (",".join(frame.columns) + "\n").encode()
-    days, starts = np.unique(day[order], return_index=True)
-    ends = np.append(starts[1:], len(order))
-    written = {}
-    for value, first, last in zip(days, starts, ends, strict=True):
-        name = f"{prefix}_{value}.csv"
-        body = memoryview(data)[offsets[first] : offsets[last]]
-        with (folder / name).open("wb") as handle:
-            handle.write(header)
-            handle.write(body)
-        written[name] = hashlib.sha256(header + body).hexdigest()
-    return written
-
-
-def _csv_field(column: pd.Series, at: np.ndarray) -> pa.LargeStringArray:
-    """A column's CSV text (large strings: a whole export can exceed 2 GB)."""
-    if pd.api.types.is_datetime64_any_dtype(column):
-        # "2024-01-15 10:23:45" (Arrow's cast, far faster than strftime) -> ISO 8601 UTC
-        text = pc.replace_substring(
-            pc.cast(pa.array(at), pa.string()), " ", "T", max_replacements=1
-        )
-        text = pc.binary_join_element_wise(text, "Z", "")
-    elif pd.api.types.is_float_dtype(column):
-        text = _decimal_text(column.to_numpy())
-    elif pd.api.types.is_integer_dtype(column):
-        values = column.to_numpy()
-        # -1 marks "question not asked" (csat_score, ces_score): an empty cell in the export
-        text = pc.cast(pa.array(values), pa.string())
-        if column.name in ("csat_score", "ces_score"):
-            text = pc.if_else(pa.array(values >= 0), text, "")
-    else:
-        text = pa.array(column, pa.string())
-        needs_quotes = pc.match_substring_regex(text, '[,"\r\n]')
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-        text = pc.if_else(needs_quotes, quoted, text)
-    return pc.cast(text, pa.large_string())
-
-
-def _decimal_text(values: np.ndarray) -> pa.Array:
-    """Amounts rounded to cents as Python prints them: 41.88, 41.8, 41.0."""
-    cents = np.rint(values * 100).astype(np.int64)
-    if not np.array_equal(cents / 100, values):
-        raise ValueError("the demo writes amounts rounded to cents only")
-    whole = pc.cast(pa.array(np.sign(cents) * (np.abs(cents) // 100)), pa.string())
-    fraction = np.abs(cents) % 100
-    decimals = pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 2, "0")
-    decimals = pc.if_else(
-        pa.array(fraction % 10 == 0), pc.utf8_slice_codeunits(decimals, 0, 1), decimals
-    )
-    return pc.binary_join_element_wise(whole, decimals, ".")
-
-
 def write_landing(landing_dir: Path, spec: DemoSpec) -> dict[str, int]:
-    """Write the demo exports (one file per day and source) and the demo marker, which
-    lists every file written with its SHA-256 (ingestion names any other file)."""
+    """Write the demo exports (one file per day and source; the marketing spend one per
+    month) and the demo marker, which lists every file written with its SHA-256
+    (ingestion names any other file)."""
     orders, surveys = generate(spec)
     sends = generate_sends(spec, orders)
+    lines = generate_lines(spec, orders)
+    spend = generate_spend(spec)
+    ordered_at = orders["ordered_at"].to_numpy()
     files = {}
-    for frame, column, folder, prefix in (
-        (orders, "ordered_at", "orders", "orders"),
-        (surveys, "responded_at", "surveys", "responses"),
-        (sends, "sent_at", "survey_sends", "sends"),
+    for frame, at, folder, prefix, unit in (
+        (orders, ordered_at, "orders", "orders", "D"),
+        (surveys, surveys["responded_at"].to_numpy(), "surveys", "responses", "D"),
+        (sends, sends["sent_at"].to_numpy(), "survey_sends", "sends", "D"),
+        (lines, ordered_at[lines.index.to_numpy()], "order_lines", "order_lines", "D"),
+        (
+            spend,
+            spend["spent_on"].to_numpy().astype("datetime64[D]"),
+            "marketing_spend",
+            "spend",
+            "M",
+        ),
     ):
-        written = _write_daily(frame, column, landing_dir / folder, prefix)
+        written = write_files(frame, at, landing_dir / folder, prefix, unit)
         files[folder] = {f"{folder}/{name}": sha for name, sha in written.items()}
     summary = {
         "customers": spec.customers,
         "orders": len(orders),
         "survey_responses": len(surveys),
         "survey_sends": len(sends),
+        "order_lines": len(lines),
+        "marketing_spend_rows": len(spend),
         "order_files": len(files["orders"]),
         "survey_files": len(files["surveys"]),
         "send_files": len(files["survey_sends"]),
+        "order_line_files": len(files["order_lines"]),
+        "spend_files": len(files["marketing_spend"]),
     }
     marker = {
         "last_date": spec.end.isoformat(),
