@@ -81,7 +81,8 @@ def test_order_lines_load_and_bad_lines_are_quarantined_naming_line_and_column(s
         settings.landing_dir / "order_lines/lines.csv",
         LINES,
         [
-            ["A1", "1", "SKU-1", "Mug", "equipment", "2", "9.50", "19.00", "usd"],  # 2: ok
+            # 2: ok; an address in the free-text name is masked
+            ["A1", "1", "SKU-1", "Mug for ann@example.com", "equipment", "2", "9.5", "19", "usd"],
             ["A1", "2", "SKU-2", "Beans", "coffee", "1", "", "12.00", ""],  # 3: ok
             ["A1", "0", "SKU-3", "Tea", "tea", "1", "4", "4", ""],  # 4: line 0
             ["A2", "1", "SKU-1", "Mug", "", "1.5", "9.50", "9.50", ""],  # 5: 1.5 units
@@ -108,11 +109,12 @@ def test_order_lines_load_and_bad_lines_are_quarantined_naming_line_and_column(s
     ]
     assert query(
         settings.build_db,
-        "select order_id, line_number, product_id, category, quantity, unit_price::varchar, "
-        "line_amount::varchar, currency, _line_number from raw.order_lines order by 1, 2",
+        "select order_id, line_number, product_id, product_name, category, quantity, "
+        "unit_price::varchar, line_amount::varchar, currency, _line_number "
+        "from raw.order_lines order by 1, 2",
     ) == [
-        ("A1", 1, "SKU-1", "equipment", 2, "9.50", "19.00", "USD", 2),
-        ("A1", 2, "SKU-2", "coffee", 2, "12.00", "24.00", None, 11),  # the later line
+        ("A1", 1, "SKU-1", "Mug for <email>", "equipment", 2, "9.50", "19.00", "USD", 2),
+        ("A1", 2, "SKU-2", "Beans", "coffee", 2, "12.00", "24.00", None, 11),  # the later line
     ]
     # 10 lines: 2 loaded, 7 quarantined, line 3 a duplicate of line 11
     assert manifest(settings, "order_lines") == [("order_lines/lines.csv", "loaded", 10, 2, 7, 1)]
