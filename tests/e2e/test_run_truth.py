@@ -311,8 +311,8 @@ def test_make_demo_fills_any_empty_landing_dir_but_never_one_with_other_files(tm
     shutil.rmtree(settings.landing_dir)  # a folder that does not exist yet
     prepare_landing(settings, demo=True)
     assert (settings.landing_dir / DEMO_MARKER).exists()
-    # 2024-01-01 to 2025-12-31: one orders file a day (730 days)
-    assert len(list((settings.landing_dir / "orders").glob("*.csv"))) == 730
+    # 2024-01-01 to 2025-12-31: one orders file a day (731 days, 2024 is a leap year)
+    assert len(list((settings.landing_dir / "orders").glob("*.csv"))) == 731
     prepare_landing(settings, demo=False)  # holds data now: a plain run is fine
     real = make_settings(tmp_path / "real")
     write_csv(real.landing_dir / "orders" / "export.csv", ORDER_HEADER, [])
