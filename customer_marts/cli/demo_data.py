@@ -1,5 +1,6 @@
-"""Write the demo exports (orders, survey responses and sends of made-up customers, and
-the demo's marker `_demo.json`) into LANDING_DIR or --out. `customer-marts run --demo`
+"""Write the demo exports (orders and their line items, survey responses and sends of
+made-up customers, the marketing spend, and the demo's marker `_demo.json`) into
+LANDING_DIR or --out. `customer-marts run --demo`
 (`make demo`) writes them into an empty LANDING_DIR and runs on them.
 
     customer-marts demo --out /tmp/landing                # 5,000 customers
