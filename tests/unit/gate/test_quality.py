@@ -225,6 +225,7 @@ def test_quarantine_share_over_the_limit_fails_in_ge_and_data_docs(settings, tmp
     failing = json.loads(message.split("failing rows: ", 1)[1].splitlines()[0])
     assert failing == [
         {
+            "source": "orders",
             "file_name": "orders/bad.csv",
             "rows_read": 100,
             "rows_quarantined": 50,

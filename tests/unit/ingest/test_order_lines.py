@@ -5,16 +5,22 @@ Shopify exports read by orders and order_lines from one folder."""
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from customer_marts.config import PROJECT_ROOT, Settings
+from customer_marts.gate.validate import GateFailed, validate
 from customer_marts.ingest import archive
 from customer_marts.ingest.run import ingest
 from customer_marts.ingest.sources import load
+from customer_marts.runs.schema import ensure_schema
+from customer_marts.warehouse import connect
 from tests.conftest import write_csv
 
 CORPUS = Path(__file__).with_name("corpus")
@@ -399,3 +405,37 @@ def test_recover_rebuilds_both_sources_of_a_file_read_twice(settings, monkeypatc
         )
         == files
     )
+
+
+def test_the_quarantine_gate_names_each_source_of_a_shared_file_with_its_own_reasons(
+    settings, tmp_path
+):
+    """A Shopify file read by orders and order_lines, over MAX_QUARANTINE_PCT in both:
+    each failing row names its source and only that source's quarantine reasons."""
+    text = (CORPUS / "shopify_refunded_order.csv").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    lines[1] = lines[1].replace(",50.00,,,,2024-04-02", ",fifty,,,,2024-04-02")  # Total
+    lines[2] = lines[2].replace(",1,Tea Sampler,", ",two,Tea Sampler,")  # Lineitem quantity
+    (settings.landing_dir / "shopify").mkdir()
+    (settings.landing_dir / "shopify/refund.csv").write_text("".join(lines), encoding="utf-8")
+    folder = tmp_path / "expectations" / "raw"
+    folder.mkdir(parents=True)
+    shutil.copyfile(PROJECT_ROOT / "expectations/raw/ingested_files.json", folder / "f.json")
+    settings = replace(settings, expectations_dir=tmp_path / "expectations")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        con.execute(
+            "insert into audit.pipeline_runs (run_id, logical_date, started_at, status) "
+            "values ('r1', '2024-06-30', '2024-07-01 01:00', 'running')"
+        )
+    ingest(settings.build_db, settings.landing_dir, "r1", config=load(overrides=SHOPIFY), salt=SALT)
+    with pytest.raises(GateFailed) as error:
+        validate(settings, "r1", "raw")
+    failing = json.loads(str(error.value).split("failing rows: ", 1)[1].splitlines()[0])
+    # orders: 1 record, quarantined (Total "fifty"); order_lines: 1 of 2 lines ("two")
+    assert sorted(
+        (row["source"], row["quarantined_pct"], row["top_reasons"]) for row in failing
+    ) == [
+        ("order_lines", 50.0, "quantity: not an integer (1)"),
+        ("orders", 100.0, "amount: unparseable number (1)"),
+    ]
