@@ -40,6 +40,7 @@ def cohort_heatmap(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     source.require(
         "marts.cohort_retention",
         "grain",
+        "dimension",
         "cohort_start",
         "period_number",
         "cohort_size",
@@ -52,12 +53,14 @@ def cohort_heatmap(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         """
         with newest_cohorts as (
             select distinct cohort_start from marts.cohort_retention
-            where grain = 'month' order by cohort_start desc limit ?
+            where grain = 'month' and dimension = 'overall'
+            order by cohort_start desc limit ?
         )
         select cohort_start, period_number, cohort_size, active_customers,
             retention_pct, is_complete
         from marts.cohort_retention
-        where grain = 'month' and cohort_start in (select cohort_start from newest_cohorts)
+        where grain = 'month' and dimension = 'overall'
+            and cohort_start in (select cohort_start from newest_cohorts)
         order by cohort_start, period_number
         """,
         [MAX_COHORTS],
@@ -252,6 +255,7 @@ def retention_trend(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     source.require(
         "marts.retention_by_period",
         "grain",
+        "dimension",
         "period_start",
         "retention_rate_pct",
         "churn_rate_pct",
@@ -260,7 +264,7 @@ def retention_trend(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     months = newest_months(
         con,
         "select period_start, retention_rate_pct, churn_rate_pct, is_complete "
-        "from marts.retention_by_period where grain = 'month'",
+        "from marts.retention_by_period where grain = 'month' and dimension = 'overall'",
     )
     if not months:
         raise Unavailable("marts.retention_by_period has no monthly rows")

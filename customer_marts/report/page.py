@@ -104,9 +104,10 @@ SECTIONS = (
     ),
 )
 SOURCES = {
-    "cohort-retention": "marts.cohort_retention (grain month), newest "
+    "cohort-retention": "marts.cohort_retention (grain month, dimension overall), newest "
     f"{MAX_COHORTS} cohorts; values are retention_pct.",
-    "retention-churn": f"marts.retention_by_period (grain month), newest {MAX_MONTHS} months.",
+    "retention-churn": "marts.retention_by_period (grain month, dimension overall), newest "
+    f"{MAX_MONTHS} months.",
     "nps": "marts.nps_by_period (grain month, dimension overall), newest "
     f"{MAX_MONTHS} months; marts.nps_rolling_30d.",
     "clv": "marts.customer_clv.clv_12m by marts.dim_customers.lifecycle_stage and "

@@ -234,7 +234,8 @@ def test_worked_examples_hold_in_the_published_marts(published_examples):
     query = (
         "select customers_start, new_customers, lost_customers, customers_end, "
         "round(retention_rate_pct, 2), round(churn_rate_pct, 2) "
-        "from marts.retention_by_period where grain = 'month' and period_start = ?"
+        "from marts.retention_by_period "
+        "where grain = 'month' and dimension = 'overall' and period_start = ?"
     )
     # S = 20, 5 new, 1 lost -> E = 24, retention (24 - 5) / 20 = 95 %, churn 5 %
     assert published_examples.execute(query, ["2024-03-01"]).fetchone() == (

@@ -76,7 +76,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, with_inputs: bool = True) -> dict:
         "inputs": con.execute(inputs).df() if with_inputs else None,
         "year_churn": con.execute(
             "select churn_rate_pct from marts.retention_by_period where grain = 'year' "
-            "and is_complete and churn_rate_pct is not null order by period_start desc limit 1"
+            "and dimension = 'overall' and is_complete and churn_rate_pct is not null order by period_start desc limit 1"
         ).fetchone()[0],
     }
 

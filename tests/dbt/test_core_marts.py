@@ -49,7 +49,8 @@ def test_monthly_cohort_triangle(built):
     rows = built.execute(
         "select cohort_start::varchar, period_number, cohort_size, active_customers, "
         "retention_pct, orders, revenue::double, cumulative_revenue_per_customer, is_complete "
-        "from marts.cohort_retention where grain = 'month' order by 1, 2"
+        "from marts.cohort_retention where grain = 'month' and dimension = 'overall' "
+        "order by 1, 2"
     ).fetchall()
     assert rows == [
         # Jan cohort {A, B}: Jan both; Feb A; Mar nobody (cancel/refund); Apr A (incomplete)
@@ -68,7 +69,8 @@ def test_quarterly_cohorts_sum_to_customers(built):
     # all three customers were acquired in Q1 2025; Q2 has only A's April order
     assert built.execute(
         "select cohort_start::varchar, period_number, cohort_size, active_customers "
-        "from marts.cohort_retention where grain = 'quarter' order by 1, 2"
+        "from marts.cohort_retention where grain = 'quarter' and dimension = 'overall' "
+        "order by 1, 2"
     ).fetchall() == [("2025-01-01", 0, 3, 3), ("2025-01-01", 1, 3, 1)]
 
 

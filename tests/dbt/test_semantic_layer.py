@@ -191,7 +191,7 @@ def test_nps_csat_and_ces_by_month(analyst, monthly):
 
 def test_churn_and_retention_rate_by_month(analyst, monthly):
     *_, con = analyst
-    months = "from marts.retention_by_period where grain = 'month'"
+    months = "from marts.retention_by_period where grain = 'month' and dimension = 'overall'"
     churn = {month: values["churn_rate"] for month, values in monthly.items()}
     retention = {month: values["retention_rate"] for month, values in monthly.items()}
     assert_equal(churn, by_month(con, f"select period_start, churn_rate_pct {months}"), 4)

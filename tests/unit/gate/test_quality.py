@@ -65,9 +65,10 @@ def test_failing_mart_checks_block_with_check_names_and_values(settings, tmp_pat
         # one customer, but the monthly cohort sizes add up to 2, and one cell is 150 %
         con.execute(
             "create table marts.cohort_retention as select 'month' as grain, "
-            "date '2025-01-01' as cohort_start, unnest([0, 1]) as period_number, "
-            "1 as cohort_size, unnest([100.0, 150.0]) as retention_pct "
-            "union all select 'month', date '2025-02-01', 0, 1, 100.0"
+            "'overall' as dimension, date '2025-01-01' as cohort_start, "
+            "unnest([0, 1]) as period_number, 1 as cohort_size, "
+            "unnest([100.0, 150.0]) as retention_pct, 100.0 as revenue_retention_pct "
+            "union all select 'month', 'overall', date '2025-02-01', 0, 1, 100.0, 100.0"
         )
         con.execute("create table marts.dim_customers as select 'c1' as customer_id")
     with pytest.raises(GateFailed) as error:

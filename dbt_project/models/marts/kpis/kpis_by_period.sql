@@ -10,7 +10,7 @@ period_counts as (
 
 customer_periods as (
 
-    select grain, period_start, orders, revenue
+    select grain, period_start, cohort_start, orders, revenue
     from {{ ref('int_customer_periods_aggregated') }}
 
 ),
@@ -49,7 +49,17 @@ purchases as (
         period_start,
         count(*) as purchasing_customers,
         cast(sum(orders) as bigint) as orders,
-        {{ money('sum(revenue)') }} as revenue
+        {{ money('sum(revenue)') }} as revenue,
+        {#- New: acquired in the period (its cohort); returning: acquired before it. #}
+        count(*) filter (where cohort_start < period_start) as returning_customers,
+        cast(coalesce(sum(orders) filter (where cohort_start = period_start), 0) as bigint)
+            as new_customer_orders,
+        cast(coalesce(sum(orders) filter (where cohort_start < period_start), 0) as bigint)
+            as returning_customer_orders,
+        {{ money('coalesce(sum(revenue) filter (where cohort_start = period_start), 0)') }}
+            as new_customer_revenue,
+        {{ money('coalesce(sum(revenue) filter (where cohort_start < period_start), 0)') }}
+            as returning_customer_revenue
 
     from customer_periods
     group by grain, period_start
@@ -89,6 +99,11 @@ joined as (
         coalesce(purchases.purchasing_customers, 0) as purchasing_customers,
         coalesce(purchases.orders, 0) as orders,
         coalesce(purchases.revenue, 0) as revenue,
+        coalesce(purchases.returning_customers, 0) as returning_customers,
+        coalesce(purchases.new_customer_orders, 0) as new_customer_orders,
+        coalesce(purchases.returning_customer_orders, 0) as returning_customer_orders,
+        coalesce(purchases.new_customer_revenue, 0) as new_customer_revenue,
+        coalesce(purchases.returning_customer_revenue, 0) as returning_customer_revenue,
         coalesce(milestones.new_customers, 0) as new_customers,
         coalesce(milestones.new_customers_with_channel, 0) as new_customers_with_channel,
         coalesce(milestones.referred_customers, 0) as referred_customers,
@@ -131,6 +146,25 @@ final as (
         orders,
         revenue,
         case when orders > 0 then {{ money('revenue / orders') }} end as aov,
+        returning_customers,
+        new_customer_orders,
+        returning_customer_orders,
+        new_customer_revenue,
+        returning_customer_revenue,
+        case
+            when new_customer_orders > 0 then {{ money('new_customer_revenue / new_customer_orders') }}
+        end as new_customer_aov,
+        case
+            when returning_customer_orders > 0
+                then {{ money('returning_customer_revenue / returning_customer_orders') }}
+        end as returning_customer_aov,
+        case
+            when new_customer_orders > 0 and returning_customer_orders > 0 and new_customer_revenue > 0
+                then {{ pct(
+                    '100.0 * (returning_customer_revenue / returning_customer_orders)'
+                    ~ ' / (new_customer_revenue / new_customer_orders) - 100'
+                ) }}
+        end as returning_aov_premium_pct,
         case
             when purchasing_customers > 0 then {{ quantity('1.0 * orders / purchasing_customers') }}
         end as purchase_frequency,

@@ -1,38 +1,82 @@
+{#- The cohort triangle per dimension and segment (macro retention_dimensions). Weeks
+    have the 'overall' rows only (macro cohort_dimension_grains): weekly cohorts split
+    by segment are mostly too small to read and would multiply the rows. -#}
 {%- set grains = ['week', 'month', 'quarter'] -%}
+{%- set dimension_grains = cohort_dimension_grains() -%}
+{%- set attributes = retention_attributes() -%}
 
 with
 
 customer_periods as (
 
-    select * from {{ ref('int_customer_periods_aggregated') }}
-    where grain in ('{{ grains | join("', '") }}')
-
-),
-
-cohort_sizes as (
-
     select
-        grain,
-        cohort_start,
-        count(distinct customer_id) as cohort_size
+        customer_periods.grain,
+        customer_periods.cohort_start,
+        customer_periods.period_start,
+        customer_periods.orders,
+        customer_periods.revenue
+        {%- for attribute in attributes %},
+        dimensions.{{ attribute }}
+        {%- endfor %}
 
-    from customer_periods
-    group by grain, cohort_start
+    from {{ ref('int_customer_periods_aggregated') }} as customer_periods
+    {%- if attributes %}
+    inner join {{ ref('int_customer_dimensions') }} as dimensions
+        on customer_periods.customer_id = dimensions.customer_id
+    {%- endif %}
+    where customer_periods.grain in ('{{ grains | join("', '") }}')
 
 ),
 
-cohort_activity as (
+{#- Per combination of attributes first, then summed into each dimension's values. #}
+combination_activity as (
 
     select
         grain,
         cohort_start,
         period_start,
+        {%- for attribute in attributes %}
+        {{ attribute }},
+        {%- endfor %}
         count(*) as active_customers,
-        cast(sum(orders) as bigint) as orders,
+        sum(orders) as orders,
         sum(revenue) as revenue
 
     from customer_periods
-    group by grain, cohort_start, period_start
+    group by all
+
+),
+
+segment_activity as (
+
+    {{ sum_by_dimension(
+        'combination_activity',
+        ['grain', 'cohort_start', 'period_start'],
+        ['active_customers', 'orders', 'revenue'],
+        {'revenue': 'decimal(38, ' ~ var('money_decimals') ~ ')'},
+    ) }}
+
+),
+
+cohort_activity as (
+
+    select * from segment_activity
+    where dimension = 'overall' or grain in ('{{ dimension_grains | join("', '") }}')
+
+),
+
+{#- Every customer is active in the period of their first order, once. #}
+cohort_sizes as (
+
+    select
+        grain,
+        dimension,
+        dimension_value,
+        cohort_start,
+        active_customers as cohort_size
+
+    from cohort_activity
+    where period_start = cohort_start
 
 ),
 
@@ -43,6 +87,8 @@ cohort_spine as (
     {%- for grain in grains %}
     select
         cohort_sizes.grain,
+        cohort_sizes.dimension,
+        cohort_sizes.dimension_value,
         cohort_sizes.cohort_start,
         cohort_sizes.cohort_size,
         cast(period_offsets.period_number as integer) as period_number,
@@ -66,6 +112,8 @@ cells as (
 
     select
         cohort_spine.grain,
+        cohort_spine.dimension,
+        cohort_spine.dimension_value,
         cohort_spine.cohort_start,
         cohort_spine.period_number,
         cohort_spine.period_start,
@@ -77,6 +125,8 @@ cells as (
     from cohort_spine
     left join cohort_activity
         on cohort_spine.grain = cohort_activity.grain
+        and cohort_spine.dimension = cohort_activity.dimension
+        and cohort_spine.dimension_value = cohort_activity.dimension_value
         and cohort_spine.cohort_start = cohort_activity.cohort_start
         and cohort_spine.period_start = cohort_activity.period_start
 
@@ -87,6 +137,8 @@ final as (
     select
         grain,
         cohort_start,
+        dimension,
+        dimension_value,
         period_number,
         period_start,
         cohort_size,
@@ -94,18 +146,32 @@ final as (
         {{ pct('100.0 * active_customers / cohort_size') }} as retention_pct,
         orders,
         {{ money('revenue') }} as revenue,
+        {#- Net revenue retention: the period's revenue over the cohort's revenue in its
+            first period (period 0 = 100 %). #}
+        case
+            when first_period_revenue > 0 then {{ pct('100.0 * revenue / first_period_revenue') }}
+        end as revenue_retention_pct,
         {{ money('sum(revenue) over (
-            partition by grain, cohort_start
+            partition by grain, dimension, dimension_value, cohort_start
             order by period_number
             rows between unbounded preceding and current row
         ) / cohort_size') }} as cumulative_revenue_per_customer,
+        cohort_size >= {{ var('min_retention_customers') }} as is_reportable,
         case grain
             {%- for grain in grains %}
             when '{{ grain }}' then {{ dbt.dateadd(grain, 1, 'period_start') }} <= {{ as_of_date() }} + 1
             {%- endfor %}
         end as is_complete
 
-    from cells
+    from (
+        select
+            *,
+            max(revenue) filter (where period_number = 0) over (
+                partition by grain, dimension, dimension_value, cohort_start
+            ) as first_period_revenue
+
+        from cells
+    ) as cells_with_first_period
 
 )
 

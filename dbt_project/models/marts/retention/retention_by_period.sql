@@ -2,7 +2,7 @@ with
 
 period_counts as (
 
-    select * from {{ ref('int_periods_retention_counted') }}
+    select * from {{ ref('int_periods_retention_counted_by_dimension') }}
     where grain in ('month', 'quarter', 'year')
 
 ),
@@ -12,6 +12,8 @@ final as (
     select
         grain,
         period_start,
+        dimension,
+        dimension_value,
         period_end,
         customers_start,
         customers_end,
@@ -21,6 +23,7 @@ final as (
         lost_customers,
         retention_rate_pct,
         churn_rate_pct,
+        customers_start >= {{ var('min_retention_customers') }} as is_reportable,
         is_complete
 
     from period_counts

@@ -1,0 +1,59 @@
+{#- One row per customer with at least one completed order: the segment the customer
+    falls in for each retention dimension (macro retention_attributes), fixed for the
+    customer's whole history, so that each dimension splits the customers into groups
+    that add up to all of them. A missing value is '(unknown)'. -#}
+
+with
+
+customers as (
+
+    select
+        customer_id,
+        first_order_id,
+        acquisition_channel,
+        cast(null as varchar) as first_product_category
+
+    from {{ ref('int_customers_acquired') }}
+
+),
+
+first_orders as (
+
+    select order_id, country
+    from {{ ref('int_orders_numbered') }}
+    where customer_order_number = 1
+
+),
+
+{#- The first response with an NPS score (earliest, ties to the lowest response id),
+    up to the as-of date. #}
+first_responses as (
+
+    select
+        customer_id,
+        {{ nps_category('nps_score') }} as nps_category
+
+    from {{ ref('stg_raw__survey_responses') }}
+    where customer_id is not null and nps_score is not null
+    qualify row_number() over (
+        partition by customer_id order by responded_at, response_id
+    ) = 1
+
+),
+
+final as (
+
+    select
+        customers.customer_id,
+        coalesce(nullif(customers.acquisition_channel, ''), '(unknown)') as acquisition_channel,
+        coalesce(nullif(first_orders.country, ''), '(unknown)') as country,
+        coalesce(nullif(customers.first_product_category, ''), '(unknown)') as first_product_category,
+        coalesce(first_responses.nps_category, '(no response)') as first_nps_category
+
+    from customers
+    left join first_orders on customers.first_order_id = first_orders.order_id
+    left join first_responses on customers.customer_id = first_responses.customer_id
+
+)
+
+select * from final
