@@ -273,6 +273,9 @@ def test_published_file_has_marts_and_run_record(first_run, small_demo):
         "nps_by_period",
         "nps_rolling_30d",
         "survey_vs_behaviour",
+        "cac_by_channel",
+        "ltv_cac_by_channel",
+        "churn_value_by_period",
     } == all_marts
 
 

@@ -1,0 +1,146 @@
+"""The acquisition marts (CAC by channel, LTV:CAC and payback by channel cohort, value lost
+to churn) on a hand-made landing folder with a marketing-spend export: a real ingest and
+`dbt build`. Every expected value is worked out by hand in the comments (as of
+2025-12-31, churn window 180 days, margin 1.0), not copied from the output."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from customer_marts.ingest.run import ingest
+from customer_marts.transform.runner import run_dbt
+from tests.conftest import make_settings, write_csv
+
+pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
+
+AS_OF = date(2025, 12, 31)
+MARTS = "+cac_by_channel +ltv_cac_by_channel +churn_value_by_period +retention_by_period"
+ORDERS = [
+    # P1, P2: paid search in January; P1 buys again in March (the channel of a later
+    # order does not move the acquisition)
+    ["p1a", "P1", "2025-01-06T10:00:00Z", "100", "completed", "paid_search"],
+    ["p1b", "P1", "2025-03-10T10:00:00Z", "200", "completed", "email"],
+    ["p2a", "P2", "2025-01-25T10:00:00Z", "40", "completed", "paid_search"],
+    # P3: a cancelled first order in January; acquired by paid search in February
+    ["p3x", "P3", "2025-01-28T10:00:00Z", "999", "cancelled", "paid_search"],
+    ["p3a", "P3", "2025-02-10T10:00:00Z", "30", "completed", "paid_search"],
+    # O1: organic in January, no spend; N1: no channel, February
+    ["o1a", "O1", "2025-01-15T10:00:00Z", "50", "completed", "organic"],
+    ["n1a", "N1", "2025-02-01T10:00:00Z", "20", "completed", ""],
+]
+SPEND = [
+    # two campaigns on one day both count
+    ["2025-01-05", "paid_search", "brand", "100"],
+    ["2025-01-05", "paid_search", "generic", "50"],
+    ["2025-01-20", "paid_search", "generic", "150"],
+    # display buys nobody
+    ["2025-01-10", "display", "", "80"],
+    ["2025-02-03", "paid_search", "generic", "60"],
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("acquisition_marts"))
+    write_csv(
+        settings.landing_dir / "orders/orders.csv",
+        ["order_id", "customer_id", "ordered_at", "amount", "status", "channel"],
+        ORDERS,
+    )
+    write_csv(
+        settings.landing_dir / "marketing_spend/spend.csv",
+        ["spent_on", "channel", "campaign", "amount"],
+        SPEND,
+    )
+    ingest(settings.build_db, settings.landing_dir, "test")
+    # a fixed expected lifetime: no complete year has customers at its start here
+    code, _ = run_dbt(
+        settings,
+        "build",
+        AS_OF,
+        "--select",
+        MARTS,
+        "--indirect-selection",
+        "cautious",
+        extra_vars={"clv_lifetime_years": 2},
+    )
+    assert code == 0, "dbt build failed: see the dbt log above"
+    con = duckdb.connect(str(settings.build_db), read_only=True)
+    yield con
+    con.close()
+
+
+def test_cac_by_channel_and_period(built):
+    rows = built.execute(
+        "select grain, period_start::varchar, channel, spend, new_customers, cac, "
+        "is_spend_known from marts.cac_by_channel where grain in ('month', 'quarter') "
+        "order by 1, 2, 3"
+    ).fetchall()
+    assert rows == [
+        # January: paid search 100 + 50 + 150 = 300 for P1, P2 -> 150; display 80 for
+        # nobody -> NULL; organic O1 without spend -> 0
+        ("month", "2025-01-01", "display", Decimal("80.00"), 0, None, True),
+        ("month", "2025-01-01", "organic", Decimal("0.00"), 1, Decimal("0.00"), True),
+        ("month", "2025-01-01", "paid_search", Decimal("300.00"), 2, Decimal("150.00"), True),
+        # February: N1 has no channel -> (none), spend 0, CAC NULL; paid search 60 / P3
+        ("month", "2025-02-01", "(none)", Decimal("0.00"), 1, None, True),
+        ("month", "2025-02-01", "paid_search", Decimal("60.00"), 1, Decimal("60.00"), True),
+        # Q1: paid search 360 / 3 = 120
+        ("quarter", "2025-01-01", "(none)", Decimal("0.00"), 1, None, True),
+        ("quarter", "2025-01-01", "display", Decimal("80.00"), 0, None, True),
+        ("quarter", "2025-01-01", "organic", Decimal("0.00"), 1, Decimal("0.00"), True),
+        ("quarter", "2025-01-01", "paid_search", Decimal("360.00"), 3, Decimal("120.00"), True),
+    ]
+    # every customer is acquired once per grain: 5 customers
+    assert built.execute(
+        "select grain, sum(new_customers) from marts.cac_by_channel group by 1 order by 1"
+    ).fetchall() == [("month", 5), ("quarter", 5), ("year", 5)]
+
+
+def test_ltv_cac_and_payback_by_channel_cohort(built):
+    rows = built.execute(
+        "select channel, cohort_month::varchar, new_customers, cac, avg_historic_clv, "
+        "historic_ltv_cac_ratio, payback_months from marts.ltv_cac_by_channel order by 2, 1"
+    ).fetchall()
+    assert rows == [
+        ("display", "2025-01-01", 0, None, None, None, None),
+        # O1: CAC 0, paid back in its first month; no ratio
+        ("organic", "2025-01-01", 1, Decimal("0.00"), Decimal("50.00"), None, 0),
+        # P1 + P2: 100 + 200 + 40 = 340 to date, 170 per customer / CAC 150 = 1.133333;
+        # cumulative margin January 140 < 300 spent, February 140, March 340 >= 300 -> 2
+        ("paid_search", "2025-01-01", 2, Decimal("150.00"), Decimal("170.00"), 1.133333, 2),
+        # N1: no channel, no CAC
+        ("(none)", "2025-02-01", 1, None, Decimal("20.00"), None, None),
+        # P3: 30 / 60 = 0.5: not paid back
+        ("paid_search", "2025-02-01", 1, Decimal("60.00"), Decimal("30.00"), 0.5, None),
+    ]
+
+
+def test_value_lost_to_churn_by_period(built):
+    rows = built.execute(
+        "select grain, period_start::varchar, lost_customers, lost_annual_value, lost_clv "
+        "from marts.churn_value_by_period where lost_customers > 0 order by 1, 2"
+    ).fetchall()
+    assert rows == [
+        # last purchases + 180 days: O1 15 Jan -> 14 Jul, P2 25 Jan -> 24 Jul, N1 1 Feb ->
+        # 31 Jul (July: 50 + 40 + 20 = 110 a year, x 2 years = 220); P3 10 Feb -> 9 Aug
+        # (30 -> 60); P1 10 Mar -> 6 Sep (100 + 200 in the year to 10 March -> 600)
+        ("month", "2025-07-01", 3, Decimal("110.00"), Decimal("220.00")),
+        ("month", "2025-08-01", 1, Decimal("30.00"), Decimal("60.00")),
+        ("month", "2025-09-01", 1, Decimal("300.00"), Decimal("600.00")),
+        # Q3: all five; the year 2025 loses nobody: nobody was active on 1 January
+        ("quarter", "2025-07-01", 5, Decimal("440.00"), Decimal("880.00")),
+    ]
+    # the same counts as retention_by_period's, period by period (a second method)
+    differences = built.execute(
+        "select grain, period_start from marts.churn_value_by_period as churn_value "
+        "full outer join (select grain, period_start, lost_customers from "
+        "marts.retention_by_period where dimension = 'overall') as retention "
+        "using (grain, period_start) "
+        "where churn_value.lost_customers is distinct from retention.lost_customers"
+    ).fetchall()
+    assert differences == []
