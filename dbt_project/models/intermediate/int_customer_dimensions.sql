@@ -1,7 +1,12 @@
 {#- One row per customer with at least one completed order: the segment the customer
     falls in for each retention dimension (macro retention_attributes), fixed for the
     customer's whole history, so that each dimension splits the customers into groups
-    that add up to all of them. A missing value is '(unknown)'. -#}
+    that add up to all of them. A missing value is '(unknown)'.
+
+    first_product_category comes from int_customers_acquired once that model documents
+    the column (NULL, so '(unknown)', until then). -#}
+{%- set acquired = graph.nodes.values() | selectattr('name', 'equalto', 'int_customers_acquired') | list -%}
+{%- set has_first_product = acquired and 'first_product_category' in acquired[0].columns -%}
 
 with
 
@@ -11,7 +16,7 @@ customers as (
         customer_id,
         first_order_id,
         acquisition_channel,
-        cast(null as varchar) as first_product_category
+        {{ 'first_product_category' if has_first_product else 'cast(null as varchar) as first_product_category' }}
 
     from {{ ref('int_customers_acquired') }}
 
