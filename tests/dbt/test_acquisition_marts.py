@@ -14,6 +14,7 @@ import pytest
 from customer_marts.ingest.run import ingest
 from customer_marts.transform.runner import run_dbt
 from tests.conftest import make_settings, write_csv
+from tests.dbt.test_semantic_layer import analyst, mf_query, number  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 
@@ -144,3 +145,56 @@ def test_value_lost_to_churn_by_period(built):
         "where churn_value.lost_customers is distinct from retention.lost_customers"
     ).fetchall()
     assert differences == []
+
+
+def test_semantic_layer_cac_and_ltv_cac_equal_the_marts(analyst):  # noqa: F811 (the fixture)
+    """`mf query` on the small demo's published file: cac by channel and quarter is the
+    quarter rows' cac of cac_by_channel and their monthly spend over their monthly new
+    customers (a second method); ltv_cac_historic by channel cohort is the mart's ratio."""
+    *_, con = analyst
+    rows = mf_query(
+        analyst, "--metrics", "cac", "--group-by", "metric_time__quarter,channel_period__channel"
+    )
+    metric = {
+        (row["metric_time__quarter"][:10], row["channel_period__channel"]): number(row["cac"])
+        for row in rows
+    }
+    quarters = con.execute(
+        "select period_start::varchar, channel, cac::double from marts.cac_by_channel "
+        "where grain = 'quarter' and channel != '(none)' and is_spend_known"
+    ).fetchall()
+    assert quarters and any(cac for *_, cac in quarters)
+    months = dict(
+        con.execute(
+            "select (date_trunc('quarter', period_start)::date::varchar, channel), "
+            "sum(spend) / nullif(sum(new_customers), 0) from marts.cac_by_channel "
+            "where grain = 'month' and channel != '(none)' and is_spend_known group by all"
+        ).fetchall()
+    )
+    for quarter, channel, cac in quarters:
+        got = metric[(quarter, channel)]
+        if cac is None:
+            assert got is None, (quarter, channel)
+        else:
+            assert round(got, 2) == pytest.approx(cac, abs=1e-9), (quarter, channel)
+            assert got == pytest.approx(float(months[(quarter, channel)]), abs=1e-6)
+    rows = mf_query(
+        analyst,
+        "--metrics",
+        "ltv_cac_historic",
+        "--group-by",
+        "metric_time__month,channel_cohort__channel",
+    )
+    metric = {
+        (row["metric_time__month"][:10], row["channel_cohort__channel"]): number(
+            row["ltv_cac_historic"]
+        )
+        for row in rows
+    }
+    cohorts = con.execute(
+        "select cohort_month::varchar, channel, historic_ltv_cac_ratio "
+        "from marts.ltv_cac_by_channel where cac > 0"
+    ).fetchall()
+    assert cohorts
+    for month, channel, ratio in cohorts:
+        assert metric[(month, channel)] == pytest.approx(ratio, abs=1e-6), (month, channel)
