@@ -55,7 +55,7 @@ cohort_values as (
         acquired.channel,
         acquired.cohort_month,
         sum(customer_clv.historic_clv) as historic_clv,
-        avg(customer_clv.clv_12m) as avg_clv_12m
+        sum(customer_clv.clv_12m) / nullif(count(customer_clv.clv_12m), 0) as avg_clv_12m
 
     from acquired
     inner join customer_clv on acquired.customer_id = customer_clv.customer_id
