@@ -19,7 +19,7 @@ from tests.dbt.test_semantic_layer import analyst, mf_query, number  # noqa: F40
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 
 AS_OF = date(2025, 12, 31)
-MARTS = "+cac_by_channel +ltv_cac_by_channel +churn_value_by_period +retention_by_period"
+MARTS = "+ltv_cac_by_channel +payback_by_channel +churn_value_by_period +retention_by_period"
 ORDERS = [
     # P1, P2: paid search in January; P1 buys again in March (the channel of a later
     # order does not move the acquisition)
@@ -118,6 +118,21 @@ def test_ltv_cac_and_payback_by_channel_cohort(built):
         ("(none)", "2025-02-01", 1, None, Decimal("20.00"), None, None),
         # P3: 30 / 60 = 0.5: not paid back
         ("paid_search", "2025-02-01", 1, Decimal("60.00"), Decimal("30.00"), 0.5, None),
+    ]
+
+
+def test_payback_by_channel_pools_its_cohorts(built):
+    rows = built.execute(
+        "select channel, cohorts, new_customers, spend, cac, payback_months "
+        "from marts.payback_by_channel order by 1"
+    ).fetchall()
+    assert rows == [
+        # organic: no spend, paid back at once
+        ("organic", 1, 1, Decimal("0.00"), Decimal("0.00"), 0),
+        # paid search, January (P1, P2; 300) and February (P3; 60) cohorts: month 0
+        # 140 + 30 = 170 < 360; month 1 the same; month 2 170 + 200 = 370 >= 360 -> 2;
+        # CAC 360 / 3 = 120. display (no customer) and (none) (no spend) have no CAC.
+        ("paid_search", 2, 3, Decimal("360.00"), Decimal("120.00"), 2),
     ]
 
 

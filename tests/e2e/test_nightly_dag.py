@@ -275,6 +275,7 @@ def test_published_file_has_marts_and_run_record(first_run, small_demo):
         "survey_vs_behaviour",
         "cac_by_channel",
         "ltv_cac_by_channel",
+        "payback_by_channel",
         "churn_value_by_period",
     } == all_marts
 
