@@ -34,16 +34,22 @@ class DbtOutcome:
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
+# How the run's as-of date reaches dbt (macros/calendar.sql, as_of_date()): in the
+# environment, read only when models run. In --vars it would change dbt's saved parse
+# state every night, and dbt would parse the whole project again instead of reusing
+# partial_parse.msgpack; a var `as_of_date` given by hand still wins.
+AS_OF_ENV = "CUSTOMER_MARTS_AS_OF_DATE"
+
+
 def dbt_args(
     settings: Settings,
     command: str,
-    as_of: date,
     extra_vars: dict | None = None,
     target_path: Path | None = None,
 ) -> list[str]:
-    """CLI arguments for a dbt command (e.g. "build", "docs generate") with the run's vars."""
+    """CLI arguments for a dbt command (e.g. "build", "docs generate") with `extra_vars`
+    (the same vars every night keep dbt's partial parsing valid)."""
     dbt_dir = settings.warehouse_dir / "dbt"
-    run_vars = {"as_of_date": as_of.isoformat(), **(extra_vars or {})}
     return [
         *command.split(),
         "--project-dir",
@@ -54,8 +60,7 @@ def dbt_args(
         str(target_path or dbt_dir / "target"),
         "--log-path",
         str(dbt_dir / "logs"),
-        "--vars",
-        json.dumps(run_vars),
+        *(("--vars", json.dumps(extra_vars, sort_keys=True)) if extra_vars else ()),
     ]
 
 
@@ -81,14 +86,15 @@ def run_dbt(
     (`airflow dags test`). dbt's output is logged line by line as it comes.
     """
     target = target_path or settings.warehouse_dir / "dbt" / "target"
-    arguments = [*dbt_args(settings, command, as_of, extra_vars, target), *args]
+    arguments = [*dbt_args(settings, command, extra_vars, target), *args]
     env = {
         **os.environ,
         "WAREHOUSE_DIR": str(settings.warehouse_dir),
+        AS_OF_ENV: as_of.isoformat(),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
         "DBT_USE_COLORS": "false",
     }
-    log.info("dbt %s", " ".join(arguments))
+    log.info("dbt %s (%s=%s)", " ".join(arguments), AS_OF_ENV, as_of.isoformat())
     with subprocess.Popen(
         [dbt_executable(), *arguments],
         env=env,

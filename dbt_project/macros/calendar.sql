@@ -1,6 +1,15 @@
-{#- The run's as-of date as a SQL date literal. Nothing after it is used. -#}
+{#- The run's as-of date as a SQL date literal. Nothing after it is used.
+    The var `as_of_date` (--vars, by hand), else the environment's CUSTOMER_MARTS_AS_OF_DATE
+    (how the pipeline passes it), else today. The environment is read only when models
+    run, never while dbt parses: the date does not shape the graph, and a value that
+    changes every night in --vars or in a parsed env_var would make dbt parse the whole
+    project again every night instead of reusing its saved parse (partial parsing). -#}
 {% macro as_of_date() -%}
-    {%- set value = var('as_of_date', none) or run_started_at.strftime('%Y-%m-%d') -%}
+    {%- set value = var('as_of_date', none) -%}
+    {%- if not value and execute -%}
+        {%- set value = env_var('CUSTOMER_MARTS_AS_OF_DATE', '') -%}
+    {%- endif -%}
+    {%- set value = value or run_started_at.strftime('%Y-%m-%d') -%}
     cast('{{ value }}' as date)
 {%- endmacro %}
 
