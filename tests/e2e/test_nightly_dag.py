@@ -277,6 +277,9 @@ def test_published_file_has_marts_and_run_record(first_run, small_demo):
         "ltv_cac_by_channel",
         "payback_by_channel",
         "churn_value_by_period",
+        "fct_order_lines",
+        "dim_products",
+        "order_reconciliation",
     } == all_marts
 
 

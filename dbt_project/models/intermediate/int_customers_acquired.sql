@@ -1,6 +1,7 @@
 {#- One row per customer with at least one completed order: the customer's first
-    completed order and the acquisition cohorts it sets. The one place these facts are
-    computed; every model that needs a customer's first order or cohort refs this one. -#}
+    completed order, the acquisition cohorts it sets and the first order's main product.
+    The one place these facts are computed; every model that needs a customer's first
+    order or cohort refs this one. -#}
 with
 
 completed_orders as (
@@ -25,19 +26,39 @@ customers as (
 
 ),
 
+{#- The first order's main product: its largest line by line_amount, ties to the lowest
+    line_number. A first order without lines has none (NULL). #}
+first_products as (
+
+    select
+        order_id,
+        product_id as first_product_id,
+        category as first_product_category
+
+    from {{ ref('stg_raw__order_lines') }}
+    where order_id in (select first_order_id from customers)
+    qualify row_number() over (
+        partition by order_id order by line_amount desc, line_number
+    ) = 1
+
+),
+
 final as (
 
     select
-        customer_id,
-        first_order_id,
-        first_order_at,
-        first_order_date,
-        acquisition_channel,
+        customers.customer_id,
+        customers.first_order_id,
+        customers.first_order_at,
+        customers.first_order_date,
+        customers.acquisition_channel,
+        first_products.first_product_id,
+        first_products.first_product_category,
         {%- for grain in ['week', 'month', 'quarter', 'year'] %}
         {{ period_start(grain, 'first_order_date') }} as cohort_{{ grain }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from customers
+    left join first_products on customers.first_order_id = first_products.order_id
 
 )
 

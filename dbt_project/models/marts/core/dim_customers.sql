@@ -78,6 +78,8 @@ measured as (
         acquired.cohort_week,
         acquired.cohort_quarter,
         acquired.acquisition_channel,
+        acquired.first_product_id,
+        acquired.first_product_category,
         customers.country,
         customers.last_order_at,
         customers.completed_orders,
@@ -155,7 +157,9 @@ final as (
             || cast(monetary_score as varchar) as rfm_segment,
         latest_scores.latest_nps_score,
         latest_scores.latest_nps_category,
-        latest_scores.latest_nps_at
+        latest_scores.latest_nps_at,
+        first_product_id,
+        first_product_category
 
     from ranked
     left join latest_scores on ranked.customer_id = latest_scores.customer_id

@@ -1,0 +1,45 @@
+{#- One row per line item of an order placed on or before the as-of date, with the
+    order's customer, date, status and whether it is the customer's first order. A line
+    has no date or customer of its own: lines of an order after the as-of date wait
+    for it, and lines of an order never delivered are left out (the mart suite
+    fct_order_lines warns about them). -#}
+with
+
+lines as (
+
+    select * from {{ ref('stg_raw__order_lines') }}
+
+),
+
+orders as (
+
+    select order_id, customer_id, order_date, is_first_order, status
+    from {{ ref('int_orders_numbered') }}
+
+),
+
+final as (
+
+    select
+        lines.order_id,
+        lines.line_number,
+        orders.customer_id,
+        orders.order_date,
+        orders.is_first_order,
+        orders.status,
+        lines.product_id,
+        lines.product_name,
+        lines.category,
+        lines.vendor,
+        lines.quantity,
+        {{ money('lines.unit_price') }} as unit_price,
+        {{ money('lines.line_amount') }} as line_amount,
+        {{ money('lines.discount_amount') }} as discount_amount
+
+    from lines
+    inner join orders on lines.order_id = orders.order_id
+
+)
+
+select * from final
+{{ published_order() }}
