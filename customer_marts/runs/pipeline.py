@@ -299,16 +299,20 @@ def record_data_as_of(settings: Settings, run: RunInfo) -> date | None:
 
 def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> dict:
     """dbt build (with `extra_vars` over the project's dbt vars), then record data_as_of
-    and stage the dbt docs site for publish."""
+    and, unless the published dbt docs site shows this very project and catalog (equal
+    fingerprints: it is kept as it is), stage a new one for publish."""
     from customer_marts.publish.files import DOCS_DIR, staged_dir
     from customer_marts.transform import runner as transform
 
     with step(settings, run, "dbt_build"):
         outcome = transform.build(settings, run.as_of, extra_vars, run_id=run.run_id)
         newest = record_data_as_of(settings, run)
-        transform.generate_docs(
-            settings, run.as_of, staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
-        )
+        fingerprint = transform.docs_fingerprint(settings, extra_vars)
+        if fingerprint == transform.published_docs_fingerprint(settings):
+            log.info("dbt docs site unchanged (same project and catalog): kept as published")
+        else:
+            staged = staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
+            transform.generate_docs(settings, run.as_of, staged, fingerprint=fingerprint)
     return {"nodes": outcome.nodes, "warnings": outcome.warnings, "data_as_of": str(newest)}
 
 
