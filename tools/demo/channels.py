@@ -34,7 +34,7 @@ SEASONALITY = np.array([0.8, 0.75, 0.85, 0.9, 0.95, 0.9, 0.85, 0.9, 0.95, 1.0, 1
 
 # Paid channels: cost per acquired customer the spend is shaped for (USD), and the
 # campaigns sharing the channel's spend.
-CAC = {"paid_search": 40.0, "social": 60.0, "affiliate": 30.0}
+CAC = {"paid_search": 90.0, "social": 130.0, "affiliate": 60.0}
 CAMPAIGNS = {
     "paid_search": (("brand", 0.3), ("generic", 0.7)),
     "social": (("prospecting", 0.75), ("retargeting", 0.25)),

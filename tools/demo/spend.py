@@ -4,7 +4,7 @@ campaign per day over the demo's history, one file per month.
 Each paid channel in CAC spends, every day, its cost per acquired customer times the
 new customers it is expected to bring that day (the demo's acquisition curve and
 channel mix, channels.py), with day-to-day noise: spend over new customers of the
-channel comes out near CAC (paid_search 40, social 60, affiliate 30 USD). `display`
+channel comes out near CAC (paid_search 90, social 130, affiliate 60 USD). `display`
 spends a fixed budget and brings almost no customers; organic, e-mail and referral
 spend nothing. Spend draws from its own random stream.
 """

@@ -21,7 +21,7 @@ from tools.demo.generator import (
 from tools.demo.lines import generate_lines
 from tools.demo.spend import generate_spend
 
-PAID = {"paid_search": 40.0, "social": 60.0, "affiliate": 30.0}  # the CAC each is shaped for
+PAID = {"paid_search": 90.0, "social": 130.0, "affiliate": 60.0}  # the CAC each is shaped for
 
 
 @pytest.fixture(scope="module")
