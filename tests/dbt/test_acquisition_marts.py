@@ -87,11 +87,11 @@ def test_cac_by_channel_and_period(built):
         ("month", "2025-01-01", "display", Decimal("80.00"), 0, None, True),
         ("month", "2025-01-01", "organic", Decimal("0.00"), 1, Decimal("0.00"), True),
         ("month", "2025-01-01", "paid_search", Decimal("300.00"), 2, Decimal("150.00"), True),
-        # February: N1 has no channel -> (none), spend 0, CAC NULL; paid search 60 / P3
-        ("month", "2025-02-01", "(none)", Decimal("0.00"), 1, None, True),
+        # February: N1 has no channel -> (unknown), spend 0, CAC NULL; paid search 60 / P3
+        ("month", "2025-02-01", "(unknown)", Decimal("0.00"), 1, None, True),
         ("month", "2025-02-01", "paid_search", Decimal("60.00"), 1, Decimal("60.00"), True),
         # Q1: paid search 360 / 3 = 120
-        ("quarter", "2025-01-01", "(none)", Decimal("0.00"), 1, None, True),
+        ("quarter", "2025-01-01", "(unknown)", Decimal("0.00"), 1, None, True),
         ("quarter", "2025-01-01", "display", Decimal("80.00"), 0, None, True),
         ("quarter", "2025-01-01", "organic", Decimal("0.00"), 1, Decimal("0.00"), True),
         ("quarter", "2025-01-01", "paid_search", Decimal("360.00"), 3, Decimal("120.00"), True),
@@ -115,7 +115,7 @@ def test_ltv_cac_and_payback_by_channel_cohort(built):
         # cumulative margin January 140 < 300 spent, February 140, March 340 >= 300 -> 2
         ("paid_search", "2025-01-01", 2, Decimal("150.00"), Decimal("170.00"), 1.133333, 2),
         # N1: no channel, no CAC
-        ("(none)", "2025-02-01", 1, None, Decimal("20.00"), None, None),
+        ("(unknown)", "2025-02-01", 1, None, Decimal("20.00"), None, None),
         # P3: 30 / 60 = 0.5: not paid back
         ("paid_search", "2025-02-01", 1, Decimal("60.00"), Decimal("30.00"), 0.5, None),
     ]
@@ -131,7 +131,7 @@ def test_payback_by_channel_pools_its_cohorts(built):
         ("organic", 1, 1, Decimal("0.00"), Decimal("0.00"), 0),
         # paid search, January (P1, P2; 300) and February (P3; 60) cohorts: month 0
         # 140 + 30 = 170 < 360; month 1 the same; month 2 170 + 200 = 370 >= 360 -> 2;
-        # CAC 360 / 3 = 120. display (no customer) and (none) (no spend) have no CAC.
+        # CAC 360 / 3 = 120. display (no customer) and (unknown) (no spend) have no CAC.
         ("paid_search", 2, 3, Decimal("360.00"), Decimal("120.00"), 2),
     ]
 
@@ -176,14 +176,14 @@ def test_semantic_layer_cac_and_ltv_cac_equal_the_marts(analyst):  # noqa: F811 
     }
     quarters = con.execute(
         "select period_start::varchar, channel, cac::double from marts.cac_by_channel "
-        "where grain = 'quarter' and channel != '(none)' and is_spend_known"
+        "where grain = 'quarter' and channel != '(unknown)' and is_spend_known"
     ).fetchall()
     assert quarters and any(cac for *_, cac in quarters)
     months = dict(
         con.execute(
             "select (date_trunc('quarter', period_start)::date::varchar, channel), "
             "sum(spend) / nullif(sum(new_customers), 0) from marts.cac_by_channel "
-            "where grain = 'month' and channel != '(none)' and is_spend_known group by all"
+            "where grain = 'month' and channel != '(unknown)' and is_spend_known group by all"
         ).fetchall()
     )
     for quarter, channel, cac in quarters:

@@ -1,12 +1,8 @@
 {#- One row per customer with at least one completed order: the segment the customer
     falls in for each retention dimension (macro retention_attributes), fixed for the
     customer's whole history, so that each dimension splits the customers into groups
-    that add up to all of them. A missing value is '(unknown)'.
-
-    first_product_category comes from int_customers_acquired once that model documents
-    the column (NULL, so '(unknown)', until then). -#}
-{%- set acquired = graph.nodes.values() | selectattr('name', 'equalto', 'int_customers_acquired') | list -%}
-{%- set has_first_product = acquired and 'first_product_category' in acquired[0].columns -%}
+    that add up to all of them. A missing value is '(unknown)' (macro
+    unknown_if_missing, the label the acquisition marts use too). -#}
 
 with
 
@@ -16,7 +12,7 @@ customers as (
         customer_id,
         first_order_id,
         acquisition_channel,
-        {{ 'first_product_category' if has_first_product else 'cast(null as varchar) as first_product_category' }}
+        first_product_category
 
     from {{ ref('int_customers_acquired') }}
 
@@ -50,9 +46,9 @@ final as (
 
     select
         customers.customer_id,
-        coalesce(nullif(customers.acquisition_channel, ''), '(unknown)') as acquisition_channel,
-        coalesce(nullif(first_orders.country, ''), '(unknown)') as country,
-        coalesce(nullif(customers.first_product_category, ''), '(unknown)') as first_product_category,
+        {{ unknown_if_missing('customers.acquisition_channel') }} as acquisition_channel,
+        {{ unknown_if_missing('first_orders.country') }} as country,
+        {{ unknown_if_missing('customers.first_product_category') }} as first_product_category,
         coalesce(first_responses.nps_category, '(no response)') as first_nps_category
 
     from customers

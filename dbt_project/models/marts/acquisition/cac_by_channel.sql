@@ -2,7 +2,7 @@
     channel with marketing spend or a new customer in the period. cac = spend / new
     customers acquired through the channel (the channel of their first completed order).
     Spend is known for the periods that overlap the spend export's days; outside them it
-    is NULL (not 0), and so is cac. Customers without a channel are '(none)': no spend
+    is NULL (not 0), and so is cac. Customers without a channel are '(unknown)': no spend
     can be attributed to them, so their cac is NULL rather than 0. -#}
 {%- set grains = ['month', 'quarter', 'year'] -%}
 
@@ -19,7 +19,7 @@ acquired as (
 
     select
         first_order_date,
-        {{ channel_or_none('acquisition_channel') }} as channel
+        {{ unknown_if_missing('acquisition_channel') }} as channel
 
     from {{ ref('int_customers_acquired') }}
 
@@ -104,7 +104,7 @@ final as (
         case when is_spend_known then {{ money('coalesce(spend, 0)') }} end as spend,
         cast(new_customers as bigint) as new_customers,
         case
-            when is_spend_known and channel != '(none)' and new_customers > 0
+            when is_spend_known and channel != '(unknown)' and new_customers > 0
                 then {{ money('coalesce(spend, 0) / new_customers') }}
         end as cac,
         is_spend_known,

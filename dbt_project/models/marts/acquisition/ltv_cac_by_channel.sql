@@ -3,8 +3,9 @@
     their revenue to date) and predicted 12-month CLV (customer_clv.clv_12m, margin
     already applied) per customer, each over the cohort's CAC; payback_months is the
     first month number (0 = the acquisition month) at whose end the cohort's cumulative
-    margin reaches its spend, i.e. cumulative margin per acquired customer >= CAC. The
-    comparisons use the exact sums, not the rounded per-customer figures. -#}
+    margin (int_channel_cohort_margins) reaches its spend, i.e. cumulative margin per
+    acquired customer >= CAC. The comparisons use the exact sums, not the rounded
+    per-customer figures. -#}
 {%- set margin = var('margin') -%}
 
 with
@@ -28,7 +29,7 @@ acquired as (
     select
         customer_id,
         cohort_month,
-        {{ channel_or_none('acquisition_channel') }} as channel
+        {{ unknown_if_missing('acquisition_channel') }} as channel
 
     from {{ ref('int_customers_acquired') }}
 
@@ -38,14 +39,6 @@ customer_clv as (
 
     select customer_id, historic_clv, clv_12m
     from {{ ref('customer_clv') }}
-
-),
-
-completed_orders as (
-
-    select customer_id, order_date, amount
-    from {{ ref('int_orders_numbered') }}
-    where is_completed
 
 ),
 
@@ -63,51 +56,12 @@ cohort_values as (
 
 ),
 
-monthly_revenue as (
-
-    select
-        acquired.channel,
-        acquired.cohort_month,
-        {{ periods_between('month', 'acquired.cohort_month', period_start('month', 'completed_orders.order_date')) }}
-            as month_number,
-        sum(completed_orders.amount) as revenue
-
-    from completed_orders
-    inner join acquired on completed_orders.customer_id = acquired.customer_id
-    group by all
-
-),
-
-cumulative_margin as (
-
-    select
-        channel,
-        cohort_month,
-        month_number,
-        {{ margin }} * sum(revenue) over (
-            partition by channel, cohort_month
-            order by month_number
-            rows between unbounded preceding and current row
-        ) as cumulative_margin
-
-    from monthly_revenue
-
-),
-
 paid_back as (
 
-    select
-        cumulative_margin.channel,
-        cumulative_margin.cohort_month,
-        min(cumulative_margin.month_number) as payback_months
-
-    from cumulative_margin
-    inner join cac
-        on cumulative_margin.channel = cac.channel
-        and cumulative_margin.cohort_month = cac.cohort_month
-    where cac.cac is not null
-        and cumulative_margin.cumulative_margin >= cac.spend
-    group by all
+    select channel, cohort_month, min(month_number) as payback_months
+    from {{ ref('int_channel_cohort_margins') }}
+    where cumulative_margin >= spend
+    group by channel, cohort_month
 
 ),
 

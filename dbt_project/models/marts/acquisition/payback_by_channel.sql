@@ -1,48 +1,14 @@
-{#- CAC payback per channel, all its cohorts pooled: one row per channel with a CAC in
-    ltv_cac_by_channel. For month number m (0 = the acquisition month), the cohorts that
-    have reached month m by the as-of date are pooled: their cumulative margin (`margin`
-    x the completed revenue of their customers up to month m, cohort_retention's monthly
-    revenue by acquisition channel) against their spend. payback_months is the first m
+{#- CAC payback per channel, all its cohorts pooled: one row per channel with a cohort
+    that has a CAC. For month number m (0 = the acquisition month), the cohorts that
+    have reached month m by the as-of date are pooled: their cumulative margin
+    (int_channel_cohort_margins) against their spend. payback_months is the first m
     at which the pooled margin reaches the pooled spend, i.e. margin per acquired
     customer >= CAC. -#}
-{%- set margin = var('margin') -%}
-
 with
 
-cohorts as (
+cohort_margins as (
 
-    select channel, cohort_month, new_customers, spend
-    from {{ ref('ltv_cac_by_channel') }}
-    where cac is not null
-
-),
-
-cohort_months as (
-
-    select cohort_start as cohort_month, dimension_value as channel, period_number, revenue
-    from {{ ref('cohort_retention') }}
-    where grain = 'month' and dimension = 'acquisition_channel'
-
-),
-
-cumulative as (
-
-    select
-        cohorts.channel,
-        cohorts.cohort_month,
-        cohorts.new_customers,
-        cohorts.spend,
-        cohort_months.period_number as month_number,
-        sum(cohort_months.revenue) over (
-            partition by cohorts.channel, cohorts.cohort_month
-            order by cohort_months.period_number
-            rows between unbounded preceding and current row
-        ) as cumulative_revenue
-
-    from cohorts
-    inner join cohort_months
-        on cohorts.channel = cohort_months.channel
-        and cohorts.cohort_month = cohort_months.cohort_month
+    select * from {{ ref('int_channel_cohort_margins') }}
 
 ),
 
@@ -52,9 +18,9 @@ pooled as (
         channel,
         month_number,
         sum(spend) as spend,
-        {{ margin }} * sum(cumulative_revenue) as cumulative_margin
+        sum(cumulative_margin) as cumulative_margin
 
-    from cumulative
+    from cohort_margins
     group by channel, month_number
 
 ),
@@ -76,7 +42,8 @@ channels as (
         sum(new_customers) as new_customers,
         sum(spend) as spend
 
-    from cohorts
+    from cohort_margins
+    where month_number = 0
     group by channel
 
 ),
