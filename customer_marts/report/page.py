@@ -10,6 +10,9 @@ over `index.html`, so a browser never sees half a page.
 Sections (docs/run-report.md):
 - cohort retention heatmap: the monthly triangle (`marts.cohort_retention`);
 - retention and churn rate by month (`marts.retention_by_period`);
+- retention rate by month per acquisition channel (`marts.retention_by_period`,
+  dimension acquisition_channel; groups too small to report left out);
+- LTV:CAC by acquisition channel, its cohorts pooled (`marts.ltv_cac_by_channel`);
 - NPS by month with its 95 % margin of error (`marts.nps_by_period`, overall);
 - 12-month CLV by lifecycle stage and value segment (`marts.customer_clv`
   joined to `marts.dim_customers`), with the 90 % interval of each segment's mean
@@ -35,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import Settings
+from customer_marts.report.acquisition_charts import ltv_cac_by_channel, retention_by_channel
 from customer_marts.report.charts import MAX_COHORTS, cohort_heatmap, nps_trend, retention_trend
 from customer_marts.report.clv_charts import clv_by_segment, clv_holdout
 from customer_marts.report.quality import published_run, quality_section
@@ -69,6 +73,23 @@ SECTIONS = (
         "How to read it: of the customers active at the start of a month, the blue line is "
         "the % still active at its end and the orange line the % lost; they add up to "
         "100 %. Hollow grey points are the month still in progress.",
+    ),
+    (
+        "retention-channel",
+        "Retention rate by acquisition channel",
+        "How to read it: one line per channel the customers first bought through; each "
+        "point is the % of that channel's customers active at the start of the month who "
+        "were still active at its end. A channel whose line stays higher keeps its "
+        "customers longer. Months with too few of a channel's customers are left out.",
+    ),
+    (
+        "ltv-cac",
+        "LTV:CAC by acquisition channel",
+        "How to read it: per channel with marketing spend, what its customers are worth "
+        "against what acquiring them cost, all its monthly cohorts pooled (weighted by "
+        "spend). Blue: margin earned so far (historic CLV x margin) / CAC; orange: predicted "
+        "12-month CLV / CAC. Below 1 the channel has not paid its customers back; about 3 "
+        "is the usual target.",
     ),
     (
         "nps",
@@ -108,6 +129,10 @@ SOURCES = {
     f"{MAX_COHORTS} cohorts; values are retention_pct.",
     "retention-churn": "marts.retention_by_period (grain month, dimension overall), newest "
     f"{MAX_MONTHS} months.",
+    "retention-channel": "marts.retention_by_period (grain month, dimension "
+    f"acquisition_channel, is_reportable), newest {MAX_MONTHS} months.",
+    "ltv-cac": "marts.ltv_cac_by_channel (historic_ltv_cac_ratio, predicted_ltv_cac_ratio "
+    "weighted by spend over the channel's cohorts with spend).",
     "nps": "marts.nps_by_period (grain month, dimension overall), newest "
     f"{MAX_MONTHS} months; marts.nps_rolling_30d.",
     "clv": "marts.customer_clv.clv_12m by marts.dim_customers.lifecycle_stage and "
@@ -153,6 +178,8 @@ def render(con: duckdb.DuckDBPyConnection, freshness_days: int) -> str:
 
     attempt("cohort-retention", lambda: cohort_heatmap(con, source))
     attempt("retention-churn", lambda: retention_trend(con, source))
+    attempt("retention-channel", lambda: retention_by_channel(con, source))
+    attempt("ltv-cac", lambda: ltv_cac_by_channel(con, source))
     attempt("nps", lambda: nps_trend(con, source))
     attempt("clv", lambda: clv_by_segment(con, source))
     attempt("clv-holdout", lambda: clv_holdout(con, source))

@@ -41,6 +41,8 @@ pytestmark = pytest.mark.slow
 CHARTS = (
     "cohort-heatmap",
     "retention-trend",
+    "retention-by-channel",
+    "ltv-cac-by-channel",
     "nps-trend",
     "clv-by-segment",
     "holdout-by-frequency",
@@ -318,6 +320,43 @@ def test_nps_trend_has_a_point_per_month_with_responses(dom, pristine_landing):
         assert float(value.split(" ")[0]) == pytest.approx(row["nps"], abs=0.5)
         # months under 30 responses (the default min_survey_responses) are greyed out
         assert ("not reportable" in value) == (row["responses"] < 30), (month, value)
+
+
+def test_retention_by_channel_shows_each_reportable_channel_month_as_pandas_has_it(
+    dom, pristine_landing
+):
+    from tests.e2e.test_customer_analysis import pandas_retention_by_channel
+
+    expected = pandas_retention_by_channel(pristine_landing)
+    # reportable: at least min_retention_customers (30) customers at the month's start
+    expected = expected[expected["customers_start"] >= 30]
+    newest = sorted(expected["period_start"].unique())[-36:]
+    expected = expected[expected["period_start"].isin(newest)]
+    shown = {}
+    for title in dom.marks["retention-by-channel"]:
+        channel, rest = title.split(", ", 1)
+        month, value = rest.split(": ")
+        shown[(channel, month)] = value.split(" %")[0]
+    drawn = {channel for channel, _ in shown}
+    wanted = {
+        (row.dimension_value, f"{row.period_start:%Y-%m}"): f"{row.retention_rate_pct:.0f}"
+        for row in expected.itertuples()
+        if row.dimension_value in drawn
+    }
+    assert len(wanted) >= 3 and shown == wanted
+
+
+def test_ltv_cac_bars_are_the_channels_with_spend_in_the_export(dom, pristine_landing):
+    spend = pd.concat(
+        pd.read_csv(path) for path in sorted((pristine_landing / "marketing_spend").glob("*.csv"))
+    )
+    spend = spend[pd.to_datetime(spend["spent_on"]) <= pd.Timestamp(AS_OF)]
+    per_channel = spend.groupby("channel")["amount"].sum()
+    paid = per_channel[per_channel > 0]
+    bars = {}
+    for title in dom.marks["ltv-cac-by-channel"]:
+        bars.setdefault(title.split(", ")[0], set()).add(title.split("spend ")[1].rstrip(")"))
+    assert bars == {channel: {f"{amount:,.0f}"} for channel, amount in paid.items()}
 
 
 def test_clv_boxes_cover_every_customer_with_an_order(dom, triangle):
