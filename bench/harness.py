@@ -48,6 +48,13 @@ log = logging.getLogger(__name__)
 # The CLV step: every dbt model between the orders and the CLV marts (the BTYD inputs, the
 # fits, the holdout check, the predictions with their intervals, the CLV marts).
 CLV_MODEL = re.compile(r"clv|btyd")
+# The customer-analysis marts and what they need: line items and products, marketing spend,
+# CAC, LTV:CAC, payback and the value lost to churn, and the retention marts by dimension
+# (counted whole: their overall rows were there before, so the share is an upper bound).
+ANALYSIS_MODEL = re.compile(
+    r"order_lines|marketing_spend|products|order_reconciliation|cac|payback|churn_value"
+    r"|customers_lost|customer_dimensions|retention_by_period|cohort_retention"
+)
 # The CLV step at 10M orders before the holdout check, the three models and the intervals
 # (commit 900ada8: one BG/NBD + Gamma-Gamma fit and its predictions): `clv_step` of that
 # commit's CLV models on the same 10M build database, twice (7.6 and 8.8 s), alternating
@@ -63,6 +70,7 @@ TARGETS = {
     "btyd_summary_speedup_vs_lifetimes": (">=", 5.0),
     "clv_fit_speedup_vs_lifetimes": (">=", 3.0),
     "clv_step_over_before_10m": ("<", 3.0),
+    "analysis_marts_share_10m": ("<=", 0.30),
 }
 
 
@@ -158,6 +166,20 @@ def clv_step(runs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def analysis_marts(target: Path) -> dict[str, Any]:
+    """What the customer-analysis models (ANALYSIS_MODEL) cost in a full run: the sum of
+    their execution times in the run's dbt build (its run_results.json in `target`), and
+    that sum over the rest of the full run's seconds."""
+    run_results = json.loads((target / "run_results.json").read_text())
+    models = {
+        node["unique_id"].split(".")[-1]: float(node["execution_time"])
+        for node in run_results["results"]
+        if node["unique_id"].startswith("model.")
+        and ANALYSIS_MODEL.search(node["unique_id"].split(".")[-1])
+    }
+    return {"seconds": round(sum(models.values()), 2), "models": _rounded(models)}
+
+
 def _incremental_run(runs: dict[str, Any], orders: int) -> None:
     """One more day of orders landed on top of a full run's history, then its run."""
     day = runs["as_of"] + timedelta(days=1)
@@ -208,6 +230,7 @@ def run(context: Context) -> dict[str, Any]:
         large_runs["landing"],
         large_runs["workdir"] / "floor",
     )
+    large_runs["analysis_marts"] = analysis_marts(large_runs["warehouse"] / "dbt" / "target")
     large_runs["clv_step"] = clv_step(large_runs)
     _incremental_run(large_runs, context.scale.next_day_orders)
     if not context.keep_runs:
@@ -230,6 +253,12 @@ def run(context: Context) -> dict[str, Any]:
         ),
         f"clv_models_over_single_fit_{small}": round(models["run_over_single_fit"], 2),
         f"clv_step_seconds_{large}": large_runs["clv_step"]["seconds"],
+        f"analysis_marts_seconds_{large}": large_runs["analysis_marts"]["seconds"],
+        f"analysis_marts_share_{large}": round(
+            large_runs["analysis_marts"]["seconds"]
+            / max(full_large["seconds"] - large_runs["analysis_marts"]["seconds"], 1e-9),
+            3,
+        ),
         "ingest_rows_per_second": round(large_runs["ingest_rows_per_second"]),
         f"e2e_scaling_{large}_over_{small}": round(
             full_large["seconds"] / full_small["seconds"], 2

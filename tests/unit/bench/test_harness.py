@@ -253,3 +253,42 @@ def test_the_clv_step_reruns_exactly_the_clv_models(published_demo, small_demo, 
     assert clv_marts <= set(step["models"]) and "dim_customers" not in step["models"]
     assert {"int_btyd_parameters_fitted", "int_customers_summarised_for_clv"} <= set(step["models"])
     assert step["seconds"] > 0
+
+
+@pytest.mark.dbt_build
+def test_the_analysis_marts_figure_sums_the_new_models_of_the_full_run(published_demo):
+    target = published_demo / "dbt" / "target"
+    figure = harness.analysis_marts(target)
+    # the customer-analysis models, named by hand (not by the pattern under test)
+    new = {
+        "stg_raw__order_lines",
+        "stg_raw__marketing_spend",
+        "fct_order_lines",
+        "dim_products",
+        "order_reconciliation",
+        "cac_by_channel",
+        "ltv_cac_by_channel",
+        "payback_by_channel",
+        "churn_value_by_period",
+        "int_customers_lost",
+        "int_customer_dimensions",
+        "retention_by_period",
+        "cohort_retention",
+    }
+    assert new <= set(figure["models"])
+    assert not {"fct_orders", "dim_customers", "customer_clv", "kpis_by_period"} & set(
+        figure["models"]
+    )
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    times = {node["unique_id"].split(".")[-1]: node["execution_time"] for node in results}
+    assert figure["seconds"] == pytest.approx(
+        sum(times[name] for name in figure["models"]), abs=0.01
+    )
+    assert 0 < figure["seconds"] < sum(times.values())
+
+
+def test_the_report_names_the_analysis_marts_figures():
+    assert markdown._figure_name("analysis_marts_share_10m").startswith(
+        "Customer-analysis marts / the rest of the full run"
+    )
+    assert "execution times" in markdown._figure_name("analysis_marts_seconds_10m")
