@@ -518,6 +518,22 @@ def test_report_without_clv_marts_says_so_and_renders_the_rest(published, tmp_pa
     assert set(page.marks) == set(CHARTS) - {"clv-by-segment"}
 
 
+def test_report_without_acquisition_marts_says_so_and_renders_the_rest(published, tmp_path):
+    older = tmp_path / "published.duckdb"
+    shutil.copy(published, older)
+    with duckdb.connect(str(older)) as con:
+        con.execute("drop table marts.ltv_cac_by_channel")
+        # a build whose retention mart has no rows by acquisition channel
+        con.execute("delete from marts.retention_by_period where dimension = 'acquisition_channel'")
+    page = Page.parse(write_report(older, tmp_path / "report").read_text(encoding="utf-8"))
+    assert (
+        "Not available in this build: marts.ltv_cac_by_channel is not in this build"
+        in (page.sections["ltv-cac"])
+    )
+    assert "no reportable monthly rows by acquisition channel" in page.sections["retention-channel"]
+    assert set(page.marks) == set(CHARTS) - {"ltv-cac-by-channel", "retention-by-channel"}
+
+
 def test_a_failed_render_keeps_the_previous_report(report, tmp_path):
     out = tmp_path / "report"
     shutil.copytree(report.parent, out)
