@@ -77,7 +77,7 @@ def retention_by_channel(con: duckdb.DuckDBPyConnection, source: Source) -> tupl
         [row["is_complete"] is False for row in months],
         "month in progress",
         (0.0, 100.0),
-        "% of the channel's customers at the start of the month",
+        "% retained in the month",
         lambda value: f"{value:.0f} %",
     )
     hidden = [
@@ -168,7 +168,7 @@ def ltv_cac_by_channel(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[
     domain = nice_domain(0.0, top * 1.05)
 
     bar_h, gap = 14, 14
-    left, right, top_margin = 150, 860, 40
+    left, right, top_margin = 150, 860, 58
     width = 900
     height = top_margin + len(paid) * (2 * bar_h + gap) + 50
     x = Linear(domain[0], domain[1], left, right)
