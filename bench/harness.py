@@ -53,7 +53,8 @@ CLV_MODEL = re.compile(r"clv|btyd")
 # (counted whole: their overall rows were there before, so the share is an upper bound).
 ANALYSIS_MODEL = re.compile(
     r"order_lines|marketing_spend|products|order_reconciliation|cac|payback|churn_value"
-    r"|customers_lost|customer_dimensions|retention_by_period|cohort_retention"
+    r"|customers_lost|customer_dimensions|channel_cohort_margins|retention_by_period"
+    r"|cohort_retention"
 )
 # The CLV step at 10M orders before the holdout check, the three models and the intervals
 # (commit 900ada8: one BG/NBD + Gamma-Gamma fit and its predictions): `clv_step` of that

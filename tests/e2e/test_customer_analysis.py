@@ -83,14 +83,14 @@ def pandas_monthly_cac(landing) -> pd.DataFrame:
     spent = spend.groupby(["period_start", "channel"])["amount"].sum()
     customers = acquisition(completed_orders(landing))
     customers["period_start"] = customers["day"].dt.to_period("M").dt.start_time
-    customers["channel"] = customers["channel"].fillna("(none)")
+    customers["channel"] = customers["channel"].fillna("(unknown)")
     acquired = customers.groupby(["period_start", "channel"]).size()
     table = pd.concat([spent.rename("spend"), acquired.rename("new_customers")], axis=1)
     table["new_customers"] = table["new_customers"].fillna(0).astype(int)
     table["spend"] = table["spend"].fillna(0.0)
     table["cac"] = table["spend"] / table["new_customers"].where(table["new_customers"] > 0)
     # customers without a channel: no spend can be theirs, so no CAC (docs: cac)
-    table.loc[table.index.get_level_values("channel") == "(none)", "cac"] = None
+    table.loc[table.index.get_level_values("channel") == "(unknown)", "cac"] = None
     table = table.reset_index()
     # spend is known in the months the export covers (is_spend_known); others are left out
     covered = table["period_start"].between(

@@ -272,6 +272,7 @@ def test_the_analysis_marts_figure_sums_the_new_models_of_the_full_run(published
         "churn_value_by_period",
         "int_customers_lost",
         "int_customer_dimensions",
+        "int_channel_cohort_margins",
         "retention_by_period",
         "cohort_retention",
     }
