@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from customer_marts.config import DEMO_MARKER
-from tools.demo.generator import DemoSpec, write_landing
+from tools.demo.generator import GENERATOR_VERSION, DemoSpec, write_landing
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,14 @@ def demo_spec(orders: int) -> DemoSpec:
 def dataset(data_dir: Path, orders: int) -> tuple[Path, dict]:
     """The landing folder for about `orders` orders, generated once and cached.
 
-    The cache is keyed by the spec; a folder is complete once its marker is written
-    (the generator writes the marker last), so an interrupted generation starts over.
+    The cache is keyed by the spec and the generator's version; a folder is complete
+    once its marker is written (the generator writes the marker last), so an
+    interrupted generation starts over.
     """
     spec = demo_spec(orders)
     folder = (
-        data_dir
-        / f"landing-{spec.customers}c-seed{spec.seed}-s{spec.survey_share}-r{spec.repeat_rate}"
+        data_dir / f"landing-v{GENERATOR_VERSION}-{spec.customers}c-seed{spec.seed}"
+        f"-s{spec.survey_share}-r{spec.repeat_rate}"
     )
     marker = folder / DEMO_MARKER
     if marker.exists():

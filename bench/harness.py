@@ -113,6 +113,10 @@ class Context:
     keep_runs: bool = False  # keep the run folders (logs, warehouses) for profiling
 
 
+# The demo summary's file counts, one per source (bench/data.py, tools/demo/generator.py).
+FILE_KINDS = ("order_files", "survey_files", "send_files", "order_line_files", "spend_files")
+
+
 def _full_run(context: Context, orders: int) -> dict[str, Any]:
     """The full run from an empty warehouse and a fresh Airflow home."""
     label = _label(orders)
@@ -129,7 +133,7 @@ def _full_run(context: Context, orders: int) -> dict[str, Any]:
         "customers": int(info["customers"]),
         "survey_responses": int(info["survey_responses"]),
         "survey_sends": int(info["survey_sends"]),
-        "files": int(info["order_files"] + info["survey_files"] + info["send_files"]),
+        "files": int(sum(info[kind] for kind in FILE_KINDS)),
         "airflow_db_migrate_seconds": round(migrate_seconds, 2),
         "full": full.figures(),
         "ingest_rows_per_second": full.rows_read / full.tasks["ingest"],
