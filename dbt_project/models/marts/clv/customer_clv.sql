@@ -95,4 +95,4 @@ final as (
 )
 
 select * from final
-{{ published_order() }}
+{{ published_order(['customer_id']) }}

@@ -34,4 +34,4 @@ final as (
 )
 
 select * from final
-{{ published_order() }}
+{{ published_order(['order_id']) }}

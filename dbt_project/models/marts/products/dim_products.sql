@@ -13,11 +13,15 @@ lines as (
     shows its current name. #}
 latest_lines as (
 
-    select product_id, product_name, category, vendor
+    select
+        product_id,
+        arg_max(
+            {'product_name': product_name, 'category': category, 'vendor': vendor},
+            (order_date, order_id, line_number)
+        ) as latest
+
     from lines
-    qualify row_number() over (
-        partition by product_id order by order_date desc, order_id desc, line_number desc
-    ) = 1
+    group by product_id
 
 ),
 
@@ -31,23 +35,41 @@ repeaters as (
 
 ),
 
+{#- One row per product x completed order holding it: the distinct counts below become
+    counts of rows (a customer has one first order, so its first orders are distinct
+    customers). #}
+product_orders as (
+
+    select
+        product_id,
+        order_id,
+        any_value(customer_id) as customer_id,
+        bool_or(is_first_order) as is_first_order,
+        sum(quantity) as units,
+        sum(line_amount) as revenue
+
+    from lines
+    where status = 'completed'
+    group by product_id, order_id
+
+),
+
 sold as (
 
     select
-        lines.product_id,
-        count(distinct lines.order_id) as orders,
-        count(distinct lines.customer_id) as customers,
-        cast(coalesce(sum(lines.quantity), 0) as bigint) as units,
-        coalesce(sum(lines.line_amount), 0) as revenue,
-        count(distinct lines.order_id) filter (where lines.is_first_order) as first_orders,
-        count(distinct lines.customer_id) filter (
-            where lines.is_first_order and repeaters.ordered_again
+        product_orders.product_id,
+        count(*) as orders,
+        count(distinct product_orders.customer_id) as customers,
+        cast(coalesce(sum(product_orders.units), 0) as bigint) as units,
+        coalesce(sum(product_orders.revenue), 0) as revenue,
+        count(*) filter (where product_orders.is_first_order) as first_orders,
+        count(*) filter (
+            where product_orders.is_first_order and repeaters.ordered_again
         ) as repeat_customers
 
-    from lines
-    left join repeaters on lines.customer_id = repeaters.customer_id
-    where lines.status = 'completed'
-    group by lines.product_id
+    from product_orders
+    left join repeaters on product_orders.customer_id = repeaters.customer_id
+    group by product_orders.product_id
 
 ),
 
@@ -55,9 +77,9 @@ final as (
 
     select
         latest_lines.product_id,
-        latest_lines.product_name,
-        latest_lines.category,
-        latest_lines.vendor,
+        latest_lines.latest.product_name as product_name,
+        latest_lines.latest.category as category,
+        latest_lines.latest.vendor as vendor,
         coalesce(sold.orders, 0) as orders,
         coalesce(sold.customers, 0) as customers,
         coalesce(sold.units, 0) as units,

@@ -42,4 +42,4 @@ final as (
 )
 
 select * from final
-{{ published_order() }}
+{{ published_order(['order_id', 'line_number']) }}

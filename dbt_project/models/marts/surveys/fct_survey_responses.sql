@@ -66,4 +66,4 @@ final as (
 )
 
 select * from final
-{{ published_order() }}
+{{ published_order(['response_id']) }}
