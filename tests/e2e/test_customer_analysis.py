@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.e2e.test_nightly_dag import AS_OF
+from tests.e2e.test_nightly_dag import AS_OF, pandas_monthly_retention
 
 pytestmark = pytest.mark.slow
 
@@ -36,41 +36,12 @@ def acquisition(orders: pd.DataFrame) -> pd.DataFrame:
 
 
 def pandas_retention_by_channel(landing) -> pd.DataFrame:
-    orders = completed_orders(landing)
-    customers = acquisition(orders)
-    channel_of = customers["channel"].fillna("(unknown)")
-    first_day = customers["day"]
-    as_of = pd.Timestamp(AS_OF)
-
-    def active_at(boundary) -> set:
-        bought = (orders["day"] >= boundary - pd.Timedelta(days=WINDOW_DAYS)) & (
-            orders["day"] < boundary
-        )
-        return set(orders.loc[bought, "customer_id"])
-
-    rows = []
-    for start in pd.date_range(orders["day"].min().replace(day=1), as_of, freq="MS"):
-        end = min(start + pd.offsets.MonthBegin(1), as_of + pd.Timedelta(days=1))
-        at_start, at_end = active_at(start), active_at(end)
-        for channel in sorted(set(channel_of)):
-            members = set(channel_of.index[channel_of == channel])
-            s, e = at_start & members, at_end & members
-            arrived = e - s
-            new = {c for c in arrived if start <= first_day[c] < end}
-            rows.append(
-                {
-                    "period_start": start.date(),
-                    "dimension_value": channel,
-                    "customers_start": len(s),
-                    "customers_end": len(e),
-                    "new_customers": len(new),
-                    "reactivated_customers": len(arrived) - len(new),
-                    "retained_customers": len(s & e),
-                    "lost_customers": len(s - e),
-                    "retention_rate_pct": 100.0 * len(s & e) / len(s) if s else None,
-                }
-            )
-    return pd.DataFrame(rows)
+    """Monthly retention per acquisition channel (customers without one: (unknown))."""
+    return pandas_monthly_retention(
+        landing,
+        WINDOW_DAYS,
+        segment_of=lambda orders: acquisition(orders)["channel"].fillna("(unknown)"),
+    )
 
 
 def pandas_monthly_cac(landing) -> pd.DataFrame:

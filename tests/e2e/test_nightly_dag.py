@@ -72,17 +72,24 @@ def pandas_monthly_triangle(landing) -> pd.DataFrame:
     return cells.set_index(["cohort_start", "period_number"]).sort_index()
 
 
-def pandas_monthly_retention(landing, window_days: int = 180) -> pd.DataFrame:
+def pandas_monthly_retention(landing, window_days: int = 180, segment_of=None) -> pd.DataFrame:
     """Period retention by brute force: the set of active customers at every month
-    boundary, straight from the order files (no spells, no boundary arithmetic)."""
+    boundary, straight from the order files (no spells, no boundary arithmetic).
+
+    With `segment_of` (completed orders -> a Series of each customer's segment), one row
+    per month and segment (column dimension_value); otherwise one row per month."""
     orders = pd.concat(pd.read_csv(path) for path in sorted((landing / "orders").glob("*.csv")))
-    orders = orders[orders["status"] == "completed"]
-    orders["day"] = (
-        pd.to_datetime(orders["ordered_at"], utc=True).dt.tz_localize(None).dt.normalize()
-    )
+    orders = orders[orders["status"] == "completed"].copy()
+    orders["at"] = pd.to_datetime(orders["ordered_at"], utc=True).dt.tz_localize(None)
+    orders["day"] = orders["at"].dt.normalize()
     as_of = pd.Timestamp(AS_OF)
     orders = orders[orders["day"] <= as_of]
     first = orders.groupby("customer_id")["day"].min()
+    if segment_of is None:
+        segments = {"all": set(first.index)}
+    else:
+        segment = segment_of(orders)
+        segments = {name: set(segment.index[segment == name]) for name in sorted(set(segment))}
 
     def active_at(boundary):
         # active at the start of `boundary`: a purchase on one of the W days before it
@@ -94,23 +101,29 @@ def pandas_monthly_retention(landing, window_days: int = 180) -> pd.DataFrame:
     rows = []
     for start in pd.date_range(orders["day"].min().replace(day=1), as_of, freq="MS"):
         end = min(start + pd.offsets.MonthBegin(1), as_of + pd.Timedelta(days=1))
-        at_start, at_end = active_at(start), active_at(end)
-        arrived = at_end - at_start
-        new = {customer for customer in arrived if start <= first[customer] < end}
-        retained = len(at_start & at_end)
-        rows.append(
-            {
-                "period_start": start.date(),
-                "customers_start": len(at_start),
-                "customers_end": len(at_end),
-                "new_customers": len(new),
-                "reactivated_customers": len(arrived) - len(new),
-                "retained_customers": retained,
-                "lost_customers": len(at_start - at_end),
-                "retention_rate_pct": 100.0 * retained / len(at_start) if at_start else None,
-            }
-        )
-    return pd.DataFrame(rows).set_index("period_start")
+        active_start, active_end = active_at(start), active_at(end)
+        for name, members in segments.items():
+            at_start, at_end = active_start & members, active_end & members
+            arrived = at_end - at_start
+            new = {customer for customer in arrived if start <= first[customer] < end}
+            retained = len(at_start & at_end)
+            rows.append(
+                {
+                    "period_start": start.date(),
+                    "dimension_value": name,
+                    "customers_start": len(at_start),
+                    "customers_end": len(at_end),
+                    "new_customers": len(new),
+                    "reactivated_customers": len(arrived) - len(new),
+                    "retained_customers": retained,
+                    "lost_customers": len(at_start - at_end),
+                    "retention_rate_pct": 100.0 * retained / len(at_start) if at_start else None,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if segment_of is None:
+        return frame.drop(columns="dimension_value").set_index("period_start")
+    return frame
 
 
 def pandas_monthly_survey_scores(landing) -> pd.DataFrame:
