@@ -54,7 +54,7 @@ CLV_MODEL = re.compile(r"clv|btyd")
 ANALYSIS_MODEL = re.compile(
     r"order_lines|marketing_spend|products|order_reconciliation|cac|payback|churn_value"
     r"|customers_lost|customer_dimensions|channel_cohort_margins|retention_by_period"
-    r"|cohort_retention"
+    r"|cohort_retention|retention_counted_by_dimension"
 )
 # The CLV step at 10M orders before the holdout check, the three models and the intervals
 # (commit 900ada8: one BG/NBD + Gamma-Gamma fit and its predictions): `clv_step` of that

@@ -273,6 +273,7 @@ def test_the_analysis_marts_figure_sums_the_new_models_of_the_full_run(published
         "int_customers_lost",
         "int_customer_dimensions",
         "int_channel_cohort_margins",
+        "int_periods_retention_counted_by_dimension",
         "retention_by_period",
         "cohort_retention",
     }
