@@ -23,6 +23,7 @@ from customer_marts.report.svg import (
     svg,
     text,
     tooltip,
+    x_axis,
 )
 
 log = logging.getLogger(__name__)
@@ -173,13 +174,7 @@ def ltv_cac_by_channel(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[
     height = top_margin + len(paid) * (2 * bar_h + gap) + 50
     x = Linear(domain[0], domain[1], left, right)
     bottom = top_margin + len(paid) * (2 * bar_h + gap)
-    body: list[str] = []
-    for tick in nice_ticks(*domain):
-        body.append(
-            f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top_margin - 6}" '
-            f'y2="{bottom:.1f}" stroke="#e5e7eb"/>'
-        )
-        body.append(text(x(tick), bottom + 16, f"{tick:g}", "middle", class_="tick"))
+    body = x_axis(x, nice_ticks(*domain), top_margin - 6, bottom, lambda tick: f"{tick:g}")
     for reference, label in ((1.0, "1 = paid back"), (3.0, "3 = usual target")):
         body.append(
             f'<line x1="{x(reference):.1f}" x2="{x(reference):.1f}" y1="{top_margin - 6}" '

@@ -14,7 +14,6 @@ from customer_marts.report.source import Source, Unavailable, rows
 from customer_marts.report.svg import (
     BLUE,
     GREEN,
-    GRID,
     INK,
     ORANGE,
     axis_titles,
@@ -23,6 +22,7 @@ from customer_marts.report.svg import (
     svg,
     text,
     tooltip,
+    x_axis,
     y_axis,
 )
 
@@ -98,13 +98,7 @@ def clv_by_segment(con: duckdb.DuckDBPyConnection, source: Source) -> str:
     bottom = top + len(groups) * row_h
     height = bottom + 56
     x = Linear(domain[0], domain[1], left, right)
-    body = []
-    for tick in nice_ticks(*domain):
-        body.append(
-            f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{bottom}" '
-            f'stroke="{GRID}"/>'
-        )
-        body.append(text(x(tick), bottom + 16, fmt_number(tick), "middle", class_="tick"))
+    body = x_axis(x, nice_ticks(*domain), top, bottom, fmt_number)
     for index, group in enumerate(groups):
         p5, p25, p50, p75, p95 = group["quantiles"]
         mid = top + (index + 0.5) * row_h

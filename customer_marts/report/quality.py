@@ -13,7 +13,6 @@ from customer_marts.report.source import Source, Unavailable, rows
 from customer_marts.report.svg import (
     AMBER,
     GREEN,
-    GRID,
     RED,
     esc,
     fmt_number,
@@ -21,6 +20,7 @@ from customer_marts.report.svg import (
     svg,
     text,
     tooltip,
+    x_axis,
 )
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,8 @@ def checks_chart(counts: list[dict]) -> str:
     most = max(row["passed"] + row["warned"] + row["failed"] for row in counts) or 1
     domain = nice_domain(0, most)
     x = Linear(domain[0], domain[1], left, right)
-    body = []
-    for tick in nice_ticks(*domain):
-        if tick == int(tick):
-            body.append(
-                f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{bottom}" '
-                f'stroke="{GRID}"/>'
-            )
-            body.append(text(x(tick), bottom + 16, f"{tick:.0f}", "middle", class_="tick"))
+    whole = [tick for tick in nice_ticks(*domain) if tick == int(tick)]
+    body = x_axis(x, whole, top, bottom, lambda tick: f"{tick:.0f}")
     for index, row in enumerate(counts):
         mid = top + (index + 0.5) * row_h
         body.append(text(left - 8, mid + 4, row["layer"], "end", class_="tick"))

@@ -74,6 +74,18 @@ def y_axis(scale: Linear, ticks: list[float], left: float, right: float, fmt) ->
     return parts
 
 
+def x_axis(scale: Linear, ticks: list[float], top: float, bottom: float, fmt) -> list[str]:
+    """Vertical grid lines with their labels under the plot (a bar chart's value axis)."""
+    parts = []
+    for tick in ticks:
+        x = scale(tick)
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top:.1f}" y2="{bottom:.1f}" stroke="{GRID}"/>'
+        )
+        parts.append(text(x, bottom + 16, fmt(tick), "middle", class_="tick"))
+    return parts
+
+
 def axis_titles(
     width: int, height: int, x_title: str, y_title: str, top: float, bottom: float
 ) -> list[str]:
