@@ -52,14 +52,12 @@ def retention_by_channel(con: duckdb.DuckDBPyConnection, source: Source) -> tupl
     base = (
         "from marts.retention_by_period where grain = 'month' and dimension = 'acquisition_channel'"
     )
-    channels = [
-        row["dimension_value"]
-        for row in rows(
-            con,
-            f"select dimension_value, sum(customers_start) as customers {base} "
-            "group by all having bool_or(is_reportable) order by customers desc, dimension_value",
-        )
-    ]
+    groups = rows(
+        con,
+        f"select dimension_value, bool_or(is_reportable) as reportable {base} "
+        "group by all order by sum(customers_start) desc, dimension_value",
+    )
+    channels = [row["dimension_value"] for row in groups if row["reportable"] is True]
     if not channels:
         raise Unavailable(
             "marts.retention_by_period has no reportable monthly rows by acquisition channel"
@@ -81,14 +79,7 @@ def retention_by_channel(con: duckdb.DuckDBPyConnection, source: Source) -> tupl
         "% retained in the month",
         lambda value: f"{value:.0f} %",
     )
-    hidden = [
-        row["dimension_value"]
-        for row in rows(
-            con,
-            f"select dimension_value {base} group by all having not bool_or(is_reportable) "
-            "order by dimension_value",
-        )
-    ]
+    hidden = sorted(row["dimension_value"] for row in groups if row["reportable"] is False)
     notes = []
     if hidden:
         notes.append(f"Too few customers to report: {', '.join(hidden)}.")
