@@ -70,6 +70,7 @@ def test_first_orders_and_cohorts_come_from_one_customer_grain_model(manifest):
     assert {
         "int_customer_periods_aggregated",
         "int_periods_retention_counted_by_dimension",
+        "int_customer_dimensions",
         "int_customers_summarised_for_clv",
         "int_customers_summarised_for_clv_holdout",
         "fct_orders",

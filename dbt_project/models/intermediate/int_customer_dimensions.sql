@@ -10,19 +10,11 @@ customers as (
 
     select
         customer_id,
-        first_order_id,
         acquisition_channel,
+        first_order_country,
         first_product_category
 
     from {{ ref('int_customers_acquired') }}
-
-),
-
-first_orders as (
-
-    select order_id, country
-    from {{ ref('int_orders_numbered') }}
-    where customer_order_number = 1
 
 ),
 
@@ -47,12 +39,11 @@ final as (
     select
         customers.customer_id,
         {{ unknown_if_missing('customers.acquisition_channel') }} as acquisition_channel,
-        {{ unknown_if_missing('first_orders.country') }} as country,
+        {{ unknown_if_missing('customers.first_order_country') }} as country,
         {{ unknown_if_missing('customers.first_product_category') }} as first_product_category,
         coalesce(first_responses.nps_category, '(no response)') as first_nps_category
 
     from customers
-    left join first_orders on customers.first_order_id = first_orders.order_id
     left join first_responses on customers.customer_id = first_responses.customer_id
 
 )

@@ -1,12 +1,12 @@
 {#- One row per customer with at least one completed order: the customer's first
-    completed order, the acquisition cohorts it sets and the first order's main product.
-    The one place these facts are computed; every model that needs a customer's first
-    order or cohort refs this one. -#}
+    completed order, the acquisition cohorts it sets, the first order's channel, country
+    and main product. The one place these facts are computed; every model that needs a
+    customer's first order or cohort refs this one. -#}
 with
 
 completed_orders as (
 
-    select customer_id, order_id, ordered_at, order_date, channel, customer_order_number
+    select customer_id, order_id, ordered_at, order_date, channel, country, customer_order_number
     from {{ ref('int_orders_numbered') }}
     where is_completed
 
@@ -19,7 +19,8 @@ customers as (
         min(ordered_at) as first_order_at,
         min(order_date) as first_order_date,
         any_value(order_id) filter (where customer_order_number = 1) as first_order_id,
-        any_value(channel) filter (where customer_order_number = 1) as acquisition_channel
+        any_value(channel) filter (where customer_order_number = 1) as acquisition_channel,
+        any_value(country) filter (where customer_order_number = 1) as first_order_country
 
     from completed_orders
     group by customer_id
@@ -51,6 +52,7 @@ final as (
         customers.first_order_at,
         customers.first_order_date,
         customers.acquisition_channel,
+        customers.first_order_country,
         first_products.first_product_id,
         first_products.first_product_category,
         {%- for grain in ['week', 'month', 'quarter', 'year'] %}
