@@ -52,9 +52,9 @@ def customer_key_sql(email: str) -> str:
 
 def collapse_group(key: tuple[str, ...]) -> str:
     """GROUP BY terms of collapsing: one record per key in a file; a row whose key is
-    incomplete stays a record of its own (it is then quarantined for the missing value)."""
-    if len(key) == 1:
-        return f"coalesce({quote(key[0])}, '#' || _line_number)"
+    incomplete stays a record of its own (it is then quarantined for the missing value).
+    Its line number is a term of its own, never folded into a key value (an order
+    named '#5' is not the keyless row on line 5)."""
     missing = " or ".join(f"{quote(name)} is null" for name in key)
     return f"{names_list(key)}, case when {missing} then _line_number end"
 

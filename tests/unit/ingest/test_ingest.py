@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from customer_marts.ingest.run import IngestError, ingest
+from customer_marts.ingest.sources import load
 from tests.conftest import write_csv
 
 HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status"]
@@ -80,6 +81,29 @@ def test_bad_rows_go_to_quarantine_with_line_and_reason(settings):
         (7, "status", "unknown value (accepted: completed, cancelled, refunded)"),
     ]
     assert manifest(settings, "orders/bad.csv") == [("loaded", 6, 1, 5, 0)]
+
+
+def test_a_collapsed_row_without_key_is_quarantined_not_merged_into_an_order(settings):
+    """Collapsing keeps a row without order_id a record of its own, also when an order
+    is named like its line ('#2': Shopify's names are '#1001', ...)."""
+    write_csv(
+        settings.landing_dir / "orders/shop.csv",
+        HEADER,
+        [
+            ["", "c1", "2025-01-01T10:00:00Z", "10", "completed"],  # line 2: no order_id
+            ["#2", "c2", "2025-01-02T10:00:00Z", "20", "completed"],  # line 3: order #2
+        ],
+    )
+    config = load(overrides={"sources": {"orders": {"collapse": True}}})
+    ingest(settings.build_db, settings.landing_dir, "r1", config=config)
+    assert query(settings, 'select line_number, "column", reason from audit.quarantine') == [
+        (2, "order_id", "missing required value")
+    ]
+    # order #2 is its own line's: customer c2, 20.00 (not line 2's c1 and 10.00)
+    assert query(
+        settings, "select order_id, customer_id, amount::varchar, _line_number from raw.orders"
+    ) == [("#2", "c2", "20.00", 3)]
+    assert manifest(settings, "orders/shop.csv") == [("loaded", 2, 1, 1, 0)]
 
 
 def test_line_numbers_count_embedded_newlines(settings):
