@@ -47,21 +47,18 @@ DISPLAY_BUDGET = 5.0
 
 def history_months(spec: DemoSpec) -> np.ndarray:
     """The calendar month (1-12) of each day of the history."""
-    days = (spec.end - spec.start).days + 1
-    return (pd.Timestamp(spec.start) + pd.to_timedelta(np.arange(days), "D")).month.to_numpy()
+    return (pd.Timestamp(spec.start) + pd.to_timedelta(np.arange(spec.days), "D")).month.to_numpy()
 
 
 def acquisition_share(spec: DemoSpec) -> np.ndarray:
     """The share of all customers acquired on each day of the history (sums to 1)."""
-    days = (spec.end - spec.start).days + 1
-    weight = (1 + np.arange(days) / days) * SEASONALITY[history_months(spec) - 1]
+    weight = (1 + np.arange(spec.days) / spec.days) * SEASONALITY[history_months(spec) - 1]
     return weight / weight.sum()
 
 
 def channel_mix(spec: DemoSpec) -> np.ndarray:
     """(days, channels): each day's share of new customers by channel (rows sum to 1)."""
-    days = (spec.end - spec.start).days + 1
-    weight = CHANNEL_WEIGHTS * (1 + np.outer(np.arange(days) / days, CHANNEL_TREND))
+    weight = CHANNEL_WEIGHTS * (1 + np.outer(np.arange(spec.days) / spec.days, CHANNEL_TREND))
     return weight / weight.sum(axis=1, keepdims=True)
 
 

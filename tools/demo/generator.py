@@ -74,6 +74,11 @@ class DemoSpec:
     # orders per customer over two years, FIVE_ORDERS_RATE about five.
     repeat_rate: float = 1.0
 
+    @property
+    def days(self) -> int:
+        """The days of the history, its first and last day included."""
+        return (self.end - self.start).days + 1
+
     @classmethod
     def for_orders(cls, orders: int, seed: int = 42, **fields) -> DemoSpec:
         """A spec sized for about `orders` orders, five per customer (1M orders: 200k)."""
@@ -84,7 +89,7 @@ class DemoSpec:
 def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (orders, survey responses) as canonical export frames."""
     rng = np.random.default_rng(spec.seed)
-    days = (spec.end - spec.start).days + 1
+    days = spec.days
     n = spec.customers
 
     # Acquisition: growing over time, peaking at year end, through the day's channel mix.
