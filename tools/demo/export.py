@@ -21,6 +21,11 @@ import pyarrow.compute as pc
 CHUNK_ROWS = 1_000_000
 
 
+def text_column(values: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    """Arrow strings as a pandas `str` column."""
+    return values.to_pandas().array
+
+
 def write_files(
     frame: pd.DataFrame, at: np.ndarray, folder: Path, prefix: str, unit: str = "D"
 ) -> dict[str, str]:

@@ -39,7 +39,7 @@ from tools.demo.channels import (
     draw_channels,
     history_months,
 )
-from tools.demo.export import write_files
+from tools.demo.export import text_column, write_files
 from tools.demo.lines import generate_lines
 from tools.demo.spend import generate_spend
 
@@ -136,7 +136,7 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     orders = pd.DataFrame(
         {
             "ordered_at": ordered_at[order],
-            "customer_id": _text(customer_id.take(order)),
+            "customer_id": text_column(customer_id.take(order)),
             "amount": amount[order],
             "status": status[order],
             "currency": "USD",
@@ -144,7 +144,7 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             "country": country[customer_idx[order]],
         }
     )
-    orders.insert(0, "order_id", _text(_ids("O", np.arange(1, len(orders) + 1), 8)))
+    orders.insert(0, "order_id", text_column(_ids("O", np.arange(1, len(orders) + 1), 8)))
 
     # Surveys: a share of completed orders gets a response 1-10 days later.
     sampled = _sampled_completed(orders, spec)
@@ -162,7 +162,7 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     surveys = pd.DataFrame(
         {
             "responded_at": responded_at,
-            "customer_id": _text(pa.array(orders["customer_id"]).take(sampled)),
+            "customer_id": text_column(pa.array(orders["customer_id"]).take(sampled)),
             "nps_score": nps,
             "csat_score": np.where(rng.uniform(size=len(sampled)) < 0.7, csat, -1),
             "ces_score": np.where(rng.uniform(size=len(sampled)) < 0.5, ces, -1),
@@ -174,7 +174,7 @@ def generate(spec: DemoSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     surveys = surveys.take(
         _stable_order(surveys["responded_at"].to_numpy(), pa.array(surveys["customer_id"]))
     ).reset_index(drop=True)
-    surveys.insert(0, "response_id", _text(_ids("R", np.arange(1, len(surveys) + 1), 8)))
+    surveys.insert(0, "response_id", text_column(_ids("R", np.arange(1, len(surveys) + 1), 8)))
     return orders, surveys
 
 
@@ -199,14 +199,14 @@ def generate_sends(spec: DemoSpec, orders: pd.DataFrame) -> pd.DataFrame:
     sends = pd.DataFrame(
         {
             "sent_at": orders["ordered_at"].to_numpy()[sent] + pd.Timedelta(minutes=30),
-            "customer_id": _text(pa.array(orders["customer_id"]).take(sent)),
+            "customer_id": text_column(pa.array(orders["customer_id"]).take(sent)),
         }
     )
     sends = sends[sends["sent_at"] < pd.Timestamp(spec.end + timedelta(days=1))]
     sends = sends.take(
         _stable_order(sends["sent_at"].to_numpy(), pa.array(sends["customer_id"]))
     ).reset_index(drop=True)
-    sends.insert(0, "send_id", _text(_ids("S", np.arange(1, len(sends) + 1), 8)))
+    sends.insert(0, "send_id", text_column(_ids("S", np.arange(1, len(sends) + 1), 8)))
     return sends
 
 
@@ -214,11 +214,6 @@ def _ids(prefix: str, numbers: np.ndarray, digits: int) -> pa.Array:
     """Identifiers such as C0000042 (prefix + zero-padded number), built without a loop."""
     text = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), digits, "0")
     return pc.binary_join_element_wise(prefix, text, "")
-
-
-def _text(values: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
-    """Arrow strings as a pandas `str` column."""
-    return values.to_pandas().array
 
 
 def _stable_order(at: np.ndarray, customer_id) -> np.ndarray:

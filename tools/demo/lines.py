@@ -34,6 +34,7 @@ from tools.demo.catalogue import (
     VENDORS,
     preferred_categories,
 )
+from tools.demo.export import text_column
 
 if TYPE_CHECKING:
     from tools.demo.generator import DemoSpec
@@ -85,9 +86,7 @@ def generate_lines(spec: DemoSpec, orders: pd.DataFrame) -> pd.DataFrame:
     vendors, vendor_of_product = np.unique(VENDORS, return_inverse=True)
     lines = pd.DataFrame(
         {
-            "order_id": pc.take(pa.array(orders["order_id"]), pa.array(order_row))
-            .to_pandas()
-            .array,
+            "order_id": text_column(pa.array(orders["order_id"]).take(order_row)),
             "line_number": line_number,
             "product_id": pd.Categorical.from_codes(product, PRODUCT_IDS),
             "product_name": pd.Categorical.from_codes(product, PRODUCT_NAMES),

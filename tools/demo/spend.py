@@ -25,6 +25,7 @@ from tools.demo.channels import (
     acquisition_share,
     channel_mix,
 )
+from tools.demo.export import text_column
 
 if TYPE_CHECKING:
     from tools.demo.generator import DemoSpec
@@ -53,7 +54,7 @@ def generate_spend(spec: DemoSpec) -> pd.DataFrame:
     day = np.datetime64(spec.start, "D") + np.repeat(np.arange(days), len(amounts))
     return pd.DataFrame(
         {
-            "spent_on": pa.array(day).cast(pa.string()).to_pandas().array,
+            "spent_on": text_column(pa.array(day).cast(pa.string())),
             "channel": np.tile(channels, days),
             "campaign": np.tile(campaigns, days),
             "amount": np.stack(amounts, axis=1).ravel(),
