@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from customer_marts.config import DEMO_MARKER
+from customer_marts.ingest.contract import MARKETING_SPEND, ORDER_LINES
 from tools.demo.catalogue import PRODUCTS
 from tools.demo.generator import (
     DemoSpec,
@@ -113,7 +114,7 @@ def test_channel_and_first_category_shift_how_long_customers_stay(demo):
 
 def test_spend_gives_each_paid_channel_its_cac(demo):
     spec, orders, lines, spend = demo
-    assert list(spend.columns) == ["spent_on", "channel", "campaign", "amount", "currency"]
+    assert list(spend.columns) == MARKETING_SPEND.column_names
     assert not spend.duplicated(["spent_on", "channel", "campaign"]).any()
     assert (spend["amount"] >= 0).all() and (spend["currency"] == "USD").all()
     days = pd.date_range(spec.start, spec.end).strftime("%Y-%m-%d")
@@ -170,19 +171,7 @@ def test_line_and_spend_files_follow_the_orders_layout(tmp_path):
     for lines_file, orders_file in zip(line_files, order_files, strict=True):
         day_lines = pd.read_csv(lines_file, dtype={"order_id": str})
         day_orders = pd.read_csv(orders_file, dtype={"order_id": str})
-        assert list(day_lines.columns) == [
-            "order_id",
-            "line_number",
-            "product_id",
-            "product_name",
-            "category",
-            "vendor",
-            "quantity",
-            "unit_price",
-            "line_amount",
-            "discount_amount",
-            "currency",
-        ]
+        assert list(day_lines.columns) == ORDER_LINES.column_names  # the landing contract's
         assert set(day_lines["order_id"]) == set(day_orders["order_id"])
     read_back = pd.concat(pd.read_csv(path) for path in line_files)
     assert len(read_back) == len(lines) == summary["order_lines"]
