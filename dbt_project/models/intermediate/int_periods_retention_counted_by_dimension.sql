@@ -122,7 +122,6 @@ spell_boundaries as (
         {%- for attribute in attributes %}
         customers.{{ attribute }},
         {%- endfor %}
-        {{ period_index(grain, as_of_date()) }} as as_of_period,
         {{ period_index(grain, 'customers.first_order_date') }} as first_order_period,
         {{ period_index(grain, 'spells.active_from') }}
             + case when spells.active_from > {{ period_start(grain, 'spells.active_from') }} then 1 else 0 end
