@@ -69,7 +69,6 @@ class Source:
     name: str
     folder: str
     key: tuple[str, ...]
-    event_at: str | None = None  # when a row happened (None: order_lines, see orders)
     columns: tuple[Column, ...] = field(default_factory=tuple)
     customer_column: str | None = "customer_id"
     replaced_by: tuple[str, ...] = ()
@@ -95,7 +94,6 @@ ORDERS = Source(
     name="orders",
     folder="orders",
     key=("order_id",),
-    event_at="ordered_at",
     columns=(
         Column("order_id", required=True),
         Column("customer_id", required=True, rejects_emails=True),
@@ -124,7 +122,6 @@ SURVEYS = Source(
     name="surveys",
     folder="surveys",
     key=("response_id",),
-    event_at="responded_at",
     columns=(
         Column("response_id", required=True),
         Column("responded_at", "timestamp", required=True),
@@ -142,7 +139,6 @@ SURVEY_SENDS = Source(
     name="survey_sends",
     folder="survey_sends",
     key=("send_id",),
-    event_at="sent_at",
     columns=(
         Column("send_id", required=True),
         Column("customer_id", required=True, rejects_emails=True),
@@ -179,7 +175,6 @@ MARKETING_SPEND = Source(
     name="marketing_spend",
     folder="marketing_spend",
     key=("spent_on", "channel", "campaign"),
-    event_at="spent_on",
     customer_column=None,
     columns=(
         Column("spent_on", "date", required=True),
