@@ -312,7 +312,9 @@ def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> d
             log.info("dbt docs site unchanged (same project and catalog): kept as published")
         else:
             staged = staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
-            transform.generate_docs(settings, run.as_of, staged, fingerprint=fingerprint)
+            transform.generate_docs(
+                settings, run.as_of, staged, fingerprint=fingerprint, extra_vars=extra_vars
+            )
     return {"nodes": outcome.nodes, "warnings": outcome.warnings, "data_as_of": str(newest)}
 
 

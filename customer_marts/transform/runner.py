@@ -242,6 +242,7 @@ def generate_docs(
     destination: Path,
     compile_models: bool = False,
     fingerprint: str | None = None,
+    extra_vars: dict | None = None,
 ) -> Path:
     """`dbt docs generate --static` on the build database; the site's files go to `destination`.
 
@@ -251,6 +252,7 @@ def generate_docs(
     manifest and catalog embedded, that opens from disk without a server) to the
     build's target folder, leaving its manifest.json and run_results.json as they
     are. `compile_models=True` (or no manifest yet) compiles and writes a new manifest.
+    `extra_vars` are the build's: dbt parses with them again, so its saved parse stays valid.
     The four files (and the `fingerprint` of what they show, if given) are copied to
     `<destination>.partial`, renamed to `destination` once complete: `destination` is
     either complete or absent.
@@ -260,7 +262,9 @@ def generate_docs(
     for name in GENERATED_DOCS_FILES:
         (target / name).unlink(missing_ok=True)
     flags = ["--static"] if compile_models else ["--static", "--no-compile"]
-    returncode, _ = run_dbt(settings, "docs generate", as_of, *flags, target_path=target)
+    returncode, _ = run_dbt(
+        settings, "docs generate", as_of, *flags, extra_vars=extra_vars, target_path=target
+    )
     missing = [name for name in DOCS_FILES if not (target / name).exists()]
     if returncode != 0 or missing:
         raise DbtFailure(

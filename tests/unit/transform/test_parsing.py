@@ -9,21 +9,30 @@ from datetime import date
 import pytest
 
 from customer_marts.config import Settings
-from customer_marts.transform.runner import run_dbt
+from customer_marts.transform.runner import generate_docs, run_dbt
 
 FULL_REPARSE = "Unable to do partial parsing"
 REUSED = "Nothing changed, skipping partial parsing"
 
 
-def parse(settings: Settings, as_of: date, **extra_vars) -> str:
-    """`dbt parse` as the pipeline runs it; what dbt logged of this invocation."""
+def dbt_log(settings: Settings, invoke) -> str:
+    """What dbt logged while `invoke()` ran."""
     log = settings.warehouse_dir / "dbt" / "logs" / "dbt.log"
     before = log.stat().st_size if log.exists() else 0
-    code, _ = run_dbt(settings, "parse", as_of, extra_vars=extra_vars or None)
-    assert code == 0
+    invoke()
     with log.open() as lines:
         lines.seek(before)
         return lines.read()
+
+
+def parse(settings: Settings, as_of: date, **extra_vars) -> str:
+    """`dbt parse` as the pipeline runs it; what dbt logged of this invocation."""
+
+    def invoke():
+        code, _ = run_dbt(settings, "parse", as_of, extra_vars=extra_vars or None)
+        assert code == 0
+
+    return dbt_log(settings, invoke)
 
 
 @pytest.fixture
@@ -41,7 +50,16 @@ def test_the_next_nights_as_of_date_reuses_the_saved_parse(settings):
         assert FULL_REPARSE not in night and REUSED in night, as_of
 
 
-def test_a_changed_var_still_parses_again(settings):
+def test_a_changed_var_parses_again_and_the_docs_after_it_reuse_that_parse(settings, tmp_path):
     parse(settings, date(2025, 12, 30))
     changed = parse(settings, date(2025, 12, 31), churn_window_days=30)
     assert f"{FULL_REPARSE} because config vars" in changed
+    # the docs of that build parse with its vars: without them dbt would parse the whole
+    # project again, and the next build (with them) once more
+    docs = dbt_log(
+        settings,
+        lambda: generate_docs(
+            settings, date(2025, 12, 31), tmp_path / "site", extra_vars={"churn_window_days": 30}
+        ),
+    )
+    assert FULL_REPARSE not in docs and REUSED in docs
