@@ -9,8 +9,7 @@ source as (
 renamed as (
 
     select
-        spent_on,
-        -- spent_on is a calendar day as exported (no time of day, no time zone)
+        -- a calendar day as exported (no time of day, no time zone)
         spent_on as spent_date,
         channel,
         campaign,
