@@ -267,9 +267,12 @@ def _source(
         globs = tuple(globs)
     else:
         raise fail(f"glob must be a file pattern or a list of them, not {_kind(globs)}")
-    for key in ("columns", "derive"):
+    for key, mapping in (
+        ("columns", "export column names to names"),
+        ("derive", "column names to SQL expressions"),
+    ):
         if merged[key] is not None and not isinstance(merged[key], dict):
-            raise fail(f"{key} must map export column names to names, not be {_kind(merged[key])}")
+            raise fail(f"{key} must map {mapping}, not be {_kind(merged[key])}")
     required_names = merged["required"]
     if required_names is not None and not (
         isinstance(required_names, list) and all(isinstance(name, str) for name in required_names)

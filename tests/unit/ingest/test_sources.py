@@ -79,7 +79,7 @@ def test_a_preset_applies_and_the_source_keys_win():
         ({"sources": {"orders": {"glob": 5}}}, "sources.orders: glob must be a file pattern"),
         ({"sources": {"orders": {"glob": []}}}, "not an empty list"),
         ({"sources": {"orders": {"columns": ["Total"]}}}, "columns must map export column"),
-        ({"sources": {"orders": {"derive": "x"}}}, "derive must map export column"),
+        ({"sources": {"orders": {"derive": "x"}}}, "derive must map column names to SQL"),
         ({"sources": {"orders": {"required": "order_id"}}}, "required must be a list"),
     ],
 )
