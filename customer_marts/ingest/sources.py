@@ -273,11 +273,15 @@ def _source(
     ):
         if merged[key] is not None and not isinstance(merged[key], dict):
             raise fail(f"{key} must map {mapping}, not be {_kind(merged[key])}")
-    required_names = merged["required"]
-    if required_names is not None and not (
-        isinstance(required_names, list) and all(isinstance(name, str) for name in required_names)
+    required = merged["required"]
+    if isinstance(required, str):
+        required = (required,)
+    elif required is None or (
+        isinstance(required, list) and all(isinstance(name, str) for name in required)
     ):
-        raise fail(f"required must be a list of column names, not {_kind(required_names)}")
+        required = tuple(required or ())
+    else:
+        raise fail(f"required must be a column name or a list of them, not {_kind(required)}")
     if merged["format"] not in FORMATS:
         raise fail(f"format {merged['format']!r} is not one of {', '.join(FORMATS)}")
     delimiter = merged["delimiter"]
@@ -307,7 +311,6 @@ def _source(
     for column in derive:
         if column not in contract.column_names:
             raise fail(f"derive: {column!r} is not a column of the {contract.name} contract")
-    required = tuple(merged["required"] or ())
     known = {*contract.column_names, EMAIL, *columns.values()}
     missing = [name for name in required if name not in known]
     if missing:

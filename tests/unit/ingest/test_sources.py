@@ -63,6 +63,14 @@ def test_a_preset_applies_and_the_source_keys_win():
     ]
 
 
+def test_required_may_be_one_name_like_glob():
+    # validate-config accepts one string for `required` as for `glob`: so does the load
+    one = load(overrides={"sources": {"orders": {"required": "channel"}}})
+    listed = load(overrides={"sources": {"orders": {"required": ["channel"]}}})
+    assert one.sources["orders"].required_extra == ("channel",)
+    assert one.sources["orders"] == listed.sources["orders"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -80,7 +88,7 @@ def test_a_preset_applies_and_the_source_keys_win():
         ({"sources": {"orders": {"glob": []}}}, "not an empty list"),
         ({"sources": {"orders": {"columns": ["Total"]}}}, "columns must map export column"),
         ({"sources": {"orders": {"derive": "x"}}}, "derive must map column names to SQL"),
-        ({"sources": {"orders": {"required": "order_id"}}}, "required must be a list"),
+        ({"sources": {"orders": {"required": 5}}}, "required must be a column name or a list"),
     ],
 )
 def test_config_mistakes_are_named(overrides, message):
