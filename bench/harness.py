@@ -174,7 +174,7 @@ def clv_step(runs: dict[str, Any]) -> dict[str, Any]:
 def analysis_marts(target: Path) -> dict[str, Any]:
     """What the customer-analysis models (ANALYSIS_MODEL) cost in a full run: the sum of
     their execution times in the run's dbt build (its run_results.json in `target`), and
-    that sum over the rest of the full run's seconds."""
+    each model's seconds (`run` puts the sum over the rest of the full run)."""
     run_results = json.loads((target / "run_results.json").read_text())
     models = {
         node["unique_id"].split(".")[-1]: float(node["execution_time"])
