@@ -33,7 +33,7 @@ def main(args: argparse.Namespace) -> int:
 
     from customer_marts.config import Settings
     from customer_marts.runs.record import latest_logical_date
-    from customer_marts.transform.runner import ensure_docs_site
+    from customer_marts.transform.docs_site import ensure_docs_site
     from tools.demo.marker import run_date as demo_aware_run_date
 
     apply_folders(args)

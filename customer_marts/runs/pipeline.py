@@ -303,18 +303,13 @@ def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> d
     fingerprints: it is kept as it is), stage a new one for publish."""
     from customer_marts.publish.files import DOCS_DIR, staged_dir
     from customer_marts.transform import runner as transform
+    from customer_marts.transform.docs_site import stage_docs_site
 
     with step(settings, run, "dbt_build"):
         outcome = transform.build(settings, run.as_of, extra_vars, run_id=run.run_id)
         newest = record_data_as_of(settings, run)
-        fingerprint = transform.docs_fingerprint(settings, extra_vars)
-        if fingerprint == transform.published_docs_fingerprint(settings):
-            log.info("dbt docs site unchanged (same project and catalog): kept as published")
-        else:
-            staged = staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
-            transform.generate_docs(
-                settings, run.as_of, staged, fingerprint=fingerprint, extra_vars=extra_vars
-            )
+        staged = staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
+        stage_docs_site(settings, run.as_of, staged, extra_vars)
     return {"nodes": outcome.nodes, "warnings": outcome.warnings, "data_as_of": str(newest)}
 
 

@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 
 from customer_marts.config import Settings
-from customer_marts.transform.runner import generate_docs, run_dbt
+from customer_marts.transform.docs_site import generate_docs
+from customer_marts.transform.runner import run_dbt
 
 FULL_REPARSE = "Unable to do partial parsing"
 REUSED = "Nothing changed, skipping partial parsing"
