@@ -3,11 +3,14 @@ day of orders on top of a history, and linked copies of a landing folder."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -15,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from customer_marts.config import DEMO_MARKER
-from tools.demo.generator import GENERATOR_VERSION, DemoSpec, write_landing
+from tools.demo.generator import DemoSpec, write_landing
 
 log = logging.getLogger(__name__)
 
 # Share of completed orders followed by a survey response: about 10 % of all orders.
 SURVEY_SHARE = 0.107
+FINGERPRINT_CUSTOMERS = 50
 
 
 def demo_spec(orders: int) -> DemoSpec:
@@ -28,17 +32,28 @@ def demo_spec(orders: int) -> DemoSpec:
     return DemoSpec.for_orders(orders, survey_share=SURVEY_SHARE)
 
 
+def generator_fingerprint(spec: DemoSpec) -> str:
+    """What the generator writes for `spec`, in 12 hex digits: the SHA-256 of the files
+    (their names and SHA-256s, from the demo marker) it writes for the same spec with
+    FINGERPRINT_CUSTOMERS customers, in a fraction of a second. A generator that writes
+    other data writes other files, so a cache keyed on it is never stale."""
+    with tempfile.TemporaryDirectory() as folder:
+        write_landing(Path(folder), replace(spec, customers=FINGERPRINT_CUSTOMERS))
+        files = json.loads((Path(folder) / DEMO_MARKER).read_text())["files"]
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def dataset(data_dir: Path, orders: int) -> tuple[Path, dict]:
     """The landing folder for about `orders` orders, generated once and cached.
 
-    The cache is keyed by the spec and the generator's version; a folder is complete
-    once its marker is written (the generator writes the marker last), so an
-    interrupted generation starts over.
+    The cache is keyed by the spec and what the generator writes for it
+    (`generator_fingerprint`); a folder is complete once its marker is written (the
+    generator writes the marker last), so an interrupted generation starts over.
     """
     spec = demo_spec(orders)
     folder = (
-        data_dir / f"landing-v{GENERATOR_VERSION}-{spec.customers}c-seed{spec.seed}"
-        f"-s{spec.survey_share}-r{spec.repeat_rate}"
+        data_dir / f"landing-{spec.customers}c-seed{spec.seed}-s{spec.survey_share}"
+        f"-r{spec.repeat_rate}-g{generator_fingerprint(spec)}"
     )
     marker = folder / DEMO_MARKER
     if marker.exists():

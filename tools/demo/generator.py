@@ -53,9 +53,6 @@ RESPONSE_RATE = 0.35
 # repeat_rate for five orders per customer (200,000 customers, seed 42: 1,001,620 orders).
 FIVE_ORDERS_RATE = 0.68
 SENDS_STREAM = 1
-# Raise it whenever the data a spec generates changes: the bench caches generated
-# datasets under a name built from the spec and this version (bench/data.py).
-GENERATOR_VERSION = 2
 COMMENTS = {
     "detractor": ["Delivery was late.", "Support never answered.", "Item broke quickly."],
     "passive": ["Fine, nothing special.", "OK but pricey.", ""],

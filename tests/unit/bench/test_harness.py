@@ -292,3 +292,22 @@ def test_the_report_names_the_analysis_marts_figures():
         "Customer-analysis marts / the rest of the full run"
     )
     assert "execution times" in markdown._figure_name("analysis_marts_seconds_10m")
+
+
+def test_a_changed_generator_never_reuses_the_cached_data(tmp_path, monkeypatch):
+    from tools.demo import spend
+
+    first, _ = data.dataset(tmp_path, 250)  # 50 customers
+    again, _ = data.dataset(tmp_path, 250)
+    assert again == first  # the same generator: the cache
+    # the generator changes what it writes (here: the spend's day-to-day noise)
+    monkeypatch.setattr(spend, "NOISE", 0.5)
+    changed, _ = data.dataset(tmp_path, 250)
+    assert changed != first
+    regenerated = pd.concat(
+        pd.read_csv(path) for path in sorted((changed / "marketing_spend").glob("*.csv"))
+    )
+    cached = pd.concat(
+        pd.read_csv(path) for path in sorted((first / "marketing_spend").glob("*.csv"))
+    )
+    assert not regenerated["amount"].equals(cached["amount"])
