@@ -18,6 +18,12 @@
     {{ return(['week', 'month', 'quarter', 'year']) }}
 {%- endmacro %}
 
+{#- The reporting grains from the month on: those of the retention, churn-value and
+    acquisition marts (a week is shorter than a churn window or a spend report). -#}
+{% macro period_grains_from_month() -%}
+    {{ return(['month', 'quarter', 'year']) }}
+{%- endmacro %}
+
 {#- A UTC timestamp as local time in the reporting time zone (var reporting_timezone).
     With the default, UTC, it is the column itself, so no time zone arithmetic is paid. -#}
 {% macro to_reporting_time(column) -%}

@@ -14,7 +14,7 @@
         no next purchase counts).
     Only a customer's last lapse of a period can meet the second condition, so each
     customer is lost at most once per period. -#}
-{%- set grains = ['month', 'quarter', 'year'] -%}
+{%- set grains = period_grains_from_month() -%}
 {%- set churn_window_days = var('churn_window_days') -%}
 
 with

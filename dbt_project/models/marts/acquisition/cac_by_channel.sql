@@ -4,7 +4,7 @@
     Spend is known for the periods that overlap the spend export's days; outside them it
     is NULL (not 0), and so is cac. Customers without a channel are '(unknown)': no spend
     can be attributed to them, so their cac is NULL rather than 0. -#}
-{%- set grains = ['month', 'quarter', 'year'] -%}
+{%- set grains = period_grains_from_month() -%}
 
 with
 

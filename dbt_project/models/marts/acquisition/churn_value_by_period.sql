@@ -11,7 +11,7 @@ periods as (
 
     select grain, period_start, period_end, is_complete
     from {{ ref('int_periods_retention_counted') }}
-    where grain in ('month', 'quarter', 'year')
+    where grain in ('{{ period_grains_from_month() | join("', '") }}')
 
 ),
 

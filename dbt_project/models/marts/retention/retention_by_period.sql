@@ -3,7 +3,7 @@ with
 period_counts as (
 
     select * from {{ ref('int_periods_retention_counted_by_dimension') }}
-    where grain in ('month', 'quarter', 'year')
+    where grain in ('{{ period_grains_from_month() | join("', '") }}')
 
 ),
 
