@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from tests.dbt.test_retention_dimensions import COUNTS
 from tests.e2e.test_nightly_dag import AS_OF, pandas_monthly_retention
 
 pytestmark = pytest.mark.slow
@@ -94,20 +95,14 @@ def test_retention_by_acquisition_channel_matches_a_brute_force_pandas_computati
     merged = expected.merge(
         retention, on=["period_start", "dimension_value"], how="outer", suffixes=("", "_mart")
     )
-    counts = [
-        "customers_start",
-        "customers_end",
-        "new_customers",
-        "reactivated_customers",
-        "retained_customers",
-        "lost_customers",
-    ]
     missing = merged[merged["customers_start_mart"].isna()]
-    assert (missing[counts].sum(axis=1) == 0).all(), missing[["period_start", "dimension_value"]]
+    assert (missing[list(COUNTS)].sum(axis=1) == 0).all(), missing[
+        ["period_start", "dimension_value"]
+    ]
     assert merged["customers_start"].notna().all(), "the mart has a channel-month pandas has not"
     both = merged[merged["customers_start_mart"].notna()]
     assert len(both) > 50 and both["dimension_value"].nunique() >= 5
-    for column in counts:
+    for column in COUNTS:
         assert (both[column] == both[f"{column}_mart"].astype(int)).all(), column
     rates = both[both["retention_rate_pct"].notna()]
     assert (
