@@ -234,17 +234,20 @@ def create_checked_table(
     )
     # Duplicates: of the valid rows sharing a key, the latest file (then the latest line)
     # wins; where a later delivery replaces a larger unit (an order's lines), a row whose
-    # unit a later file holds is one too. Only units that repeat are numbered:
-    # numbering every row would sort them all.
-    replaced = (
-        ""
-        if contract.unit == contract.key
-        else f" or file_seq < max(file_seq) over (partition by {unit})"
+    # unit a later file holds is one too. Only the rows of keys that repeat (and of units
+    # that more than one file holds) are numbered: numbering every row would sort them
+    # all (and most orders have several lines).
+    valid = "from checked where failed_reason is null"
+    repeated = key_in(
+        contract.key,
+        "candidate",
+        f"select {key} {valid} group by {key} having count(*) > 1",
     )
-    repeated = (
-        f"select {unit} from checked where failed_reason is null "
-        f"group by {unit} having count(*) > 1"
-    )
+    replaced = ""
+    if contract.unit != contract.key:
+        spread = f"select {unit} {valid} group by {unit} having min(file_seq) < max(file_seq)"
+        repeated = f"({repeated} or {key_in(contract.unit, 'candidate', spread)})"
+        replaced = f" or file_seq < max(file_seq) over (partition by {unit})"
     con.execute(
         f"""
         update checked set is_duplicate = true
@@ -257,8 +260,7 @@ def create_checked_table(
                         partition by {key} order by file_seq desc, _line_number desc
                     ) > 1{replaced} as superseded
                 from checked as candidate
-                where failed_reason is null
-                    and {key_in(contract.unit, "candidate", repeated)}
+                where failed_reason is null and {repeated}
             )
             where superseded
         ) as later
