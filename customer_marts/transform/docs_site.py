@@ -93,9 +93,9 @@ def generate_docs(
     build's target folder, leaving its manifest.json and run_results.json as they
     are. `compile_models=True` (or no manifest yet) compiles and writes a new manifest.
     `extra_vars` are the build's: dbt parses with them again, so its saved parse stays valid.
-    The four files (and the `fingerprint` of what they show, if given) are copied to
-    `<destination>.partial`, renamed to `destination` once complete: `destination` is
-    either complete or absent.
+    The four files and the fingerprint of what they show (`fingerprint`, if the caller
+    has it already) are copied to `<destination>.partial`, renamed to `destination` once
+    complete: `destination` is either complete or absent.
     """
     target = settings.warehouse_dir / "dbt" / "target"
     compile_models = compile_models or not (target / "manifest.json").exists()
@@ -117,8 +117,8 @@ def generate_docs(
     partial.mkdir(parents=True)
     for name in DOCS_FILES:
         shutil.copy2(target / name, partial / name)
-    if fingerprint:
-        (partial / DOCS_FINGERPRINT).write_text(fingerprint + "\n")
+    fingerprint = fingerprint or docs_fingerprint(settings, extra_vars)
+    (partial / DOCS_FINGERPRINT).write_text(fingerprint + "\n")
     partial.rename(destination)
     log.info("dbt docs site generated in %s", destination)
     return destination

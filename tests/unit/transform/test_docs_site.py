@@ -14,9 +14,9 @@ import pytest
 from customer_marts.config import Settings
 from customer_marts.publish.files import DOCS_DIR, staged_dir
 from customer_marts.runs.pipeline import run_all
-from customer_marts.transform.docs_site import DOCS_FINGERPRINT, docs_fingerprint
+from customer_marts.transform.docs_site import DOCS_FINGERPRINT, docs_fingerprint, ensure_docs_site
 from customer_marts.warehouse import connect
-from tests.conftest import copy_warehouse, make_settings
+from tests.conftest import DEMO_AS_OF, copy_warehouse, make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt_build]
 
@@ -58,3 +58,12 @@ def test_the_docs_site_is_regenerated_only_when_the_project_or_catalog_changed(s
     regenerated, new_fingerprint = published_docs(settings)
     assert regenerated == staged_dir(settings.warehouse_dir, DOCS_DIR, third.run_id).name
     assert new_fingerprint != fingerprint
+
+
+def test_a_site_generated_by_hand_has_the_fingerprint_the_next_run_compares(settings):
+    # `customer-marts docs --regenerate`: without its fingerprint the next night, the
+    # same project and catalog, would generate the site once more
+    ensure_docs_site(settings, DEMO_AS_OF, regenerate=True)
+    folder, fingerprint = published_docs(settings)
+    assert folder == staged_dir(settings.warehouse_dir, DOCS_DIR, "manual").name
+    assert fingerprint == docs_fingerprint(settings)
