@@ -138,6 +138,23 @@ def test_freshness_names_the_configured_limit_and_a_missing_newest_order(setting
     ) in str(error.value)
 
 
+def test_line_items_of_an_order_no_delivery_holds_warn_in_the_raw_gate(settings, tmp_path):
+    settings = use_suites(settings, tmp_path, "raw/order_lines.json")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        record_run(con, "r1")
+        _raw_orders(con, "2025-06-29 12:00", rows=1)  # order o0 only
+        con.execute(
+            "insert into raw.order_lines (order_id, line_number, product_id, quantity, "
+            "line_amount) values ('o0', 1, 'p', 1, 10), ('ghost', 1, 'p', 1, 5), "
+            "('ghost', 2, 'p', 2, 6)"
+        )
+    results = validate(settings, "r1", "raw")  # a warning: it does not raise
+    orphans = [r for r in results if r.check == "lines_without_order"]
+    # the two lines of 'ghost', an order in no delivery of orders
+    assert [(r.status, r.observed_value) for r in orphans] == [("warned", "2")]
+
+
 def test_stale_survey_responses_warn_saying_how_stale(settings, tmp_path):
     settings = use_suites(settings, tmp_path, "raw/surveys.json")
     with connect(settings.build_db) as con:

@@ -1,8 +1,8 @@
 {#- One row per line item of an order placed on or before the as-of date, with the
     order's customer, date, status and whether it is the customer's first order. A line
     has no date or customer of its own: lines of an order after the as-of date wait
-    for it, and lines of an order never delivered are left out (the mart suite
-    fct_order_lines warns about them). -#}
+    for it, and lines of an order never delivered are left out (the raw suite
+    order_lines warns about them before the build). -#}
 with
 
 lines as (
