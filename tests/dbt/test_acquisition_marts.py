@@ -8,13 +8,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-import duckdb
 import pytest
 
-from customer_marts.ingest.run import ingest
-from customer_marts.transform.runner import run_dbt
-from tests.conftest import make_settings, write_csv
 from tests.dbt.test_semantic_layer import analyst, mf_query, number  # noqa: F401 (a fixture)
+from tests.dbt.warehouse import built_marts
 
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 
@@ -46,33 +43,22 @@ SPEND = [
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("acquisition_marts"))
-    write_csv(
-        settings.landing_dir / "orders/orders.csv",
-        ["order_id", "customer_id", "ordered_at", "amount", "status", "channel"],
-        ORDERS,
-    )
-    write_csv(
-        settings.landing_dir / "marketing_spend/spend.csv",
-        ["spent_on", "channel", "campaign", "amount"],
-        SPEND,
-    )
-    ingest(settings.build_db, settings.landing_dir, "test")
+    files = {
+        "orders/orders.csv": (
+            ["order_id", "customer_id", "ordered_at", "amount", "status", "channel"],
+            ORDERS,
+        ),
+        "marketing_spend/spend.csv": (["spent_on", "channel", "campaign", "amount"], SPEND),
+    }
     # a fixed expected lifetime: no complete year has customers at its start here
-    code, _ = run_dbt(
-        settings,
-        "build",
+    with built_marts(
+        tmp_path_factory.mktemp("acquisition_marts"),
         AS_OF,
-        "--select",
-        MARTS,
-        "--indirect-selection",
-        "cautious",
+        files,
+        select=MARTS,
         extra_vars={"clv_lifetime_years": 2},
-    )
-    assert code == 0, "dbt build failed: see the dbt log above"
-    con = duckdb.connect(str(settings.build_db), read_only=True)
-    yield con
-    con.close()
+    ) as con:
+        yield con
 
 
 def test_cac_by_channel_and_period(built):

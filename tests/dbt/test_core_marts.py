@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 
-from customer_marts.ingest.run import ingest
-from customer_marts.transform.runner import build
-from tests.conftest import make_settings, write_csv
+from tests.dbt.warehouse import built_marts
 
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 HEADER = ["order_id", "customer_id", "ordered_at", "amount", "status"]
@@ -36,13 +33,9 @@ AS_OF = date(2025, 4, 15)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("core_marts"))
-    write_csv(settings.landing_dir / "orders/orders.csv", HEADER, ORDERS)
-    ingest(settings.build_db, settings.landing_dir, "test")
-    build(settings, AS_OF)
-    con = duckdb.connect(str(settings.build_db), read_only=True)
-    yield con
-    con.close()
+    files = {"orders/orders.csv": (HEADER, ORDERS)}
+    with built_marts(tmp_path_factory.mktemp("core_marts"), AS_OF, files) as con:
+        yield con
 
 
 def test_monthly_cohort_triangle(built):

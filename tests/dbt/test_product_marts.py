@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pytest
 
-from customer_marts.ingest.run import ingest
-from customer_marts.transform.runner import build
-from tests.conftest import make_settings, write_csv
+from tests.dbt.warehouse import built_marts
 
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 ORDER_HEADER = [
@@ -67,14 +64,12 @@ AS_OF = date(2025, 4, 15)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("product_marts"))
-    write_csv(settings.landing_dir / "orders/orders.csv", ORDER_HEADER, ORDERS)
-    write_csv(settings.landing_dir / "order_lines/lines.csv", LINE_HEADER, LINES)
-    ingest(settings.build_db, settings.landing_dir, "test")
-    build(settings, AS_OF)
-    con = duckdb.connect(str(settings.build_db), read_only=True)
-    yield con
-    con.close()
+    files = {
+        "orders/orders.csv": (ORDER_HEADER, ORDERS),
+        "order_lines/lines.csv": (LINE_HEADER, LINES),
+    }
+    with built_marts(tmp_path_factory.mktemp("product_marts"), AS_OF, files) as con:
+        yield con
 
 
 def test_order_lines_carry_their_order_and_leave_out_undelivered_and_later_orders(built):

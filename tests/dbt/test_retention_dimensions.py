@@ -4,15 +4,12 @@ out by hand in the comments) and on the small demo (each dimension adds up to ov
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
-import duckdb
 import pytest
 
-from customer_marts.ingest.run import ingest
-from customer_marts.transform.runner import run_dbt
-from tests.conftest import DEMO_AS_OF, make_settings, write_csv
+from tests.conftest import DEMO_AS_OF
+from tests.dbt.warehouse import built_marts
 
 pytestmark = pytest.mark.dbt_build  # a whole dbt build: make test only
 
@@ -46,47 +43,25 @@ AS_OF = date(2025, 4, 15)
 VARS = {"churn_window_days": 30, "min_retention_customers": 2}
 
 
-def build_marts(settings, as_of: date, extra_vars: dict | None = None) -> None:
-    """`dbt build` of the retention and KPI marts and what they are built from."""
-    code, _ = run_dbt(
-        settings,
-        "build",
-        as_of,
-        "--select",
-        MARTS,
-        "--indirect-selection",
-        "cautious",
-        extra_vars=extra_vars,
-    )
-    assert code == 0, "dbt build failed: see the dbt log above"
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("retention_dimensions"))
-    write_csv(settings.landing_dir / "orders/orders.csv", HEADER, ORDERS)
-    write_csv(
-        settings.landing_dir / "surveys/responses.csv",
-        ["response_id", "responded_at", "customer_id", "nps_score", "csat_score"],
-        RESPONSES,
-    )
-    ingest(settings.build_db, settings.landing_dir, "test")
-    build_marts(settings, AS_OF, VARS)
-    con = duckdb.connect(str(settings.build_db), read_only=True)
-    yield con
-    con.close()
+    files = {
+        "orders/orders.csv": (HEADER, ORDERS),
+        "surveys/responses.csv": (
+            ["response_id", "responded_at", "customer_id", "nps_score", "csat_score"],
+            RESPONSES,
+        ),
+    }
+    root = tmp_path_factory.mktemp("retention_dimensions")
+    with built_marts(root, AS_OF, files, select=MARTS, extra_vars=VARS) as con:
+        yield con
 
 
 @pytest.fixture(scope="module")
 def demo(small_demo, tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("retention_dimensions_demo"))
-    shutil.rmtree(settings.landing_dir)
-    shutil.copytree(small_demo, settings.landing_dir)
-    ingest(settings.build_db, settings.landing_dir, "test")
-    build_marts(settings, DEMO_AS_OF)
-    con = duckdb.connect(str(settings.build_db), read_only=True)
-    yield con
-    con.close()
+    root = tmp_path_factory.mktemp("retention_dimensions_demo")
+    with built_marts(root, DEMO_AS_OF, landing=small_demo, select=MARTS) as con:
+        yield con
 
 
 RETENTION_COLUMNS = (
