@@ -13,20 +13,11 @@ import pandas as pd
 import pytest
 
 from tests.dbt.test_retention_dimensions import COUNTS
-from tests.e2e.test_nightly_dag import AS_OF, pandas_monthly_retention
+from tests.e2e.test_nightly_dag import AS_OF, completed_orders, pandas_monthly_retention
 
 pytestmark = pytest.mark.slow
 
 WINDOW_DAYS = 180  # the churn window (var churn_window_days, docs/metrics.md)
-
-
-def completed_orders(landing) -> pd.DataFrame:
-    orders = pd.concat(pd.read_csv(path) for path in sorted((landing / "orders").glob("*.csv")))
-    assert set(orders["currency"]) == {"USD"}, "the demo is in one currency (no conversion here)"
-    orders = orders[orders["status"] == "completed"].copy()
-    orders["at"] = pd.to_datetime(orders["ordered_at"], utc=True).dt.tz_localize(None)
-    orders["day"] = orders["at"].dt.normalize()
-    return orders[orders["day"] <= pd.Timestamp(AS_OF)]
 
 
 def acquisition(orders: pd.DataFrame) -> pd.DataFrame:

@@ -72,18 +72,24 @@ def pandas_monthly_triangle(landing) -> pd.DataFrame:
     return cells.set_index(["cohort_start", "period_number"]).sort_index()
 
 
+def completed_orders(landing) -> pd.DataFrame:
+    """The completed orders of the order files up to AS_OF, with their time `at` (UTC,
+    naive) and `day`."""
+    orders = pd.concat(pd.read_csv(path) for path in sorted((landing / "orders").glob("*.csv")))
+    orders = orders[orders["status"] == "completed"].copy()
+    orders["at"] = pd.to_datetime(orders["ordered_at"], utc=True).dt.tz_localize(None)
+    orders["day"] = orders["at"].dt.normalize()
+    return orders[orders["day"] <= pd.Timestamp(AS_OF)]
+
+
 def pandas_monthly_retention(landing, window_days: int = 180, segment_of=None) -> pd.DataFrame:
     """Period retention by brute force: the set of active customers at every month
     boundary, straight from the order files (no spells, no boundary arithmetic).
 
     With `segment_of` (completed orders -> a Series of each customer's segment), one row
     per month and segment (column dimension_value); otherwise one row per month."""
-    orders = pd.concat(pd.read_csv(path) for path in sorted((landing / "orders").glob("*.csv")))
-    orders = orders[orders["status"] == "completed"].copy()
-    orders["at"] = pd.to_datetime(orders["ordered_at"], utc=True).dt.tz_localize(None)
-    orders["day"] = orders["at"].dt.normalize()
+    orders = completed_orders(landing)
     as_of = pd.Timestamp(AS_OF)
-    orders = orders[orders["day"] <= as_of]
     first = orders.groupby("customer_id")["day"].min()
     if segment_of is None:
         segments = {"all": set(first.index)}
