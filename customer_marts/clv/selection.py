@@ -174,6 +174,84 @@ def fit_rows(
     return rows
 
 
+# The fits as int_btyd_models_fitted stores them (one row per model x parameter), so the
+# model choice (fit_rows) can run after the holdout check while the fits run beside it.
+FITTED_COLUMNS = (
+    "model",
+    "parameter",
+    "value",
+    "log_likelihood",
+    "n_customers",
+    "converged",
+    "iterations",
+    "message",
+    "gradient_norm",
+    "log_covariance",
+)
+
+
+def fitted_rows(fits: list[Fit]) -> list[dict]:
+    """The fits as rows of FITTED_COLUMNS: every figure `fits_from_rows` needs, exactly
+    (NaN as None)."""
+    rows = []
+    for fit in fits:
+        covariance = fit.log_covariance
+        for j, name in enumerate(PARAMETERS[fit.model]):
+            rows.append(
+                {
+                    "model": fit.model,
+                    "parameter": name,
+                    "value": _finite(fit.params[name]),
+                    "log_likelihood": _finite(fit.log_likelihood),
+                    "n_customers": fit.n_customers,
+                    "converged": fit.converged,
+                    "iterations": fit.iterations,
+                    "message": fit.message,
+                    "gradient_norm": _finite(fit.gradient_norm),
+                    "log_covariance": None
+                    if covariance is None
+                    else [float(v) for v in covariance[j]],
+                }
+            )
+    return rows
+
+
+def fits_from_rows(rows: list[dict]) -> list[Fit]:
+    """The fits `fitted_rows` wrote: the purchase models in PURCHASE_MODELS' order, then
+    Gamma-Gamma (as the fits are made)."""
+    named_by_model: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        named_by_model.setdefault(row["model"], {})[row["parameter"]] = row
+    fits = []
+    for model in (*PURCHASE_MODELS, GAMMA_GAMMA):
+        if model not in named_by_model:
+            continue
+        named = named_by_model[model]
+        ordered = [named[name] for name in PARAMETERS[model]]
+        first = ordered[0]
+        lines = [row["log_covariance"] for row in ordered]
+        fits.append(
+            Fit(
+                model=model,
+                params={name: _nan(named[name]["value"]) for name in PARAMETERS[model]},
+                log_likelihood=_nan(first["log_likelihood"]),
+                n_customers=int(first["n_customers"]),
+                converged=bool(first["converged"]),
+                iterations=int(first["iterations"]),
+                message=first["message"],
+                gradient_norm=_nan(first["gradient_norm"]),
+                log_covariance=None
+                if any(line is None for line in lines)
+                else np.array(lines, dtype=float),
+            )
+        )
+    return fits
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 

@@ -18,6 +18,7 @@ multiplication by the customer's spend is per customer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,17 +142,6 @@ def propagate(
         )
         spend[d] = _spend_terms(tuple(spend_draws[d]), layout.x_values)
 
-    clv_low, clv_high = np.full(n, np.nan), np.full(n, np.nan)
-    year_low, year_high = np.full(combos, np.nan), np.full(combos, np.nan)
-    m32 = m.astype(np.float32)
-
-    def one_chunk(start: int) -> None:
-        chunk = slice(start, start + CUSTOMER_CHUNK)
-        combo, xi = layout.combo_of_customer[chunk], layout.x_of_customer[chunk]
-        value = discounted[:, combo] * (spend[:, 0, xi] + spend[:, 1, xi] * m32[chunk])
-        np.maximum(value * np.float32(margin), 0.0, out=value)
-        clv_low[chunk], clv_high[chunk] = percentile_interval(value)
-
     # numpy and scipy's special functions release the GIL: the draws and the customer
     # chunks are independent, so threads share them out over the cores.
     with thread_pool(combos) as pool:
@@ -159,28 +149,77 @@ def propagate(
         list(run(one_draw, range(draws)))
         spend = spend.astype(np.float32)
         if customers:
-            year_low, year_high = percentile_interval(year)
-            list(run(one_chunk, range(0, n, CUSTOMER_CHUNK)))
+            year_low, year_high = percentile_interval(np.ascontiguousarray(year.T), axis=1)
+            clv_low, clv_high = _customer_intervals(layout, m, discounted, spend, margin, run)
+        else:
+            year_low = year_high = np.full(combos, np.nan)
+            clv_low = clv_high = np.full(n, np.nan)
     sums = {}
     for name, codes in (groups or {}).items():
         if n:
             sums[name] = _group_sums(codes, layout, m, discounted, spend, margin)
     back = layout.combo_of_customer
-    return Propagated(year_low[back], year_high[back], clv_low, clv_high, sums)
+    return Propagated(
+        year_low[back],
+        year_high[back],
+        clv_low,
+        clv_high,
+        sums,
+    )
 
 
-def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """The (1 - level) / 2 and (1 + level) / 2 percentiles of `draws` along axis 0, as
-    np.quantile's default (linear interpolation between order statistics) computes them,
-    from one partial sort in place (`draws` is reordered)."""
-    k = len(draws)
+def _customer_intervals(
+    layout: Layout,
+    m: np.ndarray,
+    discounted: np.ndarray,
+    spend: np.ndarray,
+    margin: float,
+    run: Callable,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's percentiles of clv_12m over the draws: term x (A + B x spend).
+
+    Customers with the same combination and spend have the same value in every draw
+    (every customer without repeat purchases has spend 0), so each distinct (combination,
+    spend) row is computed once; rows hold their draws side by side (axis 1), so a row's
+    percentiles come from contiguous memory."""
+    (combo, spent), _, row_of_customer = distinct(layout.combo_of_customer.astype(float), m)
+    combo = combo.astype(np.intp)
+    x_index = layout.x_of_customer[np.unique(row_of_customer, return_index=True)[1]]
+    spent32 = spent.astype(np.float32)
+    by_combo = np.ascontiguousarray(discounted.T)
+    by_x = np.ascontiguousarray(spend.transpose(2, 1, 0))  # (x, A or B, draw)
+    rows = len(combo)
+    low, high = np.full(rows, np.nan), np.full(rows, np.nan)
+
+    def one_chunk(start: int) -> None:
+        chunk = slice(start, start + CUSTOMER_CHUNK)
+        terms = by_x[x_index[chunk]]
+        value = by_combo[combo[chunk]] * (terms[:, 0] + terms[:, 1] * spent32[chunk, None])
+        np.maximum(value * np.float32(margin), 0.0, out=value)
+        low[chunk], high[chunk] = percentile_interval(value, axis=1)
+
+    list(run(one_chunk, range(0, rows, CUSTOMER_CHUNK)))
+    return low[row_of_customer], high[row_of_customer]
+
+
+def percentile_interval(
+    draws: np.ndarray, level: float = LEVEL, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (1 - level) / 2 and (1 + level) / 2 percentiles of the 2-d `draws` along
+    `axis`, as np.quantile's default (linear interpolation between order statistics)
+    computes them, from one partial sort in place (`draws` is reordered)."""
+    k = draws.shape[axis]
     positions = (k - 1) * np.array([(1 - level) / 2, (1 + level) / 2])
     below = np.floor(positions).astype(int)
     above = np.minimum(below + 1, k - 1)
-    unknown = np.isnan(draws).any(axis=0)  # as np.quantile: NaN where a draw is NaN
-    draws.partition(np.unique(np.concatenate([below, above])), axis=0)
+    unknown = np.isnan(draws).any(axis=axis)  # as np.quantile: NaN where a draw is NaN
+    draws.partition(np.unique(np.concatenate([below, above])), axis=axis)
     low, high = (
-        np.where(unknown, np.nan, _lerp(draws[b], draws[a], position - b))
+        np.where(
+            unknown,
+            np.nan,
+            _lerp(draws.take(b, axis=axis), draws.take(a, axis=axis), position - b),
+        )
         for position, b, a in zip(positions, below, above, strict=True)
     )
     return low.astype(float), high.astype(float)

@@ -1,9 +1,9 @@
-"""BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma fitted by maximum likelihood on the run's
-BTYD inputs, and the purchase model the predictions use: the one with the lowest holdout
-error in int_btyd_holdout_validated, unless the dbt var clv_model pins one.
+"""The fits of int_btyd_models_fitted (BG/NBD, MBG/NBD, Pareto/NBD and Gamma-Gamma) and
+the purchase model the predictions use: the one with the lowest holdout error in
+int_btyd_holdout_validated, unless the dbt var clv_model pins one.
 
-One row per model x parameter (customer_marts.clv.selection.fit_rows). The fit itself is
-customer_marts.clv; this model only moves data between DuckDB and it. Before the
+One row per model x parameter (customer_marts.clv.selection.fit_rows). The fits and the
+choice are customer_marts.clv; this model only moves data between DuckDB and it. Before the
 table is replaced (dbt-duckdb builds the new table under a temporary name and swaps
 it in), the previous run's rows are read through dbt.this, so a fit that does not
 converge can fall back to the last converged parameters.
@@ -13,9 +13,13 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from customer_marts.clv.fitting import fit_gamma_gamma, fit_purchase_models
-from customer_marts.clv.models import INPUT_COLUMNS, PURCHASE_MODELS
-from customer_marts.clv.selection import FIT_COLUMNS, choose_model, fit_rows, model_in_use
+from customer_marts.clv.selection import (
+    FIT_COLUMNS,
+    choose_model,
+    fit_rows,
+    fits_from_rows,
+    model_in_use,
+)
 
 
 def previous_rows(dbt, session) -> list[dict]:
@@ -33,7 +37,6 @@ def previous_rows(dbt, session) -> list[dict]:
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    max_iterations = int(dbt.config.meta_get("clv_max_iterations"))
     pinned = str(dbt.config.meta_get("clv_model") or "").strip()
     pinned = None if pinned.lower() in ("", "none", "null") else pinned
     holdout_mae = {
@@ -45,15 +48,7 @@ def model(dbt, session):
     }
     summary = dbt.ref("int_customers_summarised_for_clv")
     as_of_date = summary.aggregate("max(as_of_date)").fetchall()[0][0]
-    # In customer order: the table's row order varies with DuckDB's parallel
-    # aggregation, and floating-point sums over another order end the optimiser a few
-    # ulps elsewhere; sorted, a rerun fits exactly the same parameters.
-    columns = ", ".join(INPUT_COLUMNS)
-    inputs = summary.select(f"customer_id, {columns}").order("customer_id").fetchnumpy()
-    x, t_x, T, m = (inputs[name] for name in INPUT_COLUMNS)
-    fits = fit_purchase_models(PURCHASE_MODELS, x, t_x, T, max_iterations) + [
-        fit_gamma_gamma(x, m, max_iterations=max_iterations)
-    ]
+    fits = fits_from_rows(dbt.ref("int_btyd_models_fitted").to_dicts())
     previous = previous_rows(dbt, session)
     selection = choose_model(fits, holdout_mae, pinned, model_in_use(previous))
     fitted_at = datetime.now(UTC).replace(tzinfo=None)

@@ -36,6 +36,8 @@ from customer_marts.clv.selection import (
     choose_model,
     covariance_in_use,
     fit_rows,
+    fits_from_rows,
+    fitted_rows,
     model_in_use,
 )
 from tests.unit.clv.test_clv import simulate
@@ -315,6 +317,56 @@ def test_percentile_interval_equals_numpys_quantile_bit_for_bit(dtype):
         np.testing.assert_array_equal(low, expected[0])
         np.testing.assert_array_equal(high, expected[1])
         assert np.isnan(low[7]) and np.isnan(high[7])
+
+
+def test_percentile_interval_along_rows_equals_numpys_quantile_bit_for_bit():
+    # The customers' draws side by side (one customer a row): axis 1.
+    rng = np.random.default_rng(6)
+    values = rng.gamma(0.5, 3.0, (2_000, 100)).astype(np.float32)
+    values[7, 3] = np.nan
+    level = clv_uncertainty.LEVEL
+    expected = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    low, high = clv_uncertainty.percentile_interval(values.copy(), axis=1)
+    np.testing.assert_array_equal(low, expected[0])
+    np.testing.assert_array_equal(high, expected[1])
+
+
+def test_customers_with_the_same_inputs_get_the_intervals_of_one_customer(small):
+    # The customers' intervals are computed once per distinct (x, t_x, T, spend); a
+    # customer repeated three times, or alone, gets the same figures as in the crowd.
+    (x, t_x, T, m), bg, gg = small
+    crowd = propagate(small)
+    repeated = np.concatenate([np.arange(len(x)), [5, 5, 9]])
+    again = propagate(((x[repeated], t_x[repeated], T[repeated], m[repeated]), bg, gg))
+    for figure in ("clv_12m_low", "clv_12m_high", "expected_purchases_365d_low"):
+        np.testing.assert_array_equal(getattr(again, figure), getattr(crowd, figure)[repeated])
+
+
+def test_fits_stored_as_rows_come_back_exactly(small):
+    # int_btyd_models_fitted stores the fits, int_btyd_parameters_fitted rebuilds them:
+    # converged fits, fits on three customers, and none (no repeat purchases: NaN).
+    (x, t_x, T, m), _, _ = small
+    fitted = fit_purchase_models(PURCHASE_MODELS, x, t_x, T) + [fit_gamma_gamma(x, m)]
+    tiny = fit_purchase_models(PURCHASE_MODELS, x[:3], t_x[:3], T[:3])
+    tiny.append(fit_gamma_gamma(x[:3], m[:3]))
+    none = fit_purchase_models(PURCHASE_MODELS, 0 * x, 0 * t_x, T)
+    none.append(fit_gamma_gamma(0 * x, 0 * m))
+    for fits in (fitted, tiny, none):
+        back = fits_from_rows(fitted_rows(fits)[::-1])  # whatever order the table has
+        assert [fit.model for fit in back] == [*PURCHASE_MODELS, GAMMA_GAMMA]
+        for rebuilt, fit in zip(back, fits, strict=True):
+            assert rebuilt.iterations == fit.iterations and rebuilt.message == fit.message
+            assert (rebuilt.converged, rebuilt.n_customers) == (fit.converged, fit.n_customers)
+            np.testing.assert_array_equal(rebuilt.values(), fit.values())
+            np.testing.assert_array_equal(rebuilt.log_likelihood, fit.log_likelihood)
+            if fit.log_covariance is None:
+                assert rebuilt.log_covariance is None
+            else:
+                np.testing.assert_array_equal(rebuilt.log_covariance, fit.log_covariance)
+            assert fit_rows([rebuilt], [], AS_OF, FITTED_AT) == fit_rows(
+                [fit], [], AS_OF, FITTED_AT
+            )
+    assert all(np.isnan(fit.values()).all() for fit in none)
 
 
 def test_pareto_nbd_intervals_are_the_percentiles_of_predict_per_draw(small):
