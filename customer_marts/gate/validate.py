@@ -2,11 +2,12 @@
 manifest's quarantine share included), recorded in `audit.check_results`.
 
 Suites are authored as JSON in `expectations/<layer>/<table>.json` (checked in).
-Each run loads them into a file-backed GE context under `$WAREHOUSE_DIR/gx`,
-validates the tables in DuckDB (see `gx_duckdb`), and builds GE Data Docs into
-`$WAREHOUSE_DIR/quality/`. An expectation's `severity` decides what a failure
-means: `critical` (the default; an *error*) blocks publish, `warning` (a *warn*)
-is recorded and shown.
+Each gate stores them and its validation results in files under `$WAREHOUSE_DIR/gx`
+(the rest of its GE context lives in memory), validates the tables in DuckDB (see
+`gx_duckdb`), and updates the GE Data Docs in `$WAREHOUSE_DIR/quality/` once: the
+pages of its validations, of the suites that changed, and the index. An
+expectation's `severity` decides what a failure means: `critical` (the default; an
+*error*) blocks publish, `warning` (a *warn*) is recorded and shown.
 
 The suites and their run parameters: gate/suites.py; how a check that did not pass
 is explained: gate/messages.py.
@@ -22,6 +23,7 @@ from typing import Any
 
 from customer_marts.config import Settings
 from customer_marts.gate.messages import describe_result, explain, first_failing_row
+from customer_marts.gate.retention import RESULTS_DIR
 from customer_marts.gate.suites import (
     load_suites,
     run_as_of,
@@ -63,42 +65,30 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
     from customer_marts.gate import gx_duckdb, retention
 
     gx_duckdb.install()
-    context = gx.get_context(mode="file", project_root_dir=str(settings.warehouse_dir))
-    _ensure_docs_site(context, settings.warehouse_dir / "quality")
-    context.variables.progress_bars = {"globally": False}
-    datasource = context.data_sources.add_or_update_sql(
-        name="build",
-        connection_string=f"duckdb:///{settings.build_db}",
+    context = _context(settings.warehouse_dir)
+    datasource = context.data_sources.add_sql(
+        name="build", connection_string=f"duckdb:///{settings.build_db}"
     )
-    definitions = []
+    definitions, changed_suites, batches = [], [], {}
     for spec in suites:
         table = spec["meta"]["table"]
         # A query asset, not a table asset: GE's column reflection drops the schema
         # of a table asset on DuckDB and then looks for `orders` in `main`.
-        try:
-            asset = datasource.get_asset(table)
-        except LookupError:
+        if table not in batches:
             asset = datasource.add_query_asset(table, query=f"select * from {table}")
-        batch = next(iter(asset.batch_definitions), None) or asset.add_batch_definition_whole_table(
-            "whole_table"
+            batches[table] = asset.add_batch_definition_whole_table("whole_table")
+        batch = batches[table]
+        suite = gx.ExpectationSuite(
+            name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta", {})
         )
-        suite = context.suites.add_or_update(
-            gx.ExpectationSuite(
-                name=spec["name"],
-                expectations=spec["expectations"],
-                meta=spec.get("meta", {}),
-            )
-        )
-        definitions.append(
-            context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=spec["name"], data=batch, suite=suite)
-            )
-        )
+        if _suite_changed(context, suite):
+            changed_suites.append(suite.name)
+        # Saved with the checkpoint below (it saves each definition, and its suite, once).
+        definitions.append(gx.ValidationDefinition(name=spec["name"], data=batch, suite=suite))
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name=f"{layer}_gate",
             validation_definitions=definitions,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["quality"])],
             result_format={"result_format": "SUMMARY"},
         )
     )
@@ -107,6 +97,7 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
         outcome = checkpoint.run()
     finally:
         gx_duckdb.close_all(datasource)
+    _update_data_docs(context, settings.warehouse_dir / "quality", outcome, changed_suites)
     tables = {spec["name"]: spec["meta"]["table"] for spec in suites}
     results: list[CheckResult] = []
     for run_result in outcome.run_results.values():
@@ -140,22 +131,86 @@ def run_suites(settings: Settings, layer: str, as_of: date, run_id: str) -> list
     return results
 
 
-def _ensure_docs_site(context: Any, directory: Path) -> None:
-    """Data Docs go to `directory`, also when the context was made for a warehouse
-    folder that has since been moved or copied."""
-    site = {
-        "class_name": "SiteBuilder",
-        "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend",
-            "base_directory": str(directory),
+def _suite_changed(context: Any, suite: Any) -> bool:
+    """Whether the suite differs from the one the last gate stored (or is new): its meta
+    or any expectation, in order (GE's own equality also compares the ids it assigns)."""
+    from great_expectations.exceptions import DataContextError
+
+    def content(suite: Any) -> list:
+        expectations = [e.configuration.to_json_dict() for e in suite.expectations]
+        return [suite.meta, [{k: v for k, v in e.items() if k != "id"} for e in expectations]]
+
+    try:
+        return content(context.suites.get(suite.name)) != content(suite)
+    except DataContextError:
+        return True
+
+
+def _update_data_docs(
+    context: Any, directory: Path, outcome: Any, changed_suites: list[str]
+) -> None:
+    """Render this gate's validation pages, the page of each suite that changed or has
+    none, and the index, once for the whole gate (GE's UpdateDataDocsAction renders
+    the index after every suite's validation, each time reading every stored result)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    pages = directory / "expectations"
+    suites = [
+        ExpectationSuiteIdentifier(name=result.suite_name)
+        for result in outcome.run_results.values()
+        if result.suite_name in changed_suites
+        or not (pages / Path(*result.suite_name.split("."))).with_suffix(".html").exists()
+    ]
+    context.build_data_docs(
+        site_names=["quality"], resource_identifiers=[*outcome.run_results, *suites]
+    )
+
+
+def _context(warehouse_dir: Path) -> Any:
+    """A Great Expectations context for one gate: the suites and the validation results
+    in files under `warehouse_dir/gx` (Data Docs' history, kept by retention.py), the
+    Data Docs site in `warehouse_dir/quality`; the data source, the validation
+    definitions and the checkpoint only in memory, made again by every gate (a file
+    context rewrote its whole configuration file for each of them)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import DataContextConfig
+
+    def files(store: str, folder: Path) -> dict:
+        backend = {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)}
+        return {"class_name": store, "store_backend": backend}
+
+    def memory(store: str) -> dict:
+        return {"class_name": store, "store_backend": {"class_name": "InMemoryStoreBackend"}}
+
+    gx_dir = warehouse_dir / "gx"
+    config = DataContextConfig(
+        stores={
+            "expectations_store": files("ExpectationsStore", gx_dir / "expectations"),
+            "validation_results_store": files(
+                "ValidationResultsStore", warehouse_dir / RESULTS_DIR
+            ),
+            "checkpoint_store": memory("CheckpointStore"),
+            "validation_definition_store": memory("ValidationDefinitionStore"),
         },
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }
-    existing = (context.get_config().data_docs_sites or {}).get("quality")
-    if existing is None:
-        context.add_data_docs_site(site_name="quality", site_config=site)
-    elif existing.get("store_backend", {}).get("base_directory") != str(directory):
-        context.update_data_docs_site(site_name="quality", site_config=site)
+        expectations_store_name="expectations_store",
+        validation_results_store_name="validation_results_store",
+        checkpoint_store_name="checkpoint_store",
+        data_docs_sites={
+            "quality": {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(warehouse_dir / "quality"),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+        analytics_enabled=False,
+        progress_bars={"globally": False},
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 # ---------------------------------------------------------------- the gate

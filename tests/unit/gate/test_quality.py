@@ -5,7 +5,9 @@ recorded without blocking, and run parameters (freshness, volume) reach the suit
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import time
 from dataclasses import replace
 from datetime import date
 
@@ -14,7 +16,7 @@ import pytest
 
 from customer_marts.config import PROJECT_ROOT
 from customer_marts.gate.suites import substitute
-from customer_marts.gate.validate import GateFailed, validate
+from customer_marts.gate.validate import GateFailed, run_suites, validate
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import connect
 from tests.conftest import data_docs_statuses
@@ -290,3 +292,72 @@ def test_a_check_that_cannot_be_evaluated_fails_with_its_error(settings, tmp_pat
         validate(settings, "r1", "raw")
     assert "raw.orders: broken_query; error: " in str(error.value)
     assert "no_such_column" in str(error.value)
+
+
+def tiny_suite(name: str, min_rows: int) -> dict:
+    return {
+        "name": f"marts.{name}",
+        "meta": {"table": "marts.tiny"},
+        "expectations": [
+            {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": min_rows}}
+        ],
+    }
+
+
+def test_a_gate_renders_the_data_docs_index_once_and_only_changed_suite_pages(
+    settings, tmp_path, monkeypatch
+):
+    """Data Docs after each gate: one page per validation, the index once (not once per
+    suite, each time reading every stored result), and a suite's page only when the
+    suite changed or has none."""
+    from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder
+
+    index_builds = []
+    build_index = DefaultSiteIndexBuilder.build
+
+    def counted(self, *args, **kwargs):  # GE's own index build, counted
+        index_builds.append(self.site_name)
+        return build_index(self, *args, **kwargs)
+
+    monkeypatch.setattr(DefaultSiteIndexBuilder, "build", counted)
+    folder = tmp_path / "expectations" / "marts"
+    folder.mkdir(parents=True)
+
+    def write_suites(a_min_rows: int) -> None:
+        for name, min_rows in (("tiny_a", a_min_rows), ("tiny_b", 1)):
+            (folder / f"{name}.json").write_text(json.dumps(tiny_suite(name, min_rows)))
+
+    write_suites(1)
+    settings = replace(settings, expectations_dir=tmp_path / "expectations")
+    with connect(settings.build_db) as con:
+        ensure_schema(con)
+        con.execute("create schema marts")
+        con.execute("create table marts.tiny as select range as id from range(3)")
+    quality = settings.warehouse_dir / "quality"
+    pages = {name: quality / "expectations" / "marts" / f"tiny_{name}.html" for name in "ab"}
+
+    def written() -> dict[str, int]:
+        return {name: page.stat().st_mtime_ns for name, page in pages.items()}
+
+    def validation_pages() -> int:
+        return len(list((quality / "validations").rglob("*.html")))
+
+    run_suites(settings, "marts", AS_OF, "r1")
+    assert index_builds == ["quality"]  # two suites, one index
+    assert validation_pages() == 2
+    first = written()
+    time.sleep(0.01)
+    run_suites(settings, "marts", AS_OF, "r2")  # the same suites
+    assert index_builds == ["quality"] * 2
+    assert validation_pages() == 4
+    assert written() == first  # neither suite page was rendered again
+    write_suites(3)  # tiny_a now needs 3 rows: its page changes, tiny_b's does not
+    time.sleep(0.01)
+    run_suites(settings, "marts", AS_OF, "r3")
+    third = written()
+    assert third["a"] != first["a"] and third["b"] == first["b"]
+    text = " ".join(re.sub(r"<[^>]+>", " ", pages["a"].read_text()).split())
+    assert "greater than or equal to 3 rows" in text
+    index = (quality / "index.html").read_text()
+    linked = set(re.findall(r"validations/marts/tiny_a/__none__/([0-9T.Z]+)/", index))
+    assert len(linked) == 3  # every gate's page of tiny_a is in the index
