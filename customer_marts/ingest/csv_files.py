@@ -18,6 +18,7 @@ from customer_marts.ingest.line_numbers import REJECT_SCANS, REJECTS, number_lin
 from customer_marts.ingest.reader import FileError, LandingFile, Reader, map_header
 from customer_marts.ingest.records import (
     LongRecord,
+    RecordCount,
     count_records,
     open_units,
     write_without_long_records,
@@ -110,8 +111,15 @@ def without_long_records(
 
 
 def land_csv(
-    reader: Reader, fmt: str, delimiter: str, members: list[tuple[LandingFile, list[str]]]
+    reader: Reader,
+    fmt: str,
+    delimiter: str,
+    members: list[tuple[LandingFile, list[str]]],
+    counts: dict[str, RecordCount] | None = None,
 ) -> None:
+    """Read files that share a dialect and header into one part table. `counts`, the
+    files' own record counts by name (`records.py`), spare a scan of the read rows
+    for line feeds in fields and for the first row of each file."""
     con, config = reader.con, reader.config
     header = members[0][1]
     found, _ = map_header(config, members[0][0].name, header)
@@ -140,14 +148,22 @@ def land_csv(
             )
             _fail_on_encoding_errors(reader, part)
             has_rejects = con.execute(f"select count(*) > 0 from {REJECTS}").fetchone()[0]
-        has_breaks = con.execute(
-            f"select coalesce(bool_or(contains(concat({', '.join(all_columns)}), chr(10))), "
-            f"false) from {table}"
-        ).fetchone()[0]
+        known = [counts.get(file.name) for file, _ in members] if counts else [None]
+        if all(count is not None and count.newline == "\n" for count in known):
+            # The counter saw every field: a field with a line feed is a quoted one.
+            has_breaks = any(count.quoted_line_feeds for count in known)
+        else:
+            has_breaks = con.execute(
+                f"select coalesce(bool_or(contains(concat({', '.join(all_columns)}), "
+                f"chr(10))), false) from {table}"
+            ).fetchone()[0]
         exact = bool(has_rejects or has_breaks)
         if exact:
             number_lines_exactly(reader, part, all_columns, header, found, has_rejects, delimiter)
-        reader.add_part(part, found, first_line=2, exact=exact)
+        # Without rejected records, each file's rows are its records, in file order (a
+        # file whose rows differ from its count fails the run).
+        rows = None if exact or None in known else [count.records for count in known]
+        reader.add_part(part, found, first_line=2, exact=exact, rows=rows)
     except BaseException:
         reader.drop_part(part)
         raise

@@ -50,6 +50,7 @@ from customer_marts.ingest.csv_files import (
 )
 from customer_marts.ingest.parquet_files import land_parquet
 from customer_marts.ingest.reader import FileError, LandingFile, Reader, map_header
+from customer_marts.ingest.records import RecordCount
 from customer_marts.ingest.sources import SourceConfig
 from customer_marts.ingest.sql import reader_error
 
@@ -61,6 +62,13 @@ class Landed:
     extras: dict[str, list[str]] = field(default_factory=dict)  # extra columns by file
     notes: dict[str, str] = field(default_factory=dict)  # manifest message by file
     errors: list[FileError] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)  # the temp tables behind them
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Drop the view and the tables (the landed text), once checked."""
+        con.execute(f"drop view if exists {self.landed}")
+        for table in self.tables:
+            con.execute(f"drop table if exists {table}")
 
 
 def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[LandingFile]) -> Landed:
@@ -77,6 +85,7 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
     notes: dict[str, str] = {}
     errors: list[FileError] = []
     expected: dict[str, int] = {}  # records by file, counted without DuckDB
+    counts: dict[str, RecordCount] = {}  # the same, with line feeds in fields
     with tempfile.TemporaryDirectory(prefix="customer_marts_landing_") as scratch:
         for file in files:
             try:
@@ -96,6 +105,7 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
                     continue
                 extras[file.name] = map_header(config, file.name, header)[1]
                 expected[file.name] = count.records
+                counts[file.name] = count
                 key: tuple = (fmt, delimiter, tuple(header))
                 if count.long:  # read alone, from a copy without the long records
                     file = without_long_records(reader, config, file, fmt, count.long, scratch)
@@ -109,14 +119,14 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
             groups.setdefault(key, []).append((file, header))
         for (fmt, delimiter, *_), members in groups.items():
             try:
-                land_csv(reader, fmt, delimiter, members)
+                land_csv(reader, fmt, delimiter, members, counts)
             except (FileError, duckdb.Error) as exc:
                 if len(members) == 1:
                     errors.append(_as_file_error(members[0][0], exc))
                     continue
                 for member in members:  # find the culprit(s): read one file at a time
                     try:
-                        land_csv(reader, fmt, delimiter, [member])
+                        land_csv(reader, fmt, delimiter, [member], counts)
                     except (FileError, duckdb.Error) as single:
                         errors.append(_as_file_error(member[0], single))
     view = reader.create_view()
@@ -137,7 +147,7 @@ def land(con: duckdb.DuckDBPyConnection, config: SourceConfig, files: list[Landi
                     "Check it for stray quotes or unusual line endings.",
                 )
             )
-    return Landed(view, reader.rejected, extras, notes, errors)
+    return Landed(view, reader.rejected, extras, notes, errors, reader.temp_tables())
 
 
 def _as_file_error(file: LandingFile, exc: Exception) -> FileError:

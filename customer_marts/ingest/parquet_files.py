@@ -74,7 +74,7 @@ def land_parquet(reader: Reader, file: LandingFile) -> tuple[list[str], int]:
             f"create or replace temp table {reader.table('part', part)} as "
             f"select filename, {selected} from {relation}"
         )
-        reader.add_part(part, found, first_line=1, exact=False)
+        reader.add_part(part, found, first_line=1, exact=False, rows=[rows])
     except BaseException:
         reader.drop_part(part)
         raise

@@ -3,8 +3,9 @@
 For each source: its files in LANDING_DIR (a link leading out of it is not followed),
 fingerprinted (SHA-256); content already ingested under any name is skipped, a known
 name with new content is a correction that replaces that file's earlier rows, and a
-file ingested earlier and now gone is noted. The new files are landed (`landing`).
-Every unreadable file of every source is named at once, in one IngestError.
+file ingested earlier and now gone is noted. The new files are landed and checked,
+batch by batch (`checking`). Every unreadable file of every source is named at once,
+in one IngestError.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 import duckdb
 
 from customer_marts.config import DEMO_MARKER
-from customer_marts.ingest.landing import Landed, LandingFile, land
+from customer_marts.ingest.checking import Checked, check_files
+from customer_marts.ingest.reader import LandingFile
+from customer_marts.ingest.rules import RowOptions
 from customer_marts.ingest.shaping import salt_problem
 from customer_marts.ingest.sources import SourceConfig, SourcesConfig
 from customer_marts.ingest.sql import path_literal, reader_error
@@ -92,7 +95,7 @@ class Plan:
     counts: dict[str, int] = field(
         default_factory=lambda: {"files_loaded": 0, "files_skipped": 0, "files_gone": 0}
     )
-    landed: Landed | None = None
+    checked: Checked | None = None
     gone: list[str] = field(default_factory=list)  # loaded earlier, now missing
     back: list[str] = field(default_factory=list)  # noted missing earlier, present again
 
@@ -103,8 +106,9 @@ def plan_source(
     config: SourceConfig,
     run_id: str,
     salt: str | None,
+    options: RowOptions | None = None,
 ) -> Plan:
-    """Fingerprint the source's files, decide which to load, and land those.
+    """Fingerprint the source's files, decide which to load, and land and check those.
 
     Raises IngestError naming every file that cannot be read.
     """
@@ -178,11 +182,11 @@ def plan_source(
         )
     # Corrections: a known name with new content replaces that file's rows.
     plan.replaced = [file.name for file in plan.files if file.name in loaded_names]
-    plan.landed = land(con, config, plan.files)
-    if plan.landed.errors:
+    plan.checked = check_files(con, config, plan.files, options or RowOptions())
+    if plan.checked.errors:
         raise IngestError(
-            "\n".join(str(error) for error in plan.landed.errors),
-            [(source, error.file_name, error.reason) for error in plan.landed.errors],
+            "\n".join(str(error) for error in plan.checked.errors),
+            [(source, error.file_name, error.reason) for error in plan.checked.errors],
         )
     return plan
 
@@ -231,7 +235,12 @@ def plan_sources(
     plans, errors = [], []
     for name in names:
         try:
-            plans.append(plan_source(con, landing_dir, config.sources[name], run_id, salt))
+            options = RowOptions(
+                config.sources[name].decimal_separator,
+                config.reporting_currency,
+                has_rates=config.rates_file is not None,
+            )
+            plans.append(plan_source(con, landing_dir, config.sources[name], run_id, salt, options))
         except IngestError as exc:
             errors.append(exc)
     if errors:

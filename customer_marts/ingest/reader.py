@@ -55,6 +55,7 @@ class Reader:
         self.reading = f"{self.prefix}reading"
         self.rejected = f"{self.prefix}rejected"
         self.parts: list[str] = []  # one SELECT per part table, in landed's shape
+        self.part_seqs: list[list[int]] = []  # each part's files (file_seq), in read order
         # Starts the placeholder line of a record too long to read (see records.py).
         self.mark = f"customer-marts-long-record-{secrets.token_hex(8)}:"
         con.execute(
@@ -79,6 +80,7 @@ class Reader:
             [rows],
         )
         self.parts.append("")  # reserved; filled by add_part once the read succeeded
+        self.part_seqs.append([f.seq for f in files])
         return part
 
     def drop_part(self, part: int) -> None:
@@ -89,16 +91,39 @@ class Reader:
         self.con.execute(f"delete from {self.reading} where part = {part}")
         self.con.execute(f"drop table if exists {self.table('part', part)}")
 
-    def add_part(self, part: int, found: dict[str, int], first_line: int, exact: bool) -> None:
-        """Register a part table in `landed`, numbering lines from rowids (or `lines_<n>`)."""
+    def add_part(
+        self,
+        part: int,
+        found: dict[str, int],
+        first_line: int,
+        exact: bool,
+        rows: list[int] | None = None,
+    ) -> None:
+        """Register a part table in `landed`, numbering lines from rowids (or `lines_<n>`).
+
+        `rows`, each file's rows in the order read (when known), give each file's first
+        rowid without a scan of the table: a file's rows follow the previous file's."""
         table = self.table("part", part)
-        self.con.execute(
-            f"""
-            update {self.reading} set first_rowid = firsts.first_rowid
-            from (select filename, min(rowid) as first_rowid from {table} group by 1) as firsts
-            where {self.reading}.part = {part} and {self.reading}.path = firsts.filename
-            """
-        )
+        if exact:
+            pass  # lines_<n> numbers them
+        elif rows is not None:
+            firsts = [sum(rows[:index]) for index in range(len(rows))]
+            self.con.execute(
+                f"""
+                update {self.reading} set first_rowid = firsts.first_rowid
+                from (select unnest(?) as seq, unnest(?) as first_rowid) as firsts
+                where {self.reading}.part = {part} and {self.reading}.file_seq = firsts.seq
+                """,
+                [self.part_seqs[part], firsts],
+            )
+        else:
+            self.con.execute(
+                f"""
+                update {self.reading} set first_rowid = firsts.first_rowid
+                from (select filename, min(rowid) as first_rowid from {table} group by 1) as firsts
+                where {self.reading}.part = {part} and {self.reading}.path = firsts.filename
+                """
+            )
         values = [
             f"part.c{found[target]} as {quote(target)}"
             if target in found
@@ -115,6 +140,15 @@ class Reader:
                 on reading.part = {part} and reading.path = part.filename
             {join if exact else ""}
         """
+
+    def temp_tables(self) -> list[str]:
+        """Every table this reader made (the view over them aside)."""
+        parts = range(len(self.parts))
+        return [
+            self.reading,
+            self.rejected,
+            *(self.table(kind, part) for part in parts for kind in ("part", "lines")),
+        ]
 
     def create_view(self) -> str:
         selects = [sql for sql in self.parts if sql]

@@ -6,8 +6,10 @@ long to be read (DuckDB 2.0 drops a record of 32 MiB or more without a reject).
 
 A record ends at a line break outside quoted fields, as DuckDB's reader sees them
 (`count_records`). Blank lines are not records (DuckDB skips them). The header is
-the first record. Memory is one chunk of RECORD_LIMIT units, whatever the file holds;
-the work is C-speed string operations per chunk plus a step per `"`.
+the first record. The count also says whether any quoted field holds a line feed (a
+record spanning lines), so that the reader numbers lines exactly only then. Memory is
+one chunk of RECORD_LIMIT units, whatever the file holds; the work is C-speed string
+operations per chunk plus a step per `"`.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class LongRecord:
 @dataclass
 class RecordCount:
     records: int = 0  # records after the header
+    quoted_line_feeds: int = 0  # "\n" inside quoted fields (records spanning lines)
+    newline: str = "\n"  # the line break counted ("\r": a file of bare carriage returns)
     long: list[LongRecord] = field(default_factory=list)
 
 
@@ -82,12 +86,13 @@ def count_records(handle: IO, newline: str = "\n", delimiter: str = ",") -> Reco
     if isinstance(sample, bytes):
         nl, quote, cr, delim = nl.encode(), quote.encode(), cr.encode(), delim.encode()
     openers = (delim, nl, cr)
+    lf = "\n" if isinstance(sample, str) else b"\n"
     # a `"` followed by an ordinary character (searched forwards and, for one preceded
     # by one, backwards: a literal first character makes the search fast)
     specials = re.escape("".join(sorted({delimiter, newline, "\r", '"'})))
     stray = f'"[^{specials}]'
     stray = re.compile(stray.encode() if isinstance(sample, bytes) else stray)
-    result = RecordCount()
+    result = RecordCount(newline=newline)
     records = 0
     state = _QuoteState(inside=False, pending=False, before=nl + nl)
     offset = 0  # of the chunk
@@ -107,6 +112,7 @@ def count_records(handle: IO, newline: str = "\n", delimiter: str = ",") -> Reco
         else:
             outside = quote.join(p for p, out in zip(pieces, outside_flags, strict=True) if out)
         ends = outside.count(nl)
+        result.quoted_line_feeds += chunk.count(lf) - outside.count(lf)
         if ends:
             first, last = _first_and_last_break(pieces, outside_flags, nl, len(chunk))
             # The open record ends at the chunk's first line break outside quotes.

@@ -1,9 +1,11 @@
 """The row rules, in SQL: every landed row cast and checked in one set-based pass.
 
-`create_checked_table` turns the view `shaped` into the table `checked`: each row's
-values parsed (timestamps in the source's time zone, numbers with its decimal
-separator), converted to the reporting currency, the first broken rule's column and
-reason (NULL for a valid row), and whether a later row of the same key supersedes it.
+`create_checked_table` turns the view `shaped` into rows of a `checked` table (created,
+or appended to batch by batch): each row's values parsed (timestamps in the source's
+time zone, numbers with its decimal separator), converted to the reporting currency, and
+the first broken rule's column and reason (NULL for a valid row). `mark_duplicates`
+then marks, over all of a run's rows, the rows that a later row of the same key (or
+unit) supersedes.
 """
 
 from __future__ import annotations
@@ -177,8 +179,14 @@ def failure_case(config: SourceConfig, options: RowOptions) -> tuple[str, str, s
 
 
 def create_checked_table(
-    con: duckdb.DuckDBPyConnection, config: SourceConfig, options: RowOptions
+    con: duckdb.DuckDBPyConnection,
+    config: SourceConfig,
+    options: RowOptions,
+    checked: str = "checked",
+    append: bool = False,
 ) -> None:
+    """The rows of the view `shaped`, cast and checked, as the temp table `checked`
+    (with `append`, added to it)."""
     contract = config.contract
     currency_of = {
         column.name: contract.column(column.currency_column)
@@ -206,12 +214,12 @@ def create_checked_table(
         f"{final_value(c, options, currency_of.get(c.name))} as {quote(c.name)}"
         for c in contract.columns
     )
-    key, unit = names_list(contract.key), names_list(contract.unit)
     rule, rule_columns, rule_reasons = failure_case(config, options)
     names = ", ".join(quote(c.name) for c in contract.columns)
+    into = f"insert into {checked}" if append else f"create or replace temp table {checked} as"
     con.execute(
         f"""
-        create or replace temp table checked as
+        {into}
         with texts as (
             select file_seq, file_name, _line_number{rate}, {texts}
             from {source} as src
@@ -232,12 +240,18 @@ def create_checked_table(
         from cased
         """
     )
+
+
+def mark_duplicates(con: duckdb.DuckDBPyConnection, config: SourceConfig, checked: str) -> None:
+    """Set is_duplicate on the rows of `checked` that a later row supersedes."""
+    contract = config.contract
+    key, unit = names_list(contract.key), names_list(contract.unit)
     # Duplicates: of the valid rows sharing a key, the latest file (then the latest line)
     # wins; where a later delivery replaces a larger unit (an order's lines), a row whose
     # unit a later file holds is one too. Only the rows of keys that repeat (and of units
     # that more than one file holds) are numbered: numbering every row would sort them
     # all (and most orders have several lines).
-    valid = "from checked where failed_reason is null"
+    valid = f"from {checked} where failed_reason is null"
     repeated = key_in(
         contract.key,
         "candidate",
@@ -250,7 +264,7 @@ def create_checked_table(
         replaced = f" or file_seq < max(file_seq) over (partition by {unit})"
     con.execute(
         f"""
-        update checked set is_duplicate = true
+        update {checked} set is_duplicate = true
         from (
             select file_seq, _line_number
             from (
@@ -259,11 +273,12 @@ def create_checked_table(
                     row_number() over (
                         partition by {key} order by file_seq desc, _line_number desc
                     ) > 1{replaced} as superseded
-                from checked as candidate
+                from {checked} as candidate
                 where failed_reason is null and {repeated}
             )
             where superseded
         ) as later
-        where checked.file_seq = later.file_seq and checked._line_number = later._line_number
+        where {checked}.file_seq = later.file_seq
+            and {checked}._line_number = later._line_number
         """
     )

@@ -23,11 +23,14 @@ For each source (the contract in `contract.py`, configured in `sources.yml`):
    file rows_read = rows_loaded + rows_quarantined + rows_duplicate, and the
    rows of `raw.<source>` are exactly the sum of rows_loaded.
 
-Everything happens in one transaction: a failing run leaves the raw tables as
-they were. Rows dated after the as-of date are loaded too; the dbt staging
+Steps 3-6 run batch by batch of files (about `checking.BATCH_BYTES` of input each),
+outside the transaction and in temporary tables only, so that the text of one batch
+is held at a time; step 6 runs over all of them. The writes then happen in one
+transaction: a failing run leaves the raw tables as they were. Rows dated after the as-of date are loaded too; the dbt staging
 models leave them out until a run whose as-of date covers them.
 
-The steps live in `plan` (1-3), `shaping` (4), `rules` (5-6) and `loading` (7).
+The steps live in `plan` (1-3, batched by `checking`), `shaping` (4), `rules` (5-6) and
+`loading` (the writes, 7).
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ import duckdb
 
 from customer_marts.ingest.loading import load_source
 from customer_marts.ingest.plan import IngestError, plan_sources
-from customer_marts.ingest.rules import RowOptions
 from customer_marts.ingest.shaping import resolve_salt, salt_problem
 from customer_marts.ingest.sources import SourceConfigError, SourcesConfig
 from customer_marts.ingest.sources import load as load_sources
@@ -87,7 +89,7 @@ def ingest(
         ensure_schema(con)
         if salt and not salt_problem(salt):
             con.execute("set variable customer_key_salt = ?", [salt])
-        # Read first, outside the transaction (a failed read would abort it) ...
+        # Read and check first, outside the transaction (a failed read would abort it) ...
         try:
             plans = plan_sources(con, landing_dir, config, names, run_id, salt)
         except IngestError as exc:
@@ -97,12 +99,7 @@ def ingest(
         con.execute("begin transaction")
         try:
             for plan in plans:
-                options = RowOptions(
-                    plan.config.decimal_separator,
-                    config.reporting_currency,
-                    has_rates=config.rates_file is not None,
-                )
-                counts = load_source(con, plan, options, run_id)
+                counts = load_source(con, plan, run_id)
                 summary.by_source[plan.config.name] = counts
                 for attr, value in counts.items():
                     setattr(summary, attr, getattr(summary, attr) + value)

@@ -16,7 +16,7 @@ import pytest
 
 from customer_marts.config import PROJECT_ROOT, Settings
 from customer_marts.gate.validate import GateFailed, validate
-from customer_marts.ingest import archive
+from customer_marts.ingest import archive, checking
 from customer_marts.ingest.run import ingest
 from customer_marts.ingest.sources import load
 from customer_marts.runs.schema import ensure_schema
@@ -439,3 +439,61 @@ def test_the_quarantine_gate_names_each_source_of_a_shared_file_with_its_own_rea
         ("order_lines", 50.0, "quantity: not an integer (1)"),
         ("orders", 100.0, "amount: unparseable number (1)"),
     ]
+
+
+@pytest.mark.parametrize(
+    "batch_bytes", [1, checking.BATCH_BYTES], ids=["file_by_file", "one_batch"]
+)
+def test_files_checked_batch_by_batch_load_as_in_one_batch(settings, monkeypatch, batch_bytes):
+    # With a 1-byte batch, each file is landed, checked and dropped on its own: a later
+    # file's rows still replace an earlier batch's orders and keys, and the counts,
+    # the quarantine and the line numbers are those of one batch.
+    monkeypatch.setattr(checking, "BATCH_BYTES", batch_bytes)
+    write_csv(
+        settings.landing_dir / "order_lines/a.csv",
+        LINES,
+        [
+            ["A1", "1", "SKU-1", "Mug", "", "1", "10", "10", ""],  # 2: A1 replaced by b.csv
+            ["A1", "2", "SKU-2", "Beans", "", "1", "12", "12", ""],  # 3: A1 replaced
+            ["B1", "1", "SKU-1", "Mug", "", "1", "10", "10", ""],  # 4: B1 replaced
+            ["A3", "1", "SKU-1", "Mug", "", "-1", "10", "10", ""],  # 5: negative quantity
+            ["A4", "1", "SKU-1", "Mug", "", "1", "10", "10", "", "extra"],  # 6: malformed
+        ],
+    )
+    write_csv(
+        settings.landing_dir / "order_lines/b.csv",
+        LINES,
+        [
+            ["A1", "1", "SKU-9", "Kettle", "", "1", "30", "30", ""],  # 2: loaded
+            ["B1", "1", "SKU-1", "Mug", "", "1", "10", "10", ""],  # 3: line 4 wins
+            ["B1", "1", "SKU-2", "Beans", "", "1", "12", "12", ""],  # 4: loaded
+        ],
+    )
+    write_csv(
+        settings.landing_dir / "order_lines/c.csv",
+        LINES,
+        [["C1", "1", "SKU-3", "Tea", "", "2", "4", "8", ""]],  # 2: loaded
+    )
+    ingest(settings.build_db, settings.landing_dir, "r1")
+    assert query(
+        settings.build_db,
+        "select order_id, line_number, product_id, _file_name, _line_number "
+        "from raw.order_lines order by 1, 2",
+    ) == [
+        ("A1", 1, "SKU-9", "order_lines/b.csv", 2),
+        ("B1", 1, "SKU-2", "order_lines/b.csv", 4),
+        ("C1", 1, "SKU-3", "order_lines/c.csv", 2),
+    ]
+    assert query(
+        settings.build_db,
+        "select file_name, line_number, \"column\", starts_with(reason, 'malformed CSV record') "
+        "or reason = 'negative value' from audit.quarantine order by 1, 2",
+    ) == [("order_lines/a.csv", 5, "quantity", True), ("order_lines/a.csv", 6, None, True)]
+    # a.csv: 5 read = 0 loaded + 2 quarantined + 3 replaced (A1 twice, B1);
+    # b.csv: 3 read = 2 loaded + 1 duplicate (its line 3); c.csv: 1 loaded
+    assert manifest(settings, "order_lines") == [
+        ("order_lines/a.csv", "loaded", 5, 0, 2, 3),
+        ("order_lines/b.csv", "loaded", 3, 2, 0, 1),
+        ("order_lines/c.csv", "loaded", 1, 1, 0, 0),
+    ]
+    assert_conserved(settings.build_db, "order_lines")
