@@ -160,12 +160,15 @@ def predict(
     x margin / (1 + annual_discount_rate / 12)^m, month m being days
     ((m - 1) 365/12, m 365/12] after the as-of date.
 
-    The purchase terms depend on (x, T) only (the hypergeometric ones of BG/NBD and
-    MBG/NBD), so they are computed once per distinct pair and spread back to the customers.
+    p_alive depends on (x, t_x, T) and the purchase terms on (x, T) only (the
+    hypergeometric ones of BG/NBD and MBG/NBD), so they are computed once per distinct
+    combination or pair and spread back to the customers.
     """
     x, t_x, T, m = as_float(frequency, recency, T, monetary_value)
-    alive = p_alive(bg_nbd, x, t_x, T, model)
-    (ux, uT), _, back = distinct(x, T)
+    (cx, ct_x, cT), _, combo = distinct(x, t_x, T)
+    (ux, uT), _, pair = distinct(cx, cT)
+    back = pair[combo]
+    alive = p_alive(bg_nbd, cx, ct_x, cT, model)[combo]
     out: dict[str, np.ndarray] = {"p_alive": alive}
     for days in horizons_days:
         if_alive = expected_purchases_if_alive(bg_nbd, float(days), ux, uT, model)

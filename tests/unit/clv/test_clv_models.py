@@ -6,6 +6,7 @@ likelihoods, and the 95 % intervals' coverage on data simulated from known param
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from customer_marts.clv.models import (
     PARETO_NBD,
     PURCHASE_MODELS,
     Counts,
+    distinct,
     pareto_nbd_log_likelihood,
 )
 from customer_marts.clv.predictions import expected_purchases, p_alive
@@ -281,3 +283,34 @@ def test_weighted_combinations_give_the_per_customer_likelihood(model):
     assert len(counts.x) < 0.7 * len(x) and counts.w.sum() == len(x)
     per_customer = LOG_LIKELIHOODS[model](fit.values(), x, t_x, T).sum()
     assert fit.log_likelihood == pytest.approx(per_customer, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["whole days", "float counts", "integers", "fractions", "negative", "negative zero"],
+)
+def test_distinct_rows_counts_and_index_against_python_tuples(kind):
+    # Whole numbers from 0 take one integer sort, anything else the lexicographic one;
+    # both must give Python's sorted set of row tuples, their counts and each row's place.
+    rng = np.random.default_rng(3)
+    columns = [rng.integers(0, 40, 5_000).astype(float), rng.integers(0, 700, 5_000) * 1.0]
+    if kind == "integers":
+        columns = [column.astype(np.int64) for column in columns]
+    elif kind == "fractions":
+        columns[1] = columns[1] / 4
+    elif kind == "negative":
+        columns[0] = columns[0] - 20
+    elif kind == "negative zero":
+        columns[0][columns[0] == 0] = -0.0
+    (values, counts, index) = distinct(*columns)
+    rows = list(zip(*(column.tolist() for column in columns), strict=True))
+    expected = sorted(set(rows))
+    assert list(zip(*(v.tolist() for v in values), strict=True)) == expected
+    assert all(v.dtype == c.dtype for v, c in zip(values, columns, strict=True))
+    tally = Counter(rows)
+    assert counts.tolist() == [tally[row] for row in expected]
+    place = {row: k for k, row in enumerate(expected)}
+    assert index.tolist() == [place[row] for row in rows]
+    if kind == "negative zero":  # the row's own value comes back, sign included
+        zero = values[0] == 0
+        assert np.signbit(values[0][zero]).all()
