@@ -11,6 +11,7 @@ which a task did not run as failed. The LANDING_DIR checks need no Airflow run.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -28,7 +29,7 @@ import pytest
 
 from customer_marts.cli.run import prepare_landing
 from customer_marts.config import DEMO_MARKER, Settings
-from customer_marts.runs.summary import airflow_json, verify_run
+from customer_marts.runs.summary import find_airflow_run, verify_run
 from tests.conftest import airflow_env, make_settings, write_csv
 
 COMMAND = [sys.executable, "-m", "customer_marts", "run"]  # = .venv/bin/customer-marts run
@@ -72,6 +73,16 @@ def cdnow_history(landing: Path, customers: int = 120, seed: int = 1997) -> Hist
     write_csv(landing / "orders" / "cdnow_1997.csv", ORDER_HEADER, rows)
     write_csv(landing / "surveys" / "responses_1997.csv", SURVEY_HEADER, responses)
     return History(orders_by_as_of=by_as_of, customers_by_as_of=len(buyers))
+
+
+def airflow_json(env: dict[str, str], *command: str) -> list[dict]:
+    """The answer of an `airflow ... -o json` command: Airflow's own word on its runs,
+    a second reader beside make run's, which reads the metadata database in-process."""
+    airflow = str(Path(sys.executable).parent / "airflow")
+    result = subprocess.run(
+        [airflow, *command, "-o", "json"], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(next(line for line in result.stdout.splitlines() if line.startswith("[")))
 
 
 def nightly_env(home: Path, landing: Path, warehouse: Path) -> dict[str, str]:
@@ -219,9 +230,10 @@ def test_each_run_keeps_its_own_log_and_record(two_runs):
 
 @pytest.mark.slow
 def test_make_run_reports_a_run_in_which_a_task_did_not_run_as_failed(
-    two_runs, airflow_home, tmp_path
+    two_runs, airflow_home, tmp_path, monkeypatch
 ):
-    """make run's verification on copies of the real metadata DB and warehouse."""
+    """make run's verification on copies of the real metadata DB and warehouse. It reads
+    the metadata database in its own process: it starts no `airflow` command."""
     home = tmp_path / "airflow_home"
     home.mkdir()
     shutil.copy(airflow_home / "airflow.db", home / "airflow.db")
@@ -232,6 +244,17 @@ def test_make_run_reports_a_run_in_which_a_task_did_not_run_as_failed(
     settings = make_settings(tmp_path)
     assert settings.warehouse_dir == warehouse
     [(airflow_run_id, *_)] = build_records(warehouse)
+    [listed] = airflow_json(env, "dags", "list-runs", DAG_ID, "-s", str(AS_OF), "-e", str(AS_OF))
+    run_after = datetime.fromisoformat(listed["run_after"])
+
+    def no_process(args, *_, **__):
+        raise AssertionError(f"the verification started a process: {args}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    # the run is found by its as-of date and by being created at or after the launch
+    assert find_airflow_run(env, AS_OF, run_after) == airflow_run_id
+    assert find_airflow_run(env, AS_OF, run_after + timedelta(microseconds=1)) is None
+    assert find_airflow_run(env, AS_OF - timedelta(days=1), run_after) is None
     assert verify_run(settings, env, airflow_run_id) == []  # the real run as it ran
 
     def tamper_metadata(sql: str) -> None:
