@@ -1,7 +1,13 @@
 {#- One row per customer with at least one completed order: the inputs of every CLV
     definition as of the run's as-of date. The BTYD inputs follow the literature (and
     lifetimes' summary_data_from_transaction_data at day level): purchases are counted
-    per distinct purchase day, so two orders on one day are one purchase. -#}
+    per distinct purchase day, so two orders on one day are one purchase. The same scan
+    of the orders also sums the calibration window (up to the as-of date - var
+    clv_holdout_days) and the holdout window after it, which
+    int_customers_summarised_for_clv_holdout turns into the holdout check's inputs. -#}
+{%- set calibration_end = dbt.dateadd('day', -var('clv_holdout_days'), as_of_date()) -%}
+{%- set in_calibration = 'order_date <= ' ~ calibration_end -%}
+{%- set in_holdout = 'order_date > ' ~ calibration_end ~ ' and order_date <= ' ~ as_of_date() -%}
 with
 
 completed_orders as (
@@ -39,7 +45,15 @@ customers as (
         ), 0) as bigint) as orders_365d,
         coalesce(sum(revenue) filter (
             where order_date > {{ dbt.dateadd('day', -365, as_of_date()) }}
-        ), 0) as revenue_365d
+        ), 0) as revenue_365d,
+        max(order_date) filter (where {{ in_calibration }}) as last_calibration_purchase_date,
+        cast(count(*) filter (where {{ in_calibration }}) as bigint) as calibration_purchase_days,
+        sum(revenue) filter (where {{ in_calibration }}) as calibration_revenue,
+        cast(count(*) filter (where {{ in_holdout }}) as bigint) as holdout_purchase_days,
+        coalesce(sum(revenue) filter (where {{ in_holdout }}), 0) as holdout_revenue,
+        coalesce(list(
+            {{ dbt.datediff(calibration_end, 'order_date', 'day') }} order by order_date
+        ) filter (where {{ in_holdout }}), []) as holdout_day_offsets
 
     from purchase_days
     group by customer_id
@@ -60,7 +74,14 @@ final as (
             'acquired.first_order_date', 'customers.last_order_date', as_of_date(),
             'purchase_days', 'historic_revenue', 'first_purchase_day_revenue'
         ) }},
-        {{ as_of_date() }} as as_of_date
+        {{ as_of_date() }} as as_of_date,
+        first_purchase_day_revenue,
+        last_calibration_purchase_date,
+        calibration_purchase_days,
+        calibration_revenue,
+        holdout_purchase_days,
+        holdout_revenue,
+        holdout_day_offsets
 
     from customers
     inner join {{ ref('int_customers_acquired') }} as acquired
