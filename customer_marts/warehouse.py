@@ -133,25 +133,21 @@ def _check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 # DuckDB's memory: by default it may take 80 % of the machine, and a 25M-row ingest took
 # 15 GB. With a limit, big sorts, joins and temporary tables spill to the temp directory
-# instead (docs/configuration.md, "Memory").
+# instead: DuckDB's own `<database file>.tmp` beside the file, in WAREHOUSE_DIR, for
+# these connections and dbt's alike (it is not set here: DuckDB refuses to switch it
+# once a connection to the same file has spilled). docs/configuration.md, "Memory".
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
-def memory_settings(path: Path) -> dict[str, str]:
-    """DuckDB's memory_limit (DUCKDB_MEMORY_LIMIT, default DEFAULT_MEMORY_LIMIT) and
-    temp_directory (DUCKDB_TEMP_DIRECTORY, default `<database file>.tmp` beside it) for a
-    connection to `path`."""
-    return {
-        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
-        "temp_directory": os.environ.get("DUCKDB_TEMP_DIRECTORY")
-        or str(path.with_name(path.name + ".tmp")),
-    }
+def memory_limit() -> str:
+    """DuckDB's memory_limit: DUCKDB_MEMORY_LIMIT, default DEFAULT_MEMORY_LIMIT."""
+    return os.environ.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
 
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection in UTC that is always closed (and so checkpointed), with a
-    memory limit and a temp directory to spill to (`memory_settings`).
+    memory limit (`memory_limit`) beyond which DuckDB spills to `<file>.tmp`.
 
     A damaged file (truncated, overwritten, failed checksum) raises DatabaseDamaged
     naming the file and what to do, whether DuckDB notices it on opening or later.
@@ -169,8 +165,7 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.execute("set TimeZone = 'UTC'")
         # SET, not connect(config=...): a second connection to the same file in this
         # process, opened without that config, would be refused.
-        for name, value in memory_settings(path).items():
-            con.execute(f"set {name} = {sql_literal(value)}")
+        con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
         yield con
     except duckdb.Error as exc:
         if is_damage(exc) and not isinstance(exc, DatabaseDamaged):  # else: another file
