@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
+import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -93,27 +97,49 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return Settings.from_env()
 
 
+def shared_by_workers(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]
+) -> Path:
+    """A folder `make` fills once per test session, read only afterwards: under
+    pytest-xdist (`make test`) the first worker to ask makes it in the session's
+    temporary folder while the other waits on its lock, then both read the same files,
+    instead of each worker making its own (a pipeline run, an Airflow migration)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-<n>: this session's, shared by its workers
+    folder, done = root / f"shared-{name}", root / f"shared-{name}.done"
+    with (root / f"shared-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated landing folder (400 customers, two years), shared read-only."""
-    landing = tmp_path_factory.mktemp("small_demo")
-    write_landing(landing, DemoSpec(customers=400, seed=7))
-    return landing
+    return shared_by_workers(
+        tmp_path_factory,
+        "small_demo",
+        lambda landing: write_landing(landing, DemoSpec(customers=400, seed=7)),
+    )
 
 
 @pytest.fixture(scope="session")
 def published_demo(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The warehouse of one pipeline run in this process (`run_all`: ingest, gate, dbt
-    build, gate, publish) on the small demo as of DEMO_AS_OF, shared read-only by the
-    tests that only read what a run publishes; a test that writes works on a
-    `copy_warehouse` of it."""
+    """The warehouse of one pipeline run (`run_all`: ingest, gate, dbt build, gate,
+    publish, in the process of the worker that makes it) on the small demo as of
+    DEMO_AS_OF, shared read-only by the tests that only read what a run publishes; a
+    test that writes works on a `copy_warehouse` of it."""
     from customer_marts.runs.pipeline import run_all
 
-    settings = replace(
-        make_settings(tmp_path_factory.mktemp("published_demo")), landing_dir=small_demo
-    )
-    run_all(settings, DEMO_AS_OF)
-    return settings.warehouse_dir
+    def run(root: Path) -> None:
+        run_all(replace(make_settings(root), landing_dir=small_demo), DEMO_AS_OF)
+
+    return shared_by_workers(tmp_path_factory, "published_demo", run) / "warehouse"
 
 
 def copy_warehouse(source: Path, destination: Path) -> Path:
@@ -125,15 +151,27 @@ def copy_warehouse(source: Path, destination: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An Airflow home with SQLite metadata, migrated once for the session."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    subprocess.run(
-        [str(BIN / "airflow"), "db", "migrate"],
-        env=airflow_env(home),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """An Airflow home with SQLite metadata for this worker."""
+    return migrated_airflow_home(tmp_path_factory.mktemp("airflow_home"), tmp_path_factory)
+
+
+def migrated_airflow_home(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`home` with a copy of the metadata database `airflow db migrate` made once for
+    the session (airflow.cfg, which names its home, is written afresh by the first
+    command)."""
+
+    def migrate(template: Path) -> None:
+        subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=airflow_env(template),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    template = shared_by_workers(tmp_path_factory, "airflow_home", migrate)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(template / "airflow.db", home / "airflow.db")
     return home
 
 
@@ -143,10 +181,11 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_dag(
-    home: Path, landing: Path, warehouse: Path, run_date: str
+    home: Path, landing: Path, warehouse: Path, run_date: str, **extra: str
 ) -> subprocess.CompletedProcess:
-    """`airflow dags test customer_marts_nightly RUN_DATE` on the given folders."""
-    env = airflow_env(home, LANDING_DIR=str(landing), WAREHOUSE_DIR=str(warehouse))
+    """`airflow dags test customer_marts_nightly RUN_DATE` on the given folders (and
+    `extra` environment)."""
+    env = airflow_env(home, LANDING_DIR=str(landing), WAREHOUSE_DIR=str(warehouse), **extra)
     return subprocess.run(
         [str(BIN / "airflow"), "dags", "test", "customer_marts_nightly", run_date],
         env=env,
