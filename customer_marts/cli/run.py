@@ -7,7 +7,7 @@ that everything ran, and say truly what happened (`make run`; `make demo`: --dem
 2. Fills LANDING_DIR with the demo data only if it is the default folder and empty,
    or with --demo; anywhere else an empty or missing folder is an error.
 3. Runs `airflow dags test customer_marts_nightly AS_OF_DATE` (in
-   customer_marts/runs/airflow_command.py, which exits faster), its output in a log
+   customer_marts/runs/airflow_command.py: less garbage collection), its output in a log
    file of its own ($WAREHOUSE_DIR/logs/), and shows each step as it starts and ends
    with its elapsed time and figures (customer_marts/cli/progress.py). On this
    machine Airflow's metadata is SQLite in AIRFLOW_HOME (initialised on first use);
@@ -31,8 +31,8 @@ from pathlib import Path
 from customer_marts.cli.options import add_landing_dir, add_warehouse_dir, apply_folders
 
 WAREHOUSE_LOCK = ".lock"
-# `airflow`, without the interpreter's final garbage collection (3-10 s of the exit of
-# `airflow dags test`): customer_marts/runs/airflow_command.py
+# `airflow` with less garbage collection (seconds of a run of `airflow dags test`, and
+# of its exit): customer_marts/runs/airflow_command.py
 AIRFLOW_COMMAND = (sys.executable, "-m", "customer_marts.runs.airflow_command")
 
 

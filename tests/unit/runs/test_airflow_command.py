@@ -1,6 +1,6 @@
-"""The `airflow` command without the final garbage collection: Airflow's own CLI, its
-output and exit code, with every object left at its end frozen (never collected again
-before the process exits)."""
+"""The `airflow` command with less garbage collection: Airflow's own CLI, its output and
+exit code, with the collector's thresholds raised and every object left at its end
+frozen (never collected again before the process exits)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def test_it_answers_as_airflow_does_and_exits_with_its_code():
     assert version.stdout.strip() == airflow.__version__
 
 
-def test_the_objects_left_at_its_end_are_frozen(monkeypatch):
+def test_its_imports_and_the_objects_left_at_its_end_are_frozen(monkeypatch):
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     for args, fails in ((["version"], False), (["dags", "tset"], True)):
         monkeypatch.setattr(sys, "argv", ["airflow_command", *args])
@@ -41,5 +42,7 @@ def test_the_objects_left_at_its_end_are_frozen(monkeypatch):
             with pytest.raises(SystemExit) if fails else nullcontext():
                 airflow_command.main()
             assert gc.get_freeze_count() > 0  # also when the command fails
+            assert gc.get_threshold() == airflow_command.GC_THRESHOLDS
         finally:
             gc.unfreeze()
+            gc.set_threshold(*thresholds)
