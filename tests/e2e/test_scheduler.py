@@ -43,7 +43,7 @@ import psutil
 import pytest
 
 from customer_marts.config import PROJECT_ROOT
-from tests.conftest import BIN, airflow_env, file_digest, write_csv
+from tests.conftest import BIN, airflow_env, data_docs_statuses, file_digest, write_csv
 from tests.webhook import AlertInbox
 from tools.local_airflow import COMPONENTS, free_port
 
@@ -396,6 +396,39 @@ def test_run_with_a_bad_file_fails_and_keeps_published(failed_run, api):
     assert {states[t] for t in CHAIN[3:]} == {"upstream_failed"}
     assert failed_run["digest_after"] == failed_run["digest_before"]
     print(f"\nfailed run: {failed_run['seconds']:.0f} s from trigger to failed")
+
+
+def strings_in(value) -> list[str]:
+    """Every string in a JSON value (its objects' values and its lists' items)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    return []
+
+
+def test_the_failed_run_names_the_file_and_the_check_in_its_logs_docs_and_record(
+    failed_run, cluster
+):
+    """Where the operator finds what failed: the run's task logs, Great Expectations'
+    Data Docs and the run record in build.duckdb."""
+    folder = cluster.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={failed_run['run_id']}"
+    log = "\n".join(
+        text
+        for path in sorted(folder.rglob("*.log"))
+        for line in path.read_text().splitlines()
+        for text in strings_in(json.loads(line))
+    )  # a task log is JSON lines: the messages are its strings, unescaped
+    assert "quarantined_rows_pct" in log and QUARANTINED in log
+    assert "amount: negative value (50)" in log
+    # the failure is in the Data Docs, after the successful run's pass
+    assert data_docs_statuses(cluster.warehouse, "audit/ingested_files")[-1] == "Failed"
+    with duckdb.connect(str(cluster.warehouse / "build.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select status, failed_step from audit.pipeline_runs order by started_at desc limit 1"
+        ).fetchone() == ("failed", "validate_raw")
 
 
 def test_the_failed_tasks_log_is_served_by_the_api(failed_run, api):
