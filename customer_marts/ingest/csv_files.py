@@ -148,7 +148,7 @@ def land_csv(
             )
             _fail_on_encoding_errors(reader, part)
             has_rejects = con.execute(f"select count(*) > 0 from {REJECTS}").fetchone()[0]
-        known = [counts.get(file.name) for file, _ in members] if counts else [None]
+        known = [counts.get(file.name) if counts else None for file, _ in members]
         if all(count is not None and count.newline == "\n" for count in known):
             # The counter saw every field: a field with a line feed is a quoted one.
             has_breaks = any(count.quoted_line_feeds for count in known)
@@ -157,9 +157,16 @@ def land_csv(
                 f"select coalesce(bool_or(contains(concat({', '.join(all_columns)}), "
                 f"chr(10))), false) from {table}"
             ).fetchone()[0]
-        exact = bool(has_rejects or has_breaks)
+        blanks = [
+            (str(file.path), records_before, lines)
+            for (file, _), count in zip(members, known, strict=True)
+            for records_before, lines in (count.blanks_between_records() if count else [])
+        ]
+        exact = bool(has_rejects or has_breaks or blanks)
         if exact:
-            number_lines_exactly(reader, part, all_columns, header, found, has_rejects, delimiter)
+            number_lines_exactly(
+                reader, part, all_columns, header, found, has_rejects, delimiter, blanks
+            )
         # Without rejected records, each file's rows are its records, in file order (a
         # file whose rows differ from its count fails the run).
         rows = None if exact or None in known else [count.records for count in known]

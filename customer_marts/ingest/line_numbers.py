@@ -52,15 +52,37 @@ def number_lines_exactly(
     found: dict[str, int],
     has_rejects: bool,
     delimiter: str,
+    blanks: list[tuple[str, int, int]],
 ) -> None:
-    """Line numbers of good and rejected records when records span lines or were rejected.
+    """Line numbers of good and rejected records when records span lines, were rejected
+    or follow blank lines (`blanks`: path, records before them with the header, lines).
 
-    DuckDB numbers a rejected record by its record number (header = 1); good rows
+    DuckDB numbers a rejected record by its record number (header = 1, and each blank
+    line counted as one); good rows
     come in file order. A rejected record's `slot` is how many good rows precede it,
     so ordering good rows and rejected records by (slot, rejected first) restores
     the file's order, and a running sum of each record's physical lines gives its
-    first line.
+    first line, plus the blank lines before it: a blank run after k records (the header
+    included) comes before the k-th record of the merged order.
     """
+    lines = reader.table("lines", part)
+    runs = f"{lines}_blank"
+    reader.con.execute(
+        f"create or replace temp table {runs} as select unnest(?) as filename, "
+        "unnest(?)::bigint as records_before, unnest(?)::bigint as blank_lines",
+        [list(column) for column in zip(*blanks, strict=True)] if blanks else [[], [], []],
+    )
+    # the number DuckDB gives a run's first blank line (as it numbers rejected records)
+    reader.con.execute(
+        f"""
+        create or replace temp table {runs} as
+        select *, records_before + 1 + coalesce(sum(blank_lines) over (
+            partition by filename order by records_before
+            rows between unbounded preceding and 1 preceding
+        ), 0) as first_read_line
+        from {runs}
+        """
+    )
     by_position = {position: target for target, position in found.items()}
     column_case = " ".join(
         f"when 'c{position}' then {literal(by_position.get(position, shown_name(name, position)))}"
@@ -82,6 +104,10 @@ def number_lines_exactly(
             scans.file_path as filename,
             rejects.line - 2
                 - (row_number() over (partition by scans.file_path order by rejects.line) - 1)
+                - coalesce((
+                    select sum(runs.blank_lines) from {runs} as runs
+                    where runs.filename = scans.file_path and runs.first_read_line < rejects.line
+                ), 0)
                 as slot,
             0 as after_rejects,
             rejects.line as record,
@@ -103,7 +129,6 @@ def number_lines_exactly(
             order by rejects.column_idx
         ) = 1
     """
-    lines = reader.table("lines", part)
     reader.con.execute(
         f"""
         create or replace temp table {lines} as
@@ -121,16 +146,27 @@ def number_lines_exactly(
         merged as (
             select * from good
             {f"union all by name {bad}" if has_rejects else ""}
+        ),
+        ordered as (
+            select *, row_number() over (
+                partition by filename order by slot, after_rejects, record
+            ) as records_before
+            from merged
         )
         select
-            *,
+            ordered.*,
             2 + coalesce(sum(physical_lines) over (
-                partition by filename order by slot, after_rejects, record
-                rows between unbounded preceding and 1 preceding
-            ), 0) as line_number
-        from merged
+                    file_order rows between unbounded preceding and 1 preceding
+                ), 0)
+                + coalesce(sum(runs.blank_lines) over (
+                    file_order rows between unbounded preceding and current row
+                ), 0) as line_number
+        from ordered
+        left join {runs} as runs using (filename, records_before)
+        window file_order as (partition by filename order by records_before)
         """
     )
+    reader.con.execute(f"drop table {runs}")
     reader.con.execute(
         f"""
         insert into {reader.rejected}

@@ -5,8 +5,9 @@ CSV reader skipped or merged cannot vanish silently, and it finds the records to
 long to be read (DuckDB 2.0 drops a record of 32 MiB or more without a reject).
 
 A record ends at a line break outside quoted fields, as DuckDB's reader sees them
-(`count_records`). Blank lines are not records (DuckDB skips them). The header is
-the first record. The count also says whether any quoted field holds a line feed (a
+(`count_records`). Blank lines are not records (DuckDB skips them), but they are
+lines: the count says where they are, so that the lines after them keep their numbers.
+The header is the first record. The count also says whether any quoted field holds a line feed (a
 record spanning lines), so that the reader numbers lines exactly only then. Memory is
 one chunk of RECORD_LIMIT units, whatever the file holds; the work is C-speed string
 operations per chunk plus a step per `"`.
@@ -56,6 +57,18 @@ class RecordCount:
     quoted_line_feeds: int = 0  # "\n" inside quoted fields (records spanning lines)
     newline: str = "\n"  # the line break counted ("\r": a file of bare carriage returns)
     long: list[LongRecord] = field(default_factory=list)
+    # (records before them, the header included; how many) for each run of blank lines
+    blank_runs: list[tuple[int, int]] = field(default_factory=list)
+
+    def add_blank(self, records_before: int) -> None:
+        if self.blank_runs and self.blank_runs[-1][0] == records_before:
+            self.blank_runs[-1] = (records_before, self.blank_runs[-1][1] + 1)
+        else:
+            self.blank_runs.append((records_before, 1))
+
+    def blanks_between_records(self) -> list[tuple[int, int]]:
+        """The blank runs followed by a record (those at the end shift no line)."""
+        return [run for run in self.blank_runs if run[0] <= self.records]
 
 
 @contextmanager
@@ -117,8 +130,10 @@ def count_records(handle: IO, newline: str = "\n", delimiter: str = ",") -> Reco
             first, last = _first_and_last_break(pieces, outside_flags, nl, len(chunk))
             # The open record ends at the chunk's first line break outside quotes.
             lead = chunk[:first]
-            if empty and quote not in lead and not lead.strip(cr):
+            lead_blank = empty and quote not in lead and not lead.strip(cr)
+            if lead_blank:
                 ends -= 1  # a blank line
+                result.add_blank(records)
             elif first + offset + 1 - start > RECORD_LIMIT:
                 result.long.append(
                     LongRecord(
@@ -130,7 +145,14 @@ def count_records(handle: IO, newline: str = "\n", delimiter: str = ",") -> Reco
                     )
                 )
             # Records between the first and the last break are shorter than a chunk.
-            ends -= len(blank_after.findall(outside))
+            # Each match is a break before a blank line: the breaks up to it end records,
+            # but for those that ended the lead's and earlier matches' blank lines.
+            seen, position = 0, 0
+            for index, match in enumerate(blank_after.finditer(outside)):
+                seen += outside.count(nl, position, match.start() + 1)
+                position = match.start() + 1
+                result.add_blank(records + seen - lead_blank - index)
+                ends -= 1
             records += ends
             start = offset + last + 1
             start_line = breaks + chunk.count(nl, 0, last + 1) + 1

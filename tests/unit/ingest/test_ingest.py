@@ -444,12 +444,16 @@ def test_the_record_count_agrees_with_duckdbs_reader_on_random_files(chunk, monk
     fields = ["a", "", "xy", '"q,1"', '"q""2"', '"multi\nline"', ' "sp"', '"t" ', 'x"y']
     rng = random.Random(chunk)  # the same files every run
     con = duckdb.connect()
-    compared = 0
+    compared = located = 0
     for _ in range(300):
         lines = []
+        items = []  # "record" or "blank", in file order, as written
         for _ in range(rng.randint(0, 6)):
             record = ",".join(rng.choice(fields) for _ in range(rng.randint(1, 4)))
-            lines.append(record + rng.choice(["\n", "\r\n", "\n\n"]))
+            ending = rng.choice(["\n", "\r\n", "\n\n"])
+            lines.append(record + ending)
+            items.append("record" if record else "blank")
+            items += ["blank"] if ending == "\n\n" else []
         if rng.random() < 0.2:
             lines.append('x,"open\nend')
         text = "h1,h2,h3\n" + "".join(lines)
@@ -474,7 +478,26 @@ def test_the_record_count_agrees_with_duckdbs_reader_on_random_files(chunk, monk
         monkeypatch.setattr(records._QuoteState, "fast", parity)
         assert counts == [len(rows) + rejected] * 3, repr(text)
         compared += 1
+        if counts[0] == items.count("record"):  # no quote spans records: blanks as written
+            runs = [records.count_records(io.BytesIO(text.encode())).blank_runs]
+            runs.append(records.count_records(io.StringIO(text)).blank_runs)
+            assert runs == [blank_runs_of(items)] * 2, repr(text)
+            located += 1
     assert compared > 200
+    assert located > 150
+
+
+def blank_runs_of(items: list[str]) -> list[tuple[int, int]]:
+    """(records before, header included; lines) for each run of blank lines."""
+    runs, records_before = [], 1
+    for item in items:
+        if item == "record":
+            records_before += 1
+        elif runs and runs[-1][0] == records_before:
+            runs[-1] = (records_before, runs[-1][1] + 1)
+        else:
+            runs.append((records_before, 1))
+    return runs
 
 
 def write_text(text: str) -> Path:
