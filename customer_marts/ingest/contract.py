@@ -64,6 +64,8 @@ class Source:
     then the latest line, wins). `replaced_by` (default: the key) is the unit a later
     delivery replaces: with ("order_id",), a later file that holds any line of an
     order replaces all earlier lines of that order, also those it no longer lists.
+    `customer_column` names the row's customer; a source without one may name, in
+    `order_column`, the order whose customer the row belongs to (an order line).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Source:
     key: tuple[str, ...]
     columns: tuple[Column, ...] = field(default_factory=tuple)
     customer_column: str | None = "customer_id"
+    order_column: str | None = None
     replaced_by: tuple[str, ...] = ()
 
     @property
@@ -155,6 +158,7 @@ ORDER_LINES = Source(
     key=("order_id", "line_number"),
     replaced_by=("order_id",),
     customer_column=None,
+    order_column="order_id",
     columns=(
         Column("order_id", required=True),
         Column("line_number", "integer", required=True, minimum=1),

@@ -21,7 +21,10 @@ For each source (the contract in `contract.py`, configured in `sources.yml`):
    counts the others as duplicates;
 7. writes one `audit.ingested_files` row per file, so that for every loaded
    file rows_read = rows_loaded + rows_quarantined + rows_duplicate, and the
-   rows of `raw.<source>` are exactly the sum of rows_loaded.
+   rows of `raw.<source>` are exactly the sum of rows_loaded;
+8. records the customers whose raw rows it wrote or removed in
+   `audit.changed_customers` (customer_marts/runs/changes.py): the customers the
+   night's incremental dbt models recompute.
 
 Steps 3-6 run batch by batch of files (about `checking.BATCH_BYTES` of input each),
 outside the transaction and in temporary tables only, so that the text of one batch
@@ -46,7 +49,7 @@ from customer_marts.ingest.plan import IngestError, plan_sources
 from customer_marts.ingest.shaping import resolve_salt, salt_problem
 from customer_marts.ingest.sources import SourceConfigError, SourcesConfig
 from customer_marts.ingest.sources import load as load_sources
-from customer_marts.runs import manifest
+from customer_marts.runs import changes, manifest
 from customer_marts.runs.schema import ensure_schema
 from customer_marts.warehouse import connect
 
@@ -62,6 +65,7 @@ class IngestSummary:
     rows_quarantined: int = 0
     rows_duplicate: int = 0
     files_gone: int = 0  # ingested earlier, no longer in LANDING_DIR (rows kept)
+    customers_changed: int = 0  # (source, customer) rows of audit.changed_customers
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -98,11 +102,13 @@ def ingest(
         # ... then write everything in one transaction: a failure leaves raw as it was.
         con.execute("begin transaction")
         try:
+            changes.start(con)
             for plan in plans:
                 counts = load_source(con, plan, run_id)
                 summary.by_source[plan.config.name] = counts
                 for attr, value in counts.items():
                     setattr(summary, attr, getattr(summary, attr) + value)
+            summary.customers_changed = changes.record(con, run_id)
         except BaseException:
             con.execute("rollback")
             raise

@@ -65,6 +65,14 @@ AUDIT_TABLES = {
         raw_record varchar,
         run_id varchar
     """,
+    # The customers whose raw rows each run's ingest wrote or removed, per source
+    # (customer_marts/runs/changes.py): what the incremental dbt models recompute.
+    # customer_id is NULL for survey responses without a customer.
+    "changed_customers": """
+        run_id varchar,
+        source varchar,
+        customer_id varchar
+    """,
     "check_results": """
         run_id varchar,
         layer varchar,
