@@ -89,6 +89,21 @@ def test_a_breaking_change_to_a_mart_fails_its_contract(
     assert columns == demo_columns  # the table built before is left as it was
 
 
+def test_an_empty_value_in_a_not_null_column_fails_the_mart(published_demo, demo_columns, tmp_path):
+    """`amount` is a not_null constraint of fct_orders' contract: a build that leaves it
+    empty fails naming the table and column, and leaves the table built before as it was."""
+    model, columns = build_fct_orders(
+        published_demo,
+        tmp_path,
+        ("orders.amount,", "nullif(orders.amount, orders.amount) as amount,"),
+    )
+    assert model["status"] == "error"
+    message = model["message"]  # the table is written as fct_orders__dbt_tmp, then renamed
+    assert "model fct_orders" in message and "NOT NULL constraint failed" in message, message
+    assert ".amount" in message, message
+    assert columns == demo_columns
+
+
 def test_the_unchanged_mart_builds_under_its_contract(published_demo, demo_columns, tmp_path):
     """The control: the same build of the unedited project passes."""
     model, columns = build_fct_orders(published_demo, tmp_path, None)

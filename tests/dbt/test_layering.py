@@ -100,6 +100,10 @@ def dbt_checks(manifest) -> set[tuple[str, str, str]]:
         if kind and model.startswith("model."):
             name = manifest["nodes"][model]["name"]
             checks.add((name, node.get("column_name") or "", kind))
+    for node in manifest["nodes"].values():  # a mart's not_null constraints are dbt's checks
+        for column in node.get("columns", {}).values() if node["resource_type"] == "model" else []:
+            if any(c["type"] == "not_null" for c in column.get("constraints", [])):
+                checks.add((node["name"], column["name"], "not_null"))
     return checks
 
 
