@@ -26,8 +26,10 @@ DEMO_AS_OF = date(2025, 12, 31)  # the small demo's last day
 
 
 # The longest test files, longest first (`pytest --durations`, 2 cores): each takes
-# minutes of real Airflow processes, Superset or repeated pipeline runs.
+# minutes of real Airflow processes, Superset or repeated pipeline runs (the replay:
+# twenty nights, each a nightly build and a rebuild from scratch).
 LONGEST_FILES = (
+    "tests/e2e/test_incremental_replay.py",
     "tests/e2e/test_scheduler.py",
     "tests/e2e/test_faults.py",
     "tests/e2e/test_superset.py",

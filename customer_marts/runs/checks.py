@@ -38,19 +38,10 @@ def record_checks(build_db: Path, run_id: str, layer: str, results: list[CheckRe
         con.execute(
             "delete from audit.check_results where run_id = ? and layer = ?", [run_id, layer]
         )
-        con.executemany(
-            "insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                [
-                    run_id,
-                    r.layer,
-                    r.suite,
-                    r.check,
-                    r.status,
-                    r.observed_value,
-                    r.message or r.details,
-                ]
-                for r in results
-            ],
-        )
+        rows = [
+            [run_id, r.layer, r.suite, r.check, r.status, r.observed_value, r.message or r.details]
+            for r in results
+        ]
+        if rows:  # a build without tests (--exclude-resource-type test) has none
+            con.executemany("insert into audit.check_results values (?, ?, ?, ?, ?, ?, ?)", rows)
         con.execute("commit")

@@ -25,23 +25,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.e2e.published_tables import RUN_IDENTITY_COLUMNS, differing_columns, table_rows
 from tools.demo.generator import DemoSpec, write_landing
 
 pytestmark = pytest.mark.slow
 AS_OF = date(2025, 12, 31)
 THREADS = (1, 16)
-# What names a run rather than the data: its id, its clock times, its published
-# version, Airflow's id for it, when a file was loaded and when the CLV models were
-# fitted (a rerun fits the same parameters again, at another time).
-RUN_IDENTITY_COLUMNS = {
-    "run_id",
-    "started_at",
-    "finished_at",
-    "published_version",
-    "airflow_run_id",
-    "loaded_at",
-    "fitted_at",
-}
 PARQUET_MANIFEST = "_published.json"  # names the version; the data files are compared
 # One whole run (the settings from the environment), in its own process.
 RUNNER = r"""
@@ -100,44 +89,6 @@ def warehouses(tmp_path_factory) -> list[Path]:
                 child.kill()
                 child.wait()
     return [root / "warehouse" for root, _ in runs]
-
-
-def table_rows(con: duckdb.DuckDBPyConnection, database: str, stored_order: bool) -> dict:
-    """Every table of a published file: its columns and types, and its rows without the
-    run identity columns, sorted or in the order they are stored (what `select *`
-    and the Parquet export return)."""
-    columns = con.execute(
-        "select schema_name || '.' || table_name, list((column_name, data_type) "
-        "order by column_index) from duckdb_columns() where database_name = ? "
-        "group by all order by 1",
-        [database],
-    ).fetchall()
-    tables = {}
-    for table, typed in columns:
-        kept = ", ".join(f'"{name}"' for name, _ in typed if name not in RUN_IDENTITY_COLUMNS)
-        order = "" if stored_order else " order by all"
-        rows = con.execute(f"select {kept} from {database}.{table}{order}").fetchall()
-        # repr tells apart what == does not: -0.0 and 0.0, Decimal('1.0') and 1.0
-        tables[table] = (typed, [tuple(map(repr, row)) for row in rows])
-    return tables
-
-
-def differing_columns(first: tuple, second: tuple) -> list[str]:
-    """The columns of a table whose values differ (or why the tables cannot be lined up)."""
-    (typed, rows), (other_typed, other_rows) = first, second
-    if typed != other_typed:
-        return [f"columns/types: {typed} != {other_typed}"]
-    if len(rows) != len(other_rows):
-        return [f"row count: {len(rows)} != {len(other_rows)}"]
-    names = [name for name, _ in typed if name not in RUN_IDENTITY_COLUMNS]
-    differing = set()
-    for row, other in zip(rows, other_rows, strict=True):
-        differing |= {
-            name
-            for name, value, other_value in zip(names, row, other, strict=True)
-            if value != other_value
-        }
-    return sorted(differing)
 
 
 def published_differences(warehouses: list[Path], schemas: tuple, stored_order: bool) -> dict:

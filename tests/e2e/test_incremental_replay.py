@@ -1,0 +1,305 @@
+"""Night after night on one warehouse, the published marts equal a full rebuild from
+scratch of the same landing files and as-of date.
+
+Twenty consecutive nightly runs (the pipeline's steps: start_run, ingest, dbt_build,
+publish) replay the small demo's last weeks on one warehouse. The history before the first
+night arrives on it as monthly exports; then each night brings that day's files, and on
+chosen nights what real feeds bring:
+
+- a late file: the orders (and line items) of a day three weeks back;
+- a corrected re-delivery under the same name: an order's amount changed, an order
+  moved to another customer, an order (and its lines) removed;
+- a night without any delivery: its files come with the next night's;
+- status changes in a later file: a customer's first order, and another customer's
+  repeat order, completed -> refunded;
+- a survey answer, delivered now, dated weeks back, for a customer's old order.
+
+After every night each table of `marts` in `published.duckdb` (what BI reads: every
+column but the fit's clock time, every row) must equal the same table built from
+scratch: a fresh build database, the real ingest of the landing folder as it is that
+night and a real `dbt run --full-refresh` for the same as-of date. Both leave out what
+only reads: the quality gates (they decide whether a build is published) and dbt's data
+and unit tests (the other test suites' subject); publish copies the `marts` schema as
+it is, so the rebuild compares its build database. A difference fails naming the
+night, the table, the row's key and each differing column with both values.
+
+Cost (2 cores, shared): about 30 s of CPU a night, half of it each build's dbt models
+(the CLV fits most); the suite runs this file first (tests/conftest.py LONGEST_FILES).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections import defaultdict
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_marts.config import Settings
+from customer_marts.ingest.run import ingest
+from customer_marts.runs import pipeline
+from customer_marts.transform.runner import run_dbt
+from tests.conftest import make_settings, write_csv
+from tests.e2e.published_tables import declared_keys, keyed_differences, table_rows
+
+pytestmark = pytest.mark.dbt_build
+
+FIRST_NIGHT = date(2025, 11, 20)  # the small demo runs to 2025-12-31
+NIGHTS = 20  # to 2025-12-09: across a month's end and three weeks' ends
+LATE_DAY, LATE_NIGHT = date(2025, 11, 3), date(2025, 11, 27)
+CORRECTED_DAY, CORRECTION_NIGHT = date(2025, 11, 25), date(2025, 12, 1)
+SILENT_NIGHT = date(2025, 12, 3)
+STATUS_NIGHT = date(2025, 12, 5)
+SURVEY_NIGHT = date(2025, 12, 8)
+LATE_ANSWER = "R9000001"
+# folder: (file name prefix, date column); the spend is exported by month, the rest by day
+SOURCES = {
+    "orders": ("orders_", "ordered_at"),
+    "order_lines": ("order_lines_", None),
+    "surveys": ("responses_", "responded_at"),
+    "survey_sends": ("sends_", "sent_at"),
+    "marketing_spend": ("spend_", "spent_on"),
+}
+
+Files = dict[str, tuple[list[str], list[list[str]]]]  # landing path: header, rows
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    return header, rows
+
+
+def demo_days(demo: Path) -> dict[str, tuple[list[str], dict[date, list[list[str]]]]]:
+    """{folder: (header, {day: the rows of that day})} of the demo's exports (a line
+    item's day is its order's, the day of its file)."""
+    days = {}
+    for folder, (prefix, column) in SOURCES.items():
+        by_day: dict[date, list[list[str]]] = defaultdict(list)
+        header: list[str] = []
+        for path in sorted((demo / folder).glob(f"{prefix}*.csv")):
+            header, rows = read_csv(path)
+            if column is None:
+                by_day[date.fromisoformat(path.stem.removeprefix(prefix))] += rows
+            for row in rows if column else ():
+                by_day[date.fromisoformat(row[header.index(column)][:10])].append(row)
+        days[folder] = (header, by_day)
+    return days
+
+
+def deliveries(demo: Path) -> dict[date, Files]:
+    """What lands on each night: {night: {landing path: (header, rows)}} (a path already
+    delivered is a re-delivery under the same name)."""
+    days = demo_days(demo)
+    nights = [FIRST_NIGHT + timedelta(days=n) for n in range(NIGHTS)]
+    plan: dict[date, Files] = defaultdict(dict)
+    for folder, (header, by_day) in days.items():
+        prefix = SOURCES[folder][0]
+        for day in sorted(by_day):
+            late = day == LATE_DAY and folder in ("orders", "order_lines")
+            if day < FIRST_NIGHT and not late:
+                name, night = f"{folder}/{prefix}{day:%Y-%m}.csv", FIRST_NIGHT
+            elif day <= nights[-1]:
+                name, night = f"{folder}/{prefix}{day}.csv", LATE_NIGHT if late else day
+            else:
+                continue  # after the last night
+            if night == SILENT_NIGHT:
+                night += timedelta(days=1)
+            plan[night].setdefault(name, (header, []))[1].extend(by_day[day])
+    plan[CORRECTION_NIGHT].update(corrected_delivery(days))
+    for night, folder, rows in (
+        (STATUS_NIGHT, "orders", refunded_orders(days)),
+        (SURVEY_NIGHT, "surveys", [late_answer(days)]),
+    ):
+        name = f"{folder}/{SOURCES[folder][0]}{night}.csv"
+        plan[night].setdefault(name, (days[folder][0], []))[1].extend(rows)
+    assert sorted(plan) == nights[:13] + nights[14:]  # every night but the silent one
+    return plan
+
+
+def column(header: list[str], name: str):
+    position = header.index(name)
+    return lambda row: row[position]
+
+
+def corrected_delivery(days: dict) -> Files:
+    """CORRECTED_DAY's orders and lines again, corrected: the first order's amount is
+    10.00 more, the second is another customer's, the third (and its lines) is gone."""
+    header, by_day = days["orders"]
+    orders = [list(row) for row in by_day[CORRECTED_DAY]]
+    assert len(orders) >= 4, "the corrected day needs a few orders"
+    amount, customer = header.index("amount"), header.index("customer_id")
+    orders[0][amount] = str(Decimal(orders[0][amount]) + 10)
+    other = next(row for row in history_orders(days) if row[customer] != orders[1][customer])
+    orders[1][customer] = other[customer]
+    removed = orders.pop(2)[header.index("order_id")]
+    lines_header, lines_by_day = days["order_lines"]
+    order_of = column(lines_header, "order_id")
+    lines = [row for row in lines_by_day[CORRECTED_DAY] if order_of(row) != removed]
+    assert len(lines) < len(lines_by_day[CORRECTED_DAY])
+    return {
+        f"orders/orders_{CORRECTED_DAY}.csv": (header, orders),
+        f"order_lines/order_lines_{CORRECTED_DAY}.csv": (lines_header, lines),
+    }
+
+
+def history_orders(days: dict) -> list[list[str]]:
+    """The demo's orders before the first night, oldest first."""
+    header, by_day = days["orders"]
+    return [row for day in sorted(by_day) if day < FIRST_NIGHT for row in by_day[day]]
+
+
+def refunded_orders(days: dict) -> list[list[str]]:
+    """Two October orders again, refunded: the first order of a customer who bought
+    again, and a repeat order of another customer."""
+    header, _ = days["orders"]
+    customer, status = column(header, "customer_id"), column(header, "status")
+    completed: dict[str, list[list[str]]] = defaultdict(list)
+    for row in history_orders(days):
+        if status(row) == "completed":
+            completed[customer(row)].append(row)
+    october = [
+        rows
+        for rows in completed.values()
+        if len(rows) >= 3 and rows[0][header.index("ordered_at")].startswith("2025-10")
+    ]
+    assert len(october) >= 2, "the demo needs October customers who bought again"
+    first, repeat = october[0][0], october[1][1]
+    refunded = header.index("status")
+    return [[*row[:refunded], "refunded", *row[refunded + 1 :]] for row in (first, repeat)]
+
+
+def late_answer(days: dict) -> list[str]:
+    """A survey answer two days after an October order, delivered on SURVEY_NIGHT."""
+    orders_header, _ = days["orders"]
+    ordered_at = column(orders_header, "ordered_at")
+    status = column(orders_header, "status")
+    order = next(
+        row
+        for row in history_orders(days)
+        if ordered_at(row) >= "2025-10-10" and status(row) == "completed"
+    )
+    answered = date.fromisoformat(ordered_at(order)[:10]) + timedelta(days=2)
+    values = {
+        "response_id": LATE_ANSWER,
+        "responded_at": f"{answered}T10:00:00Z",
+        "customer_id": column(orders_header, "customer_id")(order),
+        "nps_score": "3",
+        "csat_score": "2",
+        "channel": "email",
+        "comment": "Answered late.",
+    }
+    return [values.get(name, "") for name in days["surveys"][0]]
+
+
+def nightly_run(settings: Settings, night: date) -> None:
+    """The pipeline's steps that write: start_run, ingest, dbt_build, publish. The gates
+    only read and decide; a failing check would fail the run, not change a mart."""
+    run = pipeline.start_run(settings, night)
+    pipeline.ingest(settings, run)
+    pipeline.build(settings, run)
+    pipeline.publish(settings, run)
+
+
+def rebuilt_from_scratch(root: Path, landing: Path, night: date) -> Path:
+    """A fresh build database of the landing folder's files, built by a full `dbt run`
+    as of `night`. The folder is reused, its database deleted, so that dbt reuses its
+    saved parse (dbt/target) instead of parsing the project again."""
+    settings = replace(make_settings(root), landing_dir=landing)
+    for path in settings.warehouse_dir.glob("build.duckdb*"):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    ingest(settings.build_db, landing, f"rebuild-{night}")
+    code, _ = run_dbt(settings, "run", night, "--full-refresh")
+    assert code == 0, f"the rebuild as of {night} failed: see the dbt log above"
+    return settings.build_db
+
+
+def mart_differences(published: Path, rebuilt: Path, keys: dict) -> dict[str, list[str]]:
+    """{mart: its differences in words} between the published file and the rebuild."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{published}' as nightly (read_only)")
+        con.execute(f"attach '{rebuilt}' as rebuild (read_only)")
+        nightly = table_rows(con, "nightly", stored_order=False, schema="marts")
+        rebuild = table_rows(con, "rebuild", stored_order=False, schema="marts")
+    differences = {
+        table: [f"only in the {'rebuild' if table in rebuild else 'nightly build'}"]
+        for table in set(nightly) ^ set(rebuild)
+    }
+    for table in sorted(set(nightly) & set(rebuild)):
+        lines = keyed_differences(
+            nightly[table], rebuild[table], keys.get(table), ("nightly", "rebuild")
+        )
+        if lines:
+            differences[table] = lines
+    return differences
+
+
+def scenario_reached(published: Path, night: date, plan: dict[date, Files]) -> None:
+    """The night's special delivery is in what it published (the replay does what it says)."""
+    with duckdb.connect(str(published), read_only=True) as con:
+
+        def orders(ids) -> dict[str, tuple]:
+            rows = con.execute(
+                "select order_id, customer_id, amount, status from marts.fct_orders "
+                "where list_contains(?, order_id)",
+                [list(ids)],
+            ).fetchall()
+            return {row[0]: row[1:] for row in rows}
+
+        if night == LATE_NIGHT:
+            header, rows = plan[LATE_NIGHT][f"orders/orders_{LATE_DAY}.csv"]
+            late = orders(row[header.index("order_id")] for row in rows)
+            assert len(late) == len(rows) > 0
+        if night == CORRECTION_NIGHT:
+            name = f"orders/orders_{CORRECTED_DAY}.csv"
+            header, rows = plan[CORRECTION_NIGHT][name]
+            order_id = column(header, "order_id")
+            found = orders(map(order_id, plan[CORRECTED_DAY][name][1]))  # as first delivered
+            first, moved = rows[0], rows[1]
+            assert found[order_id(first)][1] == Decimal(first[header.index("amount")])
+            assert found[order_id(moved)][0] == moved[header.index("customer_id")]
+            assert sorted(found) == sorted(map(order_id, rows))  # the removed one is gone
+        if night == STATUS_NIGHT:
+            header, rows = plan[STATUS_NIGHT][f"orders/orders_{STATUS_NIGHT}.csv"]
+            ordered_at = column(header, "ordered_at")
+            refunded = [row[0] for row in rows if not ordered_at(row).startswith(str(night))]
+            assert [status for *_, status in orders(refunded).values()] == ["refunded"] * 2
+        if night == SURVEY_NIGHT:
+            (answers,) = con.execute(
+                "select count(*) from marts.fct_survey_responses where response_id = ?",
+                [LATE_ANSWER],
+            ).fetchone()
+            assert answers == 1
+
+
+def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
+    small_demo, tmp_path, monkeypatch
+):
+    # dbt's data and unit tests check rows, they write none: left out of both builds,
+    # they would double the cost of each night (docs/testing.md)
+    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
+    plan = deliveries(small_demo)
+    nightly = replace(
+        make_settings(tmp_path / "nightly"), landing_dir=tmp_path / "landing", export_parquet=False
+    )
+    keys: dict[str, list[str]] = {}
+    for night in sorted(plan | {SILENT_NIGHT: {}}):
+        for relative, (header, rows) in plan.get(night, {}).items():
+            write_csv(nightly.landing_dir / relative, header, rows)
+        nightly_run(nightly, night)
+        rebuilt = rebuilt_from_scratch(tmp_path / "rebuild", nightly.landing_dir, night)
+        keys = keys or declared_keys(rebuilt.parent / "dbt" / "target" / "manifest.json")
+        differences = mart_differences(nightly.published_db, rebuilt, keys)
+        assert not differences, f"as of {night} the published marts differ from a rebuild:\n" + (
+            "\n".join(
+                f"  {table} (key {', '.join(keys.get(table, ['the whole row']))}):\n"
+                + "\n".join(f"    {line}" for line in lines)
+                for table, lines in sorted(differences.items())
+            )
+        )
+        scenario_reached(nightly.published_db, night, plan)
