@@ -9,7 +9,7 @@ Builds the Customer Marts for one **as-of date** and publishes them to
 | `start_run` | records the run in `audit.pipeline_runs` (status `running`); a run left `running` whose process is gone (the step lock is free) is recorded failed in the step it was in; while another run's step works it records nothing and is retried | 10 min | 2 |
 | `ingest` | loads new or changed export files from `$LANDING_DIR` into `raw` (bad rows to `audit.quarantine`) | 60 min | 2 |
 | `validate_raw` | Great Expectations suites on `raw` + the quarantine-share check | 30 min | 2 |
-| `dbt_build` | `dbt build` (models, data and unit tests; results in `audit.check_results`) with `as_of_date` = the run's logical date; records `data_as_of`; generates the dbt docs site if its project or catalog changed | 90 min | 2 |
+| `dbt_build` | `dbt build` (models, data and unit tests; results in `audit.check_results`) with `as_of_date` = the run's logical date, with `--full-refresh` when the run's `full_refresh` param is set or the build's inputs changed (recorded in `audit.build_state`); records `data_as_of`; generates the dbt docs site if its project or catalog changed | 90 min | 2 |
 | `validate_marts` | Great Expectations suites on `marts` | 30 min | 2 |
 | `publish` | copies `marts` + `audit` into `published-<run_id>.duckdb`, exports Parquet, atomically renames it to `published.duckdb`, swaps `docs/` and `parquet/`, prunes old versions, renders the run report | 30 min | 2 |
 
@@ -62,6 +62,14 @@ test` has none.
 `published_version`, the `run_id`, the `as_of_date` and the `row_counts` of every
 published table, for DAGs scheduled on it.
 
+**Full refresh.** A run rebuilds every dbt model from scratch (`dbt build
+--full-refresh`) when it is asked to (the `full_refresh` param: tick it in the UI's
+trigger form, or trigger with the conf `{"full_refresh": true}`; `FULL_REFRESH=1` in
+the environment) and by itself when the dbt project's code, its vars or the sources
+configuration differ from the last successful build's, when the as-of date is before
+that build's, or when there is no earlier build. `audit.build_state` and the task log
+say which and why (docs/operating.md, "Full rebuilds").
+
 **Rerun a date.** Clear its run and the scheduler runs it again (UI: the run >
 *Clear*; CLI: `airflow tasks clear customer_marts_nightly -s D -e D -y`; API:
 `POST /api/v2/dags/customer_marts_nightly/dagRuns/{run_id}/clear`). After a machine
@@ -107,6 +115,7 @@ from airflow.sdk import (
     CronDataIntervalTimetable,
     DeadlineAlert,
     DeadlineReference,
+    Param,
     SyncCallback,
     dag,
     task,
@@ -138,6 +147,22 @@ TIMEOUTS = {
 }
 
 
+# The run's params (the UI's trigger form, or the trigger's conf: {"full_refresh": true}).
+PARAMS = {
+    "full_refresh": Param(
+        False,
+        type="boolean",
+        title="Full refresh",
+        description=(
+            "Rebuild every dbt model from scratch (dbt build --full-refresh), as "
+            "FULL_REFRESH=1 does. A run also rebuilds fully by itself when the dbt "
+            "project, its vars or the sources configuration changed, or the as-of date "
+            "is before the last build's."
+        ),
+    ),
+}
+
+
 default_args = {
     "owner": "data-engineering",
     "retries": int(os.environ.get("CUSTOMER_MARTS_RETRIES", "2")),
@@ -160,7 +185,7 @@ def _deadline() -> DeadlineAlert | None:
     )
 
 
-def _run(step: str, run: dict, *args: str):
+def _run(step: str, run: dict, *args: str, **kwargs):
     """Call a pipeline step; data errors fail the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -171,7 +196,7 @@ def _run(step: str, run: dict, *args: str):
     quiet_noisy_loggers()
     settings = Settings.from_env()
     try:
-        return getattr(pipeline, step)(settings, pipeline.RunInfo.from_dict(run), *args)
+        return getattr(pipeline, step)(settings, pipeline.RunInfo.from_dict(run), *args, **kwargs)
     except pipeline.DATA_ERRORS as exc:
         raise AirflowFailException(str(exc)) from exc
 
@@ -183,6 +208,7 @@ def _run(step: str, run: dict, *args: str):
     max_active_runs=1,
     default_args=default_args,
     deadline=_deadline(),
+    params=PARAMS,
     tags=["customer-marts", "dbt", "duckdb", "great-expectations"],
     doc_md=__doc__,
 )
@@ -213,8 +239,8 @@ def customer_marts_nightly():
         return run
 
     @task(execution_timeout=TIMEOUTS["dbt_build"])
-    def dbt_build(run: dict) -> dict:
-        _run("build", run)
+    def dbt_build(run: dict, **context) -> dict:
+        _run("build", run, full_refresh=bool(context["params"].get("full_refresh")))
         return run
 
     @task(execution_timeout=TIMEOUTS["validate_marts"])

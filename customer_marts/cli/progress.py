@@ -17,6 +17,7 @@ What is read from the log (nothing else of it is shown; the full log stays in it
     ingested N file(s) (S skipped): R rows read, L loaded, Q quarantined, D duplicate
     quality gate (raw): N checks passed, quality warning: …         validate_*
     dbt | … N of M OK|PASS|WARN|ERROR|FAIL|SKIP …                   dbt_build (progress)
+    dbt build with --full-refresh (every model rebuilt): REASONS     dbt_build
     published published-R.duckdb (N tables)                         publish
 """
 
@@ -45,6 +46,7 @@ GATE = re.compile(r"\bquality gate \((\w+)\): (\d+) checks passed")
 QUALITY_WARNING = re.compile(r"\] quality warning: ")
 DBT_NODE = re.compile(r"dbt \| \S+\s+(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b(.*)")
 DBT_DOCS = re.compile(r"\] dbt docs generate ")
+FULL_REBUILD = re.compile(r"\] dbt build with --full-refresh \(every model rebuilt\): (.+?)\s+\[")
 PUBLISHED = re.compile(r"\] published (\S+) \((\d+) tables\)")
 
 
@@ -92,7 +94,8 @@ class Step:
             for key, word in (("warnings", "warned"), ("errors", "failed"), ("skipped", "skipped")):
                 if f.get(key):
                     words.append(f"{f[key]} {word}")
-            return f"{f['done']}/{f['nodes']} nodes: " + ", ".join(words)
+            rebuilt = f"; full rebuild: {f['full_rebuild']}" if f.get("full_rebuild") else ""
+            return f"{f['done']}/{f['nodes']} nodes: " + ", ".join(words) + rebuilt
         if self.name == "publish" and "tables" in f:
             return f"{f['tables']} tables published ({f['version']})"
         return ""
@@ -160,6 +163,8 @@ class Progress:
             step.figures["warnings"] = int(step.figures.get("warnings", 0)) + 1
         elif match := DBT_NODE.search(line):
             self._dbt_node(step, int(match.group(2)), match.group(3), match.group(4))
+        elif match := FULL_REBUILD.search(line):
+            step.figures["full_rebuild"] = match.group(1)
         elif DBT_DOCS.search(line):
             step.progress = "generating the dbt docs site"
             self._redraw()

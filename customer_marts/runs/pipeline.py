@@ -9,8 +9,10 @@ database, and keeps `audit.pipeline_runs` up to date (docs/run-record.md):
   killed or lost its machine, and is recorded failed in the step it was in;
 - each step first records itself as the step in progress (`failed_step`), and
   on an exception records the run as failed with the message, then re-raises;
-- `build` records `data_as_of`, the newest event date in the marts it built,
-  and stages the dbt docs site;
+- `build` decides whether dbt rebuilds every model (`--full-refresh`) and records
+  why in `audit.build_state` (customer_marts/runs/build_state.py), records
+  `data_as_of`, the newest event date in the marts it built, and stages the dbt docs
+  site;
 - `publish` records the run as a success with its `published_version` in the
   copy that is about to be published, and in the build database once it is
   live: the published file holds its own run's record and every earlier run's,
@@ -38,9 +40,10 @@ import duckdb
 from customer_marts.config import Settings
 from customer_marts.gate.validate import GateFailed
 from customer_marts.ingest.run import IngestError
-from customer_marts.runs import fallback, record
+from customer_marts.runs import build_state, fallback, record
 from customer_marts.runs.locks import LockHeld, exclusive_lock
 from customer_marts.runs.schema import ensure_schema
+from customer_marts.transform.refresh import Refresh
 from customer_marts.transform.runner import DbtFailure
 from customer_marts.warehouse import DatabaseDamaged, DiskFull, connect, free_mb, is_disk_full
 
@@ -297,20 +300,77 @@ def record_data_as_of(settings: Settings, run: RunInfo) -> date | None:
         return record.record_data_as_of(con, run.run_id)
 
 
-def build(settings: Settings, run: RunInfo, extra_vars: dict | None = None) -> dict:
-    """dbt build (with `extra_vars` over the project's dbt vars), then record data_as_of
-    and, unless the published dbt docs site shows this very project and catalog (equal
-    fingerprints: it is kept as it is), stage a new one for publish."""
+def decide_refresh(
+    settings: Settings, run: RunInfo, extra_vars: dict | None = None, forced: bool = False
+) -> Refresh:
+    """Whether the run's dbt build rebuilds every model, and why
+    (customer_marts/transform/refresh.py), recorded in audit.build_state as the run's
+    build, status `running`. `forced`: the DAG run's `full_refresh` param."""
+    from customer_marts.transform.fingerprint import BuildInputs
+    from customer_marts.transform.refresh import FULL_REFRESH_ENV, decide
+
+    reasons = []
+    if os.environ.get(FULL_REFRESH_ENV) == "1":
+        reasons.append(f"asked for: {FULL_REFRESH_ENV}=1 (customer-marts run --full-refresh)")
+    if forced:
+        reasons.append("asked for: the DAG run's full_refresh param")
+    inputs = BuildInputs.of(settings, extra_vars)
+    with connect(settings.build_db) as con:
+        last_success, latest = build_state.previous_builds(con)
+        refresh = decide(inputs, run.as_of, last_success, latest, reasons)
+        build_state.record_start(con, run.run_id, run.as_of, inputs, refresh)
+    if refresh.full:
+        log.info("dbt build with --full-refresh (every model rebuilt): %s", refresh.reason)
+    else:
+        log.info(
+            "incremental dbt build: the same project, vars and sources as the last "
+            "successful build (run %s, as of %s)",
+            last_success.run_id,
+            last_success.as_of,
+        )
+    return refresh
+
+
+def _record_build_end(settings: Settings, run: RunInfo, status: str) -> None:
+    """Record how the run's dbt build ended; a build state that cannot be written stays
+    `running`, which the next build takes for an unfinished build."""
+    try:
+        with connect(settings.build_db) as con:
+            build_state.record_end(con, run.run_id, status)
+    except Exception as error:  # noqa: BLE001 - the build's own outcome matters more
+        log.error("could not record the end (%s) of run %s's build: %s", status, run.run_id, error)
+
+
+def build(
+    settings: Settings, run: RunInfo, extra_vars: dict | None = None, full_refresh: bool = False
+) -> dict:
+    """dbt build (with `extra_vars` over the project's dbt vars; with `--full-refresh` when
+    decide_refresh says so, `full_refresh` forcing it), then record data_as_of and, unless
+    the published dbt docs site shows this very project and catalog (equal fingerprints:
+    it is kept as it is), stage a new one for publish."""
     from customer_marts.publish.files import DOCS_DIR, staged_dir
     from customer_marts.transform import runner as transform
     from customer_marts.transform.docs_site import stage_docs_site
 
     with step(settings, run, "dbt_build"):
-        outcome = transform.build(settings, run.as_of, extra_vars, run_id=run.run_id)
+        refresh = decide_refresh(settings, run, extra_vars, forced=full_refresh)
+        try:
+            outcome = transform.build(
+                settings, run.as_of, extra_vars, run_id=run.run_id, full_refresh=refresh.full
+            )
+        except BaseException:
+            _record_build_end(settings, run, "failed")
+            raise
+        _record_build_end(settings, run, "success")
         newest = record_data_as_of(settings, run)
         staged = staged_dir(settings.warehouse_dir, DOCS_DIR, run.run_id)
         stage_docs_site(settings, run.as_of, staged, extra_vars)
-    return {"nodes": outcome.nodes, "warnings": outcome.warnings, "data_as_of": str(newest)}
+    return {
+        "nodes": outcome.nodes,
+        "warnings": outcome.warnings,
+        "data_as_of": str(newest),
+        "full_refresh": refresh.reason,
+    }
 
 
 def publish(settings: Settings, run: RunInfo) -> dict[str, int]:

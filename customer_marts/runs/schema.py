@@ -73,6 +73,20 @@ AUDIT_TABLES = {
         source varchar,
         customer_id varchar
     """,
+    # One row per run whose dbt build started: its inputs' fingerprints, as-of date,
+    # whether it rebuilt every model and why (customer_marts/runs/build_state.py).
+    "build_state": """
+        run_id varchar,
+        as_of_date date,
+        started_at timestamp,
+        finished_at timestamp,
+        status varchar,
+        full_refresh boolean,
+        refresh_reason varchar,
+        project_fingerprint varchar,
+        sources_fingerprint varchar,
+        dbt_vars varchar
+    """,
     "check_results": """
         run_id varchar,
         layer varchar,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from customer_marts.config import Settings
 from customer_marts.publish.files import DOCS_DIR, staged_dir, swap_directory
+from customer_marts.transform.fingerprint import hash_files, project_files
 from customer_marts.transform.runner import DbtFailure, run_dbt
 from customer_marts.warehouse import connect
 
@@ -23,8 +24,6 @@ GENERATED_DOCS_FILES = ("index.html", "catalog.json", "static_index.html")
 
 # In the docs folder: the fingerprint (docs_fingerprint) of the site's project and catalog.
 DOCS_FINGERPRINT = ".fingerprint"
-# Folders of the dbt project that are dbt's output, not the project.
-NOT_PROJECT = {"target", "logs"}
 
 
 def docs_fingerprint(settings: Settings, extra_vars: dict | None = None) -> str:
@@ -38,11 +37,7 @@ def docs_fingerprint(settings: Settings, extra_vars: dict | None = None) -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256()
-    root = settings.dbt_project_dir
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.is_file() and relative.parts[0] not in NOT_PROJECT:
-            digest.update(f"{relative.as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    hash_files(digest, project_files(settings.dbt_project_dir))
     versions = [version(name) for name in ("dbt-core", "dbt-duckdb")]
     digest.update(json.dumps([extra_vars or {}, versions], sort_keys=True).encode())
     manifest = json.loads((settings.warehouse_dir / "dbt" / "target" / "manifest.json").read_text())

@@ -15,6 +15,7 @@ from typing import Any
 
 from customer_marts.config import Settings
 from customer_marts.runs.checks import CheckResult, record_checks
+from customer_marts.transform.refresh import FULL_REFRESH_ENV
 from customer_marts.warehouse import failing_rows
 
 log = logging.getLogger(__name__)
@@ -133,14 +134,21 @@ def check_results(outcome: DbtOutcome) -> list[CheckResult]:
 
 
 def build(
-    settings: Settings, as_of: date, extra_vars: dict | None = None, run_id: str | None = None
+    settings: Settings,
+    as_of: date,
+    extra_vars: dict | None = None,
+    run_id: str | None = None,
+    full_refresh: bool | None = None,
 ) -> DbtOutcome:
-    """`dbt build` (models and their tests). With a run id the tests' results are recorded
-    in audit.check_results. Raises DbtFailure naming what failed."""
+    """`dbt build` (models and their tests), with `--full-refresh` if `full_refresh` (None:
+    if FULL_REFRESH=1; the pipeline decides it: customer_marts/transform/refresh.py). With
+    a run id the tests' results are recorded in audit.check_results. Raises DbtFailure
+    naming what failed."""
     results_path = settings.warehouse_dir / "dbt" / "target" / "run_results.json"
     results_path.unlink(missing_ok=True)
-    # FULL_REFRESH=1 (`customer-marts run --full-refresh`): rebuild every model from scratch
-    refresh = ("--full-refresh",) if os.environ.get("FULL_REFRESH") == "1" else ()
+    if full_refresh is None:
+        full_refresh = os.environ.get(FULL_REFRESH_ENV) == "1"
+    refresh = ("--full-refresh",) if full_refresh else ()
     returncode, results_path = run_dbt(settings, "build", as_of, *refresh, extra_vars=extra_vars)
     if not results_path.exists():
         raise DbtFailure(f"dbt build could not run (exit code {returncode}); see the dbt log above")

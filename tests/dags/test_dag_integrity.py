@@ -42,6 +42,10 @@ print(json.dumps({{
         t.task_id: [type(cb).__name__ for cb in t.on_failure_callback] for t in dag.tasks
     }} if dag else {{}},
     "schedule": dag.timetable.expression if dag else None,
+    "params": {{
+        name: [dag.params[name], dag.params.get_param(name).schema.get("type")]
+        for name in dag.params
+    }} if dag else {{}},
 }}))
 """
 
@@ -101,6 +105,12 @@ def test_every_task_has_the_timeout_and_retries_its_documentation_states(default
         assert documented[task_id]["retries"].startswith(str(result["retries"])), task_id
     # every task alerts on failure (customer_marts.runs.alerts' notifier)
     assert result["failure_callbacks"] == {task_id: ["FailureNotifier"] for task_id in documented}
+
+
+def test_a_run_has_a_full_refresh_param_off_by_default(default):
+    # the UI's trigger form shows it as a check box; the replay test
+    # (tests/e2e/test_incremental_replay.py) runs dbt_build with it on
+    assert default["params"] == {"full_refresh": [False, "boolean"]}
 
 
 def test_schedule_defaults_to_daily_and_is_overridable_by_env(default, tmp_path):

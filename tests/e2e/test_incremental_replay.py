@@ -14,6 +14,15 @@ chosen nights what real feeds bring:
   repeat order, completed -> refunded;
 - a survey answer, delivered now, dated weeks back, for a customer's old order.
 
+Some nights rebuild every model, by request or because what the build is made from
+changed (customer_marts/transform/refresh.py): FULL_REFRESH=1; the DAG's dbt_build task
+with its `full_refresh` param; a model file changed; sources.yml changed; the var
+`churn_window_days` set to 150 for three nights, then back; and, after the last night,
+a backfill of an older date. Each night's build state (audit.build_state) must say
+whether it rebuilt fully and why, dbt's run_results.json that it ran with
+`--full-refresh` exactly then, and the night's marts must still equal the rebuild's
+(built with the same project, configuration and vars).
+
 After every night each table of `marts` in `published.duckdb` (what BI reads: every
 column but the fit's clock time, every row) must equal the same table built from
 scratch: a fresh build database, the real ingest of the landing folder as it is that
@@ -30,7 +39,10 @@ Cost (2 cores, shared): about 30 s of CPU a night, half of it each build's dbt m
 from __future__ import annotations
 
 import csv
+import json
 import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date, timedelta
@@ -40,11 +52,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_marts.config import Settings
+from customer_marts.config import PROJECT_ROOT, Settings, config_dir
 from customer_marts.ingest.run import ingest
 from customer_marts.runs import pipeline
 from customer_marts.transform.runner import run_dbt
-from tests.conftest import make_settings, write_csv
+from tests.conftest import airflow_env, write_csv
 from tests.e2e.published_tables import declared_keys, keyed_differences, table_rows
 
 pytestmark = pytest.mark.dbt_build
@@ -56,6 +68,32 @@ CORRECTED_DAY, CORRECTION_NIGHT = date(2025, 11, 25), date(2025, 12, 1)
 SILENT_NIGHT = date(2025, 12, 3)
 STATUS_NIGHT = date(2025, 12, 5)
 SURVEY_NIGHT = date(2025, 12, 8)
+# What makes a night rebuild every model (customer_marts/transform/refresh.py), and the
+# reason its build state must give; every other night is incremental.
+FORCED_NIGHT = date(2025, 11, 24)  # FULL_REFRESH=1
+PARAM_NIGHT = date(2025, 11, 29)  # the DAG's dbt_build task, its full_refresh param on
+CODE_NIGHT = date(2025, 12, 2)  # a model file changed (a Jinja comment: the same SQL)
+SOURCES_NIGHT = date(2025, 12, 4)  # sources.yml changed (an explicit delimiter, the same rows)
+CHURN_WINDOW_NIGHTS = (date(2025, 12, 6), date(2025, 12, 7), date(2025, 12, 8))  # 150 days
+BACKFILL = date(2025, 12, 1)  # after the last night: an older night's date again
+FULL_REBUILDS = {
+    FIRST_NIGHT: "no earlier successful build in this build database",
+    FORCED_NIGHT: "asked for: FULL_REFRESH=1 (customer-marts run --full-refresh)",
+    PARAM_NIGHT: "asked for: the DAG run's full_refresh param",
+    CODE_NIGHT: "the dbt project's code changed",
+    SOURCES_NIGHT: "the sources configuration changed (sources.yml, presets.yml)",
+    CHURN_WINDOW_NIGHTS[0]: "the dbt vars changed (churn_window_days: 180 -> 150)",
+    CHURN_WINDOW_NIGHTS[-1] + timedelta(days=1): (
+        "the dbt vars changed (churn_window_days: 150 -> 180)"
+    ),
+}
+# The DAG's dbt_build task as Airflow calls it, in a process of its own (Airflow's imports
+# stay out of the test's): argv[1] is the run (start_run's return value).
+DAG_TASK = r"""
+import json, runpy, sys
+dag = runpy.run_path(sys.argv[2])["customer_marts_nightly"]()
+dag.get_task("dbt_build").python_callable(json.loads(sys.argv[1]), params={"full_refresh": True})
+"""
 LATE_ANSWER = "R9000001"
 # folder: (file name prefix, date column); the spend is exported by month, the rest by day
 SOURCES = {
@@ -197,24 +235,61 @@ def late_answer(days: dict) -> list[str]:
     return [values.get(name, "") for name in days["surveys"][0]]
 
 
-def nightly_run(settings: Settings, night: date) -> None:
-    """The pipeline's steps that write: start_run, ingest, dbt_build, publish. The gates
-    only read and decide; a failing check would fail the run, not change a mart."""
+def nightly_run(settings: Settings, night: date, extra_vars: dict | None, airflow: Path) -> str:
+    """The pipeline's steps that write: start_run, ingest, dbt_build, publish (on
+    PARAM_NIGHT dbt_build is the DAG's task with its full_refresh param, in an Airflow
+    environment whose home is `airflow`); return the run's id. The gates only read and
+    decide; a failing check would fail the run, not change a mart."""
     run = pipeline.start_run(settings, night)
     pipeline.ingest(settings, run)
-    pipeline.build(settings, run)
+    if night == PARAM_NIGHT:
+        dag = PROJECT_ROOT / "dags" / "customer_marts_nightly.py"
+        task = [sys.executable, "-c", DAG_TASK, json.dumps(run.to_dict()), str(dag)]
+        done = subprocess.run(task, env=airflow_env(airflow), capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+    else:
+        pipeline.build(settings, run, extra_vars)
     pipeline.publish(settings, run)
+    return run.run_id
 
 
-def rebuilt_from_scratch(root: Path, landing: Path, night: date) -> Path:
+def changed_inputs(settings: Settings, night: date) -> None:
+    """The night's change to the dbt project's code or the sources configuration (both
+    copies of the project's own, for this test)."""
+    if night == CODE_NIGHT:
+        model = settings.dbt_project_dir / "models" / "marts" / "core" / "fct_orders.sql"
+        model.write_text(model.read_text() + f"\n{{# changed as of {night} #}}\n")
+    if night == SOURCES_NIGHT:
+        sources = config_dir() / "sources.yml"
+        text = sources.read_text()
+        orders = "  orders:\n    folder: orders\n"
+        assert text.count(orders) == 1
+        sources.write_text(text.replace(orders, orders + '    delimiter: ","\n'))
+
+
+def build_states(settings: Settings, run_id: str) -> tuple:
+    """(full_refresh, refresh_reason) of the run's build state, and whether dbt's
+    run_results.json says the build ran with --full-refresh."""
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        state = con.execute(
+            "select full_refresh, refresh_reason, status from audit.build_state where run_id = ?",
+            [run_id],
+        ).fetchall()
+    results = json.loads(
+        (settings.warehouse_dir / "dbt" / "target" / "run_results.json").read_text()
+    )
+    return state, results["args"].get("full_refresh", False)
+
+
+def rebuilt_from_scratch(settings: Settings, night: date, extra_vars: dict | None) -> Path:
     """A fresh build database of the landing folder's files, built by a full `dbt run`
     as of `night`. The folder is reused, its database deleted, so that dbt reuses its
     saved parse (dbt/target) instead of parsing the project again."""
-    settings = replace(make_settings(root), landing_dir=landing)
+    settings.warehouse_dir.mkdir(exist_ok=True)
     for path in settings.warehouse_dir.glob("build.duckdb*"):
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-    ingest(settings.build_db, landing, f"rebuild-{night}")
-    code, _ = run_dbt(settings, "run", night, "--full-refresh")
+    ingest(settings.build_db, settings.landing_dir, f"rebuild-{night}")
+    code, _ = run_dbt(settings, "run", night, "--full-refresh", extra_vars=extra_vars)
     assert code == 0, f"the rebuild as of {night} failed: see the dbt log above"
     return settings.build_db
 
@@ -277,22 +352,51 @@ def scenario_reached(published: Path, night: date, plan: dict[date, Files]) -> N
             assert answers == 1
 
 
-def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
-    small_demo, tmp_path, monkeypatch
-):
-    # dbt's data and unit tests check rows, they write none: left out of both builds,
-    # they would double the cost of each night (docs/testing.md)
-    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
-    plan = deliveries(small_demo)
-    nightly = replace(
-        make_settings(tmp_path / "nightly"), landing_dir=tmp_path / "landing", export_parquet=False
+@pytest.fixture
+def nightly(tmp_path, monkeypatch) -> Settings:
+    """The settings of the replay, from the environment as the DAG's tasks read it: a
+    landing folder and warehouse under tmp_path, copies of the dbt project and of the
+    configuration folder (changed on CODE_NIGHT and SOURCES_NIGHT), no Parquet export.
+    dbt's data and unit tests check rows and write none: they are left out of every
+    build here (DBT_EXCLUDE_RESOURCE_TYPES), which halves the cost of each night."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
     )
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    for name, value in {
+        "LANDING_DIR": tmp_path / "landing",
+        "WAREHOUSE_DIR": tmp_path / "nightly",
+        "DBT_PROJECT_DIR": project,
+        "CUSTOMER_MARTS_CONFIG_DIR": tmp_path / "config",
+        "EXPORT_PARQUET": "false",
+        "DBT_EXCLUDE_RESOURCE_TYPES": "test unit_test",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    for name in ("FULL_REFRESH", "RUN_DATE", "DBT_TARGET", "CUSTOMER_MARTS_ENGINE"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "landing").mkdir()
+    return Settings.from_env()
+
+
+def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
+    small_demo, nightly, tmp_path, monkeypatch
+):
+    plan = deliveries(small_demo)
+    rebuild = replace(nightly, warehouse_dir=tmp_path / "rebuild")
     keys: dict[str, list[str]] = {}
-    for night in sorted(plan | {SILENT_NIGHT: {}}):
-        for relative, (header, rows) in plan.get(night, {}).items():
+    previous = (None, None)  # the last night's as-of date and run
+    runs = [(night, False) for night in sorted(plan | {SILENT_NIGHT: {}})] + [(BACKFILL, True)]
+    for night, backfill in runs:
+        for relative, (header, rows) in ({} if backfill else plan.get(night, {})).items():
             write_csv(nightly.landing_dir / relative, header, rows)
-        nightly_run(nightly, night)
-        rebuilt = rebuilt_from_scratch(tmp_path / "rebuild", nightly.landing_dir, night)
+        changed_inputs(nightly, night)
+        extra_vars = {"churn_window_days": 150} if night in CHURN_WINDOW_NIGHTS else None
+        if night == FORCED_NIGHT:
+            monkeypatch.setenv("FULL_REFRESH", "1")
+        run_id = nightly_run(nightly, night, extra_vars, tmp_path / "airflow_home")
+        monkeypatch.delenv("FULL_REFRESH", raising=False)
+        rebuilt = rebuilt_from_scratch(rebuild, night, extra_vars)
         keys = keys or declared_keys(rebuilt.parent / "dbt" / "target" / "manifest.json")
         differences = mart_differences(nightly.published_db, rebuilt, keys)
         assert not differences, f"as of {night} the published marts differ from a rebuild:\n" + (
@@ -302,4 +406,15 @@ def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
                 for table, lines in sorted(differences.items())
             )
         )
-        scenario_reached(nightly.published_db, night, plan)
+        if not backfill:
+            scenario_reached(nightly.published_db, night, plan)
+        # the build rebuilt fully exactly when it had to, saying why, and dbt did so
+        reason = FULL_REBUILDS.get(night)
+        if backfill:
+            reason = (
+                f"the as-of date moved backwards ({previous[0]} -> {night}: the last "
+                f"successful build, run {previous[1]}, was as of the later date)"
+            )
+        full = reason is not None
+        assert build_states(nightly, run_id) == ([(full, reason, "success")], full), night
+        previous = (night, run_id)

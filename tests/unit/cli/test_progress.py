@@ -77,6 +77,25 @@ def test_on_a_terminal_the_running_line_shows_progress_then_its_outcome():
     assert all(" running " in text for text in redraws if "/" in text and "nodes" in text)
 
 
+def test_a_full_rebuild_says_why_on_the_dbt_build_line():
+    """The log line the dbt_build step writes when it rebuilds every model (as
+    customer_marts.runs.pipeline.decide_refresh logs it, in Airflow's format)."""
+    lines = []
+    for line in log_lines():
+        lines.append(line)
+        if "starting task_id=dbt_build" in line:
+            lines.append(
+                "2026-12-01T19:18:22.500000Z [info     ] dbt build with --full-refresh "
+                "(every model rebuilt): the dbt vars changed (churn_window_days: 180 -> 150) "
+                "[customer_marts.runs.pipeline] loc=pipeline.py:300"
+            )
+    dbt_line = shown(lines, live=False).splitlines()[2 * STEPS.index("dbt_build") + 1]
+    assert dbt_line == (
+        f"{ENDED[STEPS.index('dbt_build')]}; full rebuild: "
+        "the dbt vars changed (churn_window_days: 180 -> 150)"
+    )
+
+
 def test_a_failed_step_is_shown_as_failed_and_the_run_stops_there():
     """The same log as if dbt_build had failed: Airflow records `failed` and runs
     nothing after it."""
