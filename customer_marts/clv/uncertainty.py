@@ -14,10 +14,17 @@ include it, so the published interval always contains the published figure.
 The work is done on distinct combinations: p_alive per distinct (x, t_x, T), the
 purchase terms per distinct (x, T), Gamma-Gamma's per distinct x; only the last
 multiplication by the customer's spend is per customer.
+
+The customers' intervals and the groups' sums come from the same draws of the same fit
+on the same combinations, in two dbt models of one process (the groups need
+dim_customers, which ranks the customers' predictions). The first can hand the draws'
+per-combination terms over to the second (`keep_terms`), which takes them instead of
+computing the draws again when everything they depend on is the same (`DrawSpec.key`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,6 +100,75 @@ def _spend_terms(gamma_gamma: tuple[float, ...], x_values: np.ndarray) -> np.nda
 
 
 @dataclass(frozen=True)
+class DrawTerms:
+    """The draws' terms the groups' sums need, and the digest of what they depend on."""
+
+    key: str
+    discounted: np.ndarray  # (draws, combinations): p_alive x discounted purchases if alive
+    spend: np.ndarray  # (draws, 2, distinct x): Gamma-Gamma's (A, B), see _spend_terms
+
+
+# At most one: the terms a propagate call kept for the next call in this process, which
+# takes them (so they are held from one dbt model to the next, not longer).
+_kept: list[DrawTerms] = []
+
+
+@dataclass(frozen=True)
+class DrawSpec:
+    """What the parameter draws and their terms depend on, besides the customers."""
+
+    model: str
+    purchase: tuple[tuple[float, ...], np.ndarray]  # (values, log-covariance)
+    gamma_gamma: tuple[tuple[float, ...], np.ndarray]
+    annual_discount_rate: float
+    draws: int
+    seed: int
+
+    def key(self, layout: Layout) -> str:
+        """A digest of the spec and the distinct combinations and frequencies (sorted,
+        so the customers' order does not matter)."""
+        digest = hashlib.blake2b(
+            repr((self.model, self.annual_discount_rate, self.draws, self.seed)).encode()
+        )
+        for values, covariance in (self.purchase, self.gamma_gamma):
+            digest.update(np.asarray(values, dtype=float).tobytes())
+            digest.update(np.ascontiguousarray(covariance, dtype=float).tobytes())
+        for column in (layout.combo_x, layout.combo_t_x, layout.combo_T, layout.x_values):
+            digest.update(np.ascontiguousarray(column, dtype=float).tobytes())
+            digest.update(repr(len(column)).encode())
+        return digest.hexdigest()
+
+    def terms(self, layout: Layout, run: Callable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per draw (axis 0), float32: the purchase terms of every combination
+        (`_purchase_terms`) and Gamma-Gamma's (A, B) of every distinct frequency.
+
+        numpy and scipy's special functions release the GIL: the draws are independent,
+        so `run` (map, or a thread pool's) shares them out over the cores."""
+        rng = np.random.default_rng(self.seed)
+        purchase_draws = parameter_draws(*self.purchase, self.draws, rng)
+        spend_draws = parameter_draws(*self.gamma_gamma, self.draws, rng)
+        combos = len(layout.combo_x)
+        discounted = np.empty((self.draws, combos), dtype=np.float32)
+        year = np.empty((self.draws, combos), dtype=np.float32)
+        spend = np.empty((self.draws, 2, len(layout.x_values)))
+
+        def one_draw(d: int) -> None:
+            discounted[d], year[d] = _purchase_terms(
+                self.model, tuple(purchase_draws[d]), layout, self.annual_discount_rate
+            )
+            spend[d] = _spend_terms(tuple(spend_draws[d]), layout.x_values)
+
+        list(run(one_draw, range(self.draws)))
+        return discounted, year, spend.astype(np.float32)
+
+
+def _take_kept(key: str) -> DrawTerms | None:
+    """The kept terms if they were computed for `key`; none are kept afterwards."""
+    kept = _kept.pop() if _kept else None
+    return kept if kept is not None and kept.key == key else None
+
+
+@dataclass(frozen=True)
 class Propagated:
     """The draws' figures: per combination (expected purchases), per customer (clv_12m)
     and per group (sums), each as percentiles."""
@@ -118,36 +194,30 @@ def propagate(
     seed: int = SEED,
     groups: dict[str, np.ndarray] | None = None,
     customers: bool = True,
+    keep_terms: bool = False,
 ) -> Propagated:
     """Propagate the parameters' uncertainty ((values, log-covariance) of the purchase
     model `model` and of Gamma-Gamma) to the customers' predictions.
 
     `groups` (per grouping, an integer code per customer, 0..G-1) adds each group's sum
     of clv_12m per draw. With `customers` false the per-customer percentiles are skipped
-    (only the groups' sums are wanted).
+    (only the groups' sums are wanted); such a call takes the terms an earlier call kept
+    (`keep_terms`) when they are of the same inputs, instead of computing the draws.
     """
     x, t_x, T, m = as_float(frequency, recency, T, monetary_value)
     layout = Layout.build(x, t_x, T)
-    rng = np.random.default_rng(seed)
-    purchase_draws = parameter_draws(*purchase, draws, rng)
-    spend_draws = parameter_draws(*gamma_gamma, draws, rng)
+    spec = DrawSpec(model, purchase, gamma_gamma, annual_discount_rate, draws, seed)
+    key = spec.key(layout)
+    kept = None if customers else _take_kept(key)
     combos, n = len(layout.combo_x), len(x)
-    discounted = np.empty((draws, combos), dtype=np.float32)
-    year = np.empty((draws, combos), dtype=np.float32)
-    spend = np.empty((draws, 2, len(layout.x_values)))
-
-    def one_draw(d: int) -> None:
-        discounted[d], year[d] = _purchase_terms(
-            model, tuple(purchase_draws[d]), layout, annual_discount_rate
-        )
-        spend[d] = _spend_terms(tuple(spend_draws[d]), layout.x_values)
-
-    # numpy and scipy's special functions release the GIL: the draws and the customer
-    # chunks are independent, so threads share them out over the cores.
     with thread_pool(combos) as pool:
         run = map if pool is None else pool.map
-        list(run(one_draw, range(draws)))
-        spend = spend.astype(np.float32)
+        if kept is None:
+            discounted, year, spend = spec.terms(layout, run)
+        else:
+            discounted, year, spend = kept.discounted, None, kept.spend
+        if keep_terms:
+            _kept[:] = [DrawTerms(key, discounted, spend)]
         if customers:
             year_low, year_high = percentile_interval(np.ascontiguousarray(year.T), axis=1)
             clv_low, clv_high = _customer_intervals(layout, m, discounted, spend, margin, run)
@@ -297,6 +367,7 @@ def from_fit_rows(
     draws: int = DRAWS,
     groups: dict[str, np.ndarray] | None = None,
     customers: bool = True,
+    keep_terms: bool = False,
 ) -> Propagated | None:
     """`propagate` with the models and covariances in use in a fit table (the dbt Python
     models' entry point); None when a covariance is unknown (no interval can be given)."""
@@ -324,4 +395,5 @@ def from_fit_rows(
         draws=draws,
         groups=groups,
         customers=customers,
+        keep_terms=keep_terms,
     )

@@ -43,12 +43,10 @@ def model(dbt, session):
     purchase = parameters_in_use(rows, in_use)
     gamma_gamma = parameters_in_use(rows, GAMMA_GAMMA)
 
-    # In customer order, as the fit reads them: every rerun computes each customer's
-    # predictions at the same array position.
-    customers = (
-        dbt.ref("int_customers_summarised_for_clv")
-        .select("customer_id, " + ", ".join(INPUT_COLUMNS))
-        .order("customer_id")
+    # In the order DuckDB reads them: every figure is the customer's own (or its distinct
+    # combination's), so no order is needed.
+    customers = dbt.ref("int_customers_summarised_for_clv").select(
+        "customer_id, " + ", ".join(INPUT_COLUMNS)
     )
     table = customers.to_arrow_table()
     x, t_x, T, m = (table.column(name).to_numpy() for name in INPUT_COLUMNS)
@@ -67,8 +65,10 @@ def model(dbt, session):
             annual_discount_rate=annual_discount_rate,
             model=in_use,
         )
+    # int_clv_sums_by_group, later in this dbt process, takes the draws' terms instead of
+    # computing them again.
     bands = clv_uncertainty.from_fit_rows(
-        rows, x, t_x, T, m, margin, annual_discount_rate, draws=draws
+        rows, x, t_x, T, m, margin, annual_discount_rate, draws=draws, keep_terms=True
     )
     for figure in ("expected_purchases_365d", "clv_12m"):
         low, high = (

@@ -66,10 +66,7 @@ def propagate(small, **kwargs):
         t_x,
         T,
         m,
-        margin=0.5,
-        annual_discount_rate=0.1,
-        draws=60,
-        **kwargs,
+        **{"margin": 0.5, "annual_discount_rate": 0.1, "draws": 60, **kwargs},
     )
 
 
@@ -423,3 +420,48 @@ def test_models_fitted_together_equal_each_fitted_alone(small):
         alone = fit_purchase_model(model, x, t_x, T)
         assert fit.model == model and fit.params == alone.params
         np.testing.assert_array_equal(fit.log_covariance, alone.log_covariance)
+
+
+def test_the_groups_take_the_draws_kept_by_the_customers_call(small, monkeypatch):
+    # The customers' intervals keep their draws' terms; the groups' sums of the same fit
+    # and combinations (customers in another order) take them instead of drawing again,
+    # and get exactly what a fresh computation gives.
+    (x, t_x, T, m), _, _ = small
+    groups = {"by_x": (x % 3).astype(int)}
+    fresh = propagate(small, groups=groups, customers=False)
+    propagate(small, keep_terms=True)
+    computed = []
+    original = clv_uncertainty.DrawSpec.terms
+    monkeypatch.setattr(
+        clv_uncertainty.DrawSpec, "terms", lambda *a: computed.append(1) or original(*a)
+    )
+    order = np.random.default_rng(3).permutation(len(x))
+    shuffled = ((x[order], t_x[order], T[order], m[order]),) + small[1:]
+    taken = propagate(shuffled, groups={"by_x": groups["by_x"][order]}, customers=False)
+    assert computed == []
+    np.testing.assert_array_equal(taken.group_sums["by_x"], fresh.group_sums["by_x"])
+    # taken once: a second call draws again
+    again = propagate(small, groups=groups, customers=False)
+    assert computed == [1]
+    np.testing.assert_array_equal(again.group_sums["by_x"], fresh.group_sums["by_x"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 1},
+        {"draws": 59},
+        {"annual_discount_rate": 0.2},
+        {"combinations": True},
+    ],
+)
+def test_kept_draws_of_other_inputs_are_not_taken(small, change):
+    (x, t_x, T, m), bg, gg = small
+    groups = {"by_x": (x % 3).astype(int)}
+    propagate(small, keep_terms=True)
+    if change.pop("combinations", False):
+        small = ((x, t_x, T + 1.0, m), bg, gg)  # every customer one day older
+    after_keeping = propagate(small, groups=groups, customers=False, **change)
+    fresh = propagate(small, groups=groups, customers=False, **change)  # nothing kept now
+    np.testing.assert_array_equal(after_keeping.group_sums["by_x"], fresh.group_sums["by_x"])
+    assert clv_uncertainty._kept == []
