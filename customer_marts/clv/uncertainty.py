@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from customer_marts.clv.models import GAMMA_GAMMA, TailPairs, as_float, distinct, thread_pool
 from customer_marts.clv.predictions import discounted_purchases_if_alive, p_alive
@@ -305,6 +307,20 @@ def _lerp(below: np.ndarray, above: np.ndarray, share: float) -> np.ndarray:
     else:
         value = below + difference * share
     return value
+
+
+def group_numbers(*columns: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per row, the number (0, 1, ..., G - 1) of its group: its distinct values of
+    `columns` (NULL is a value), numbered through the columns' dictionary codes (the
+    numbering only names the groups; `_group_sums` sums each group in combination order
+    whatever its number)."""
+    codes = []
+    for column in columns:
+        encoded = pc.dictionary_encode(column, null_encoding="encode")
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes.append(encoded.indices.to_numpy().astype(np.int64))
+    return distinct(*codes)[2]
 
 
 def _group_sums(

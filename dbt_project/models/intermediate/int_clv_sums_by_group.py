@@ -34,20 +34,13 @@ def model(dbt, session):
     rows = dbt.ref("int_btyd_parameters_fitted").to_dicts()
     inputs = dbt.ref("int_customers_summarised_for_clv").set_alias("inputs")
     customers = dbt.ref("dim_customers").set_alias("customers")
-    # Per customer, the number (0, 1, ...) of its group in each grouping.
-    group_numbers = ", ".join(
-        f"dense_rank() over (order by {', '.join(f'customers.{d}' for d in dimensions)}) - 1"
-        f" as {grouping}_group"
-        for grouping, dimensions in GROUPINGS.items()
-    )
-    # In customer order, as the fit and the customers' intervals read them.
+    # In customer order, as the fit reads them: each group's spend is summed in that order.
     table = (
         inputs.join(customers, "inputs.customer_id = customers.customer_id")
         .select(
             "inputs.customer_id as customer_id, "
             + ", ".join(f"inputs.{name} as {name}" for name in INPUT_COLUMNS)
-            + ", customers.cohort_month, customers.lifecycle_stage, customers.is_high_value, "
-            + group_numbers
+            + ", customers.cohort_month, customers.lifecycle_stage, customers.is_high_value"
         )
         .order("customer_id")
         .to_arrow_table()
@@ -55,7 +48,7 @@ def model(dbt, session):
     x, t_x, T, m = (table.column(name).to_numpy().astype(float) for name in INPUT_COLUMNS)
     keys, codes = {}, {}
     for grouping, dimensions in GROUPINGS.items():
-        codes[grouping] = table.column(f"{grouping}_group").to_numpy().astype(np.intp)
+        codes[grouping] = clv_uncertainty.group_numbers(*(table.column(d) for d in dimensions))
         _, first = np.unique(codes[grouping], return_index=True)  # a customer of each group
         named = (table.column(d).take(first).to_pylist() for d in dimensions)
         keys[grouping] = list(zip(*named, strict=True))

@@ -465,3 +465,27 @@ def test_kept_draws_of_other_inputs_are_not_taken(small, change):
     fresh = propagate(small, groups=groups, customers=False, **change)  # nothing kept now
     np.testing.assert_array_equal(after_keeping.group_sums["by_x"], fresh.group_sums["by_x"])
     assert clv_uncertainty._kept == []
+
+
+def test_group_numbers_name_each_distinct_combination_of_values_once():
+    # second method: each row's tuple of values numbered in a dict (None a value of its
+    # own); the two numberings must be one-to-one, and ours 0..G-1
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    stage = list(rng.choice(["active", "lapsing", "churned", None], 5_000))
+    high = list(rng.choice([True, False, None], 5_000))
+    month = list(rng.choice(np.array(["2024-01-01", "2024-02-01", None], dtype=object), 5_000))
+    # several chunks, as DuckDB returns them
+    columns = [
+        pa.chunked_array([pa.array(values[:1_234]), pa.array(values[1_234:])])
+        for values in (stage, high, month)
+    ]
+    ours = clv_uncertainty.group_numbers(*columns)
+    numbers: dict[tuple, int] = {}
+    theirs = [numbers.setdefault(row, len(numbers)) for row in zip(stage, high, month, strict=True)]
+    assert len(numbers) == 36
+    assert sorted(set(ours)) == list(range(36))
+    assert len(set(zip(ours, theirs, strict=True))) == 36
+    one = clv_uncertainty.group_numbers(columns[0])
+    assert sorted(set(one)) == [0, 1, 2, 3] and len(set(zip(one, stage, strict=True))) == 4
