@@ -1,8 +1,18 @@
+{#- One row per order with its number among the customer's completed orders.
+    Incremental (macros/incremental.sql): a night renumbers only the changed customers'
+    orders. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_customers',
+    on_schema_change='fail',
+) }}
+
 with
 
 orders as (
 
     select * from {{ ref('stg_raw__orders') }}
+    where {{ changed_customers_only('customer_id') }}
 
 ),
 

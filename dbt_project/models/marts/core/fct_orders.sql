@@ -1,8 +1,17 @@
+{#- Incremental (macros/incremental.sql): a night replaces only the changed
+    customers' orders. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_customers',
+    on_schema_change='fail',
+) }}
+
 with
 
 orders as (
 
     select * from {{ ref('int_orders_numbered') }}
+    where {{ changed_customers_only('customer_id') }}
 
 ),
 
@@ -10,6 +19,7 @@ customers as (
 
     select customer_id, cohort_month
     from {{ ref('int_customers_acquired') }}
+    where {{ changed_customers_only('customer_id') }}
 
 ),
 
