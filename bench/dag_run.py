@@ -132,9 +132,15 @@ def _epoch(text: str) -> float:
 LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+)Z")
 
 
-def _logged_at(text: str, marker: str) -> datetime | None:
+# dbt's line for the start of its first node ("dbt | 06:16:26  1 of 407 START ..."); a
+# bare " of " also matches the ingest's progress ("reading orders: 12 of 731 file(s)").
+FIRST_DBT_NODE = re.compile(r"dbt \| \d{2}:\d{2}:\d{2}\s+1 of \d+ START ")
+
+
+def _logged_at(text: str, marker: str | re.Pattern) -> datetime | None:
     for line in text.splitlines():
-        if marker in line and (match := LOG_TIME.match(line)):
+        found = marker.search(line) if isinstance(marker, re.Pattern) else marker in line
+        if found and (match := LOG_TIME.match(line)):
             return datetime.fromisoformat(match.group(1))
     return None
 
@@ -155,7 +161,7 @@ def step_durations(text: str, warehouse: Path) -> dict[str, float]:
             steps[f"dbt_{kind}_seconds_summed"] = seconds
     build_started = _logged_at(text, "step dbt_build started")
     dbt_called = _logged_at(text, "dbt build --project-dir")
-    first_node = _logged_at(text, " of ")
+    first_node = _logged_at(text, FIRST_DBT_NODE)
     docs_started = _logged_at(text, "dbt docs generate --project-dir")
     docs_done = _logged_at(text, "dbt docs site generated")
     if dbt_called and first_node:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import data, floor, harness, lifetimes, markdown, measuring
+from bench import dag_run, data, floor, harness, lifetimes, markdown, measuring
 from customer_marts.clv.fitting import Fit
 from customer_marts.ingest.run import ingest
 from tests.conftest import copy_warehouse
@@ -311,3 +311,21 @@ def test_a_changed_generator_never_reuses_the_cached_data(tmp_path, monkeypatch)
         pd.read_csv(path) for path in sorted((first / "marketing_spend").glob("*.csv"))
     )
     assert not regenerated["amount"].equals(cached["amount"])
+
+
+def test_dbt_start_up_ends_at_dbt_s_first_node_not_at_the_ingest_s_progress(tmp_path):
+    # a run's log as the DAG writes it (shortened): the ingest's "12 of 731 file(s)"
+    # comes before dbt starts; dbt's start-up is its call to its first node, 11.5 s
+    log = "\n".join(
+        [
+            "2026-12-02T05:58:45.000000Z [info ] step ingest started (run r)",
+            "2026-12-02T06:02:06.000000Z [info ] reading orders: 12 of 731 file(s)",
+            "2026-12-02T06:12:01.000000Z [info ] step dbt_build started (run r)",
+            "2026-12-02T06:12:01.500000Z [info ] dbt build --project-dir /p (as of 2025-12-31)",
+            "2026-12-02T06:12:13.000000Z [info ] dbt | 06:12:13  1 of 407 START sql view model",
+            "2026-12-02T06:12:14.000000Z [info ] dbt | 06:12:14  2 of 407 START sql view model",
+        ]
+    )
+    steps = dag_run.step_durations(log, tmp_path)
+    assert steps["dbt_startup_before_first_node"] == 11.5
+    assert steps["before_dbt"] == 0.5
