@@ -2,12 +2,14 @@
 start_run, ingest and dbt_build steps: the run record says which build completed), then
 against a full build of the same files in a fresh warehouse.
 
-Night 1 (as of 2025-01-10) loads three order files; night 2 (as of 2025-01-11) brings a
-corrected delivery of one of them under the same name (c3's only order is gone), a new
-file that refunds c1's first order, moves c2's only order to c4 and adds an order of
-c1, and nothing for c5, whose order was delivered on night 1 but is dated 2025-01-11:
-the moving as-of date alone makes it visible. Every expected row is worked out by hand
-in the comments."""
+Night 1 (as of 2025-01-10) loads three order files, their line items and survey
+answers; night 2 (as of 2025-01-11) brings a corrected delivery of the first order file
+and its lines under the same names (c3's only order is gone), a new file that refunds
+c1's first order, moves c2's only order to c4 and adds an order of c1, an answer dated
+back (c1's, before c1's first completed order) and one without a customer, and nothing
+for c5, whose order was delivered on night 1 but is dated 2025-01-11: the moving as-of
+date alone makes it visible. Every expected row is worked out by hand in the
+comments."""
 
 from __future__ import annotations
 
@@ -24,10 +26,22 @@ from tests.conftest import make_settings, write_csv
 
 pytestmark = pytest.mark.dbt_build
 ORDERS = ["order_id", "customer_id", "ordered_at", "amount", "status"]
+LINES = ["order_id", "line_number", "product_id", "quantity", "line_amount"]
+SURVEYS = ["response_id", "responded_at", "customer_id", "nps_score"]
 NIGHT_1, NIGHT_2 = date(2025, 1, 10), date(2025, 1, 11)
 # the incremental models and what they are built from, with only their own tests
-SELECT = ("--select", "+fct_orders", "--indirect-selection", "cautious")
-INCREMENTAL = ["intermediate.int_orders_numbered", "marts.fct_orders"]
+INCREMENTAL = [
+    "intermediate.int_orders_numbered",
+    "intermediate.int_customers_acquired",
+    "intermediate.int_customer_periods_aggregated",
+    "intermediate.int_customer_dimensions",
+    "marts.fct_orders",
+    "marts.fct_order_lines",
+    "marts.fct_survey_responses",
+]
+MODELS = [f"+{table.split('.')[1]}" for table in INCREMENTAL]
+SELECT = ("--select", *MODELS, "--indirect-selection", "cautious")
+FIRST_LINES = [["o1", 1, "p1", 1, "10"], ["o3", 1, "p3", 1, "30"], ["o4", 1, "p4", 1, "40"]]
 
 
 FIRST_FILE = [
@@ -40,6 +54,16 @@ FIRST_FILE = [
 
 def land_night_1(landing):
     write_csv(landing / "orders/2025-01-09.csv", ORDERS, FIRST_FILE)
+    write_csv(landing / "order_lines/2025-01-09.csv", LINES, FIRST_LINES)
+    write_csv(
+        landing / "surveys/2025-01-10.csv",
+        SURVEYS,
+        [
+            ["s1", "2025-01-08T10:00:00Z", "c2", 9],
+            ["s2", "2025-01-09T10:00:00Z", "", 3],
+            ["s3", "2025-01-10T10:00:00Z", "c6", 10],
+        ],
+    )
     write_csv(
         landing / "orders/2025-01-10.csv",
         ORDERS,
@@ -56,6 +80,12 @@ def land_night_1(landing):
 def land_night_2(landing):
     # the corrected delivery under the same name: o4 (c3's only order) is gone
     write_csv(landing / "orders/2025-01-09.csv", ORDERS, FIRST_FILE[:3])
+    write_csv(landing / "order_lines/2025-01-09.csv", LINES, FIRST_LINES[:2])
+    write_csv(
+        landing / "surveys/2025-01-11.csv",
+        SURVEYS,
+        [["s4", "2025-01-03T10:00:00Z", "c1", 6], ["s5", "2025-01-11T10:00:00Z", "", 8]],
+    )
     write_csv(
         landing / "orders/2025-01-11.csv",
         ORDERS,
@@ -109,9 +139,18 @@ def test_night_2_recomputes_the_changed_customers(nights):
             "select order_id, customer_id, status, customer_order_number, is_first_order, "
             "cohort_month::varchar from marts.fct_orders order by order_id"
         ).fetchall()
-    # ingested: the corrected file's old and new rows (c1, c2, c3), the new file's (c1,
-    # c2 whose o3 it supersedes, c4); dated after night 1's as-of date: c1 (o6), c5 (o5)
-    assert changed == [("c1",), ("c2",), ("c3",), ("c4",), ("c5",)]
+        lines = con.execute(
+            "select order_id, customer_id, status, is_first_order from marts.fct_order_lines "
+            "order by order_id"
+        ).fetchall()
+        responses = con.execute(
+            "select response_id, customer_id, customer_lifecycle_stage_at_response, "
+            "customer_cohort_month::varchar from marts.fct_survey_responses order by 1"
+        ).fetchall()
+    # ingested: the corrected file's old and new rows (c1, c2, c3) and lines (c1's o1,
+    # c3's o4; o3 is c4's by then), the new file's (c1, c2 whose o3 it supersedes, c4),
+    # the answers (c1, no customer); dated after night 1's as-of date: c1 (o6), c5 (o5)
+    assert changed == [("c1",), ("c2",), ("c3",), ("c4",), ("c5",), (None,)]
     assert orders == [
         ("o1", "c1", "refunded", None, False, "2025-01-01"),
         ("o2", "c1", "completed", 1, True, "2025-01-01"),  # c1's first completed order now
@@ -119,6 +158,15 @@ def test_night_2_recomputes_the_changed_customers(nights):
         ("o5", "c5", "completed", 1, True, "2025-01-01"),  # visible from 2025-01-11
         ("o6", "c1", "completed", 2, False, "2025-01-01"),
         ("o7", "c6", "completed", 1, True, "2025-01-01"),  # c6 unchanged, kept as built
+    ]
+    # o4's line went with the corrected delivery; o3's follows its order to c4
+    assert lines == [("o1", "c1", "refunded", False), ("o3", "c4", "completed", True)]
+    assert responses == [
+        ("s1", "c2", None, None),  # c2 has no order left
+        ("s2", None, None, None),
+        ("s3", "c6", "new", "2025-01-01"),  # c6's first order that day
+        ("s4", "c1", None, "2025-01-01"),  # before c1's first completed order (o2)
+        ("s5", None, None, None),
     ]
 
 

@@ -2,7 +2,13 @@
     falls in for each retention dimension (macro retention_attributes), fixed for the
     customer's whole history, so that each dimension splits the customers into groups
     that add up to all of them. A missing value is '(unknown)' (macro
-    unknown_if_missing, the label the acquisition marts use too). -#}
+    unknown_if_missing, the label the acquisition marts use too). Incremental
+    (macros/incremental.sql): a night recomputes only the changed customers. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_customers',
+    on_schema_change='fail',
+) }}
 
 with
 
@@ -15,6 +21,7 @@ customers as (
         first_product_category
 
     from {{ ref('int_customers_acquired') }}
+    where {{ changed_customers_only('customer_id') }}
 
 ),
 
@@ -27,7 +34,7 @@ first_responses as (
         {{ nps_category('nps_score') }} as nps_category
 
     from {{ ref('stg_raw__survey_responses') }}
-    where customer_id is not null and nps_score is not null
+    where customer_id is not null and nps_score is not null and {{ changed_customers_only('customer_id') }}
     qualify row_number() over (
         partition by customer_id order by responded_at, response_id
     ) = 1

@@ -1,6 +1,12 @@
 {#- One row per grain x customer x period in which the customer bought: the activity
     spine every period and cohort mart is built on. Set-based, so it stays fast at
-    millions of orders (no customer x day rows). -#}
+    millions of orders (no customer x day rows). Incremental (macros/incremental.sql):
+    a night recomputes only the changed customers' periods. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_customers',
+    on_schema_change='fail',
+) }}
 {%- set grains = period_grains() -%}
 
 with
@@ -9,7 +15,7 @@ completed_orders as (
 
     select customer_id, order_date, amount
     from {{ ref('int_orders_numbered') }}
-    where is_completed
+    where is_completed and {{ changed_customers_only('customer_id') }}
 
 ),
 

@@ -1,14 +1,20 @@
 {#- One row per customer with at least one completed order: the customer's first
     completed order, the acquisition cohorts it sets, the first order's channel, country
     and main product. The one place these facts are computed; every model that needs a
-    customer's first order or cohort refs this one. -#}
+    customer's first order or cohort refs this one. Incremental
+    (macros/incremental.sql): a night recomputes only the changed customers. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_customers',
+    on_schema_change='fail',
+) }}
 with
 
 completed_orders as (
 
     select customer_id, order_id, ordered_at, order_date, channel, country, customer_order_number
     from {{ ref('int_orders_numbered') }}
-    where is_completed
+    where is_completed and {{ changed_customers_only('customer_id') }}
 
 ),
 

@@ -1,12 +1,20 @@
 {#- One row per survey response, with the NPS bucket and the responding customer's
     lifecycle stage on the day they answered (from their completed orders up to and
-    including that day; empty when they had not bought yet or are unknown). -#}
+    including that day; empty when they had not bought yet or are unknown).
+    Incremental (macros/incremental.sql): a night replaces only the changed customers'
+    responses (those without a customer are one group). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed_customers',
+    on_schema_change='fail',
+) }}
 
 with
 
 responses as (
 
     select * from {{ ref('stg_raw__survey_responses') }}
+    where {{ changed_customers_only('customer_id') }}
 
 ),
 
@@ -14,7 +22,7 @@ purchase_days as (
 
     select distinct customer_id, order_date
     from {{ ref('int_orders_numbered') }}
-    where is_completed
+    where is_completed and {{ changed_customers_only('customer_id') }}
 
 ),
 
@@ -22,6 +30,7 @@ customers as (
 
     select customer_id, first_order_date, cohort_month
     from {{ ref('int_customers_acquired') }}
+    where {{ changed_customers_only('customer_id') }}
 
 ),
 
