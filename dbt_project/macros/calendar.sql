@@ -31,7 +31,7 @@
     {%- if tz | upper == 'UTC' -%}
         {{ column }}
     {%- else -%}
-        timezone('{{ tz }}', {{ column }} at time zone 'UTC')
+        {{ utc_to_local_time(column, tz) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -25,17 +25,33 @@
 {#- An amount of money, in cents (DECIMAL(18, money_decimals)). -#}
 {% macro money(expression) -%}
     {%- set decimals = published_decimals('money') -%}
-    cast(round({{ expression }}, {{ decimals }}) as decimal(18, {{ decimals }}))
+    cast({{ published_round(expression, decimals) }} as decimal(18, {{ decimals }}))
 {%- endmacro %}
 
 {#- A percentage (0-100) or NPS points (-100..100), to pct_decimals places. -#}
 {% macro pct(expression) -%}
-    round(cast({{ expression }} as double), {{ published_decimals('pct') }})
+    {{ published_round('cast(' ~ expression ~ ' as double)', published_decimals('pct')) }}
 {%- endmacro %}
 
 {#- Any other non-integer measure, to quantity_decimals places. -#}
 {% macro quantity(expression) -%}
-    round(cast({{ expression }} as double), {{ published_decimals('quantity') }})
+    {{ published_round('cast(' ~ expression ~ ' as double)', published_decimals('quantity')) }}
+{%- endmacro %}
+
+{#- `expression` rounded to `decimals` places, half away from zero, as DuckDB's round()
+    rounds: a DECIMAL exactly, a DOUBLE by rounding its binary value x 10^decimals to a
+    whole number (so 61.855, whose double is just below it, rounds to 61.85). Spark rounds
+    a DOUBLE's shortest decimal text instead (61.86), and keeps a DECIMAL divided by a
+    number a DECIMAL where DuckDB makes it a DOUBLE; its implementation rounds the value
+    as a DOUBLE the DuckDB way, which for the pipeline's money (at most money_decimals
+    places before rounding, or a quotient DuckDB computes as a DOUBLE) is DuckDB's result
+    on both counts (macros/engine/rounding.sql). -#}
+{% macro published_round(expression, decimals) -%}
+    {{ return(adapter.dispatch('published_round', 'customer_marts')(expression, decimals)) }}
+{%- endmacro %}
+
+{% macro default__published_round(expression, decimals) -%}
+    round({{ expression }}, {{ decimals }})
 {%- endmacro %}
 
 {#- The end of a mart's final select: rows are stored in a total order (every column,

@@ -33,11 +33,18 @@ first_responses as (
         customer_id,
         {{ nps_category('nps_score') }} as nps_category
 
-    from {{ ref('stg_raw__survey_responses') }}
-    where customer_id is not null and nps_score is not null and {{ changed_customers_only('customer_id') }}
-    qualify row_number() over (
-        partition by customer_id order by responded_at, response_id
-    ) = 1
+    from (
+        select
+            customer_id,
+            nps_score,
+            row_number() over (
+                partition by customer_id order by responded_at, response_id
+            ) as response_number
+
+        from {{ ref('stg_raw__survey_responses') }}
+        where customer_id is not null and nps_score is not null and {{ changed_customers_only('customer_id') }}
+    ) as numbered_responses
+    where response_number = 1
 
 ),
 

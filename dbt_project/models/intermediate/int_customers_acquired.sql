@@ -42,11 +42,19 @@ first_products as (
         product_id as first_product_id,
         category as first_product_category
 
-    from {{ ref('stg_raw__order_lines') }}
-    where order_id in (select first_order_id from customers)
-    qualify row_number() over (
-        partition by order_id order by line_amount desc, line_number
-    ) = 1
+    from (
+        select
+            order_id,
+            product_id,
+            category,
+            row_number() over (
+                partition by order_id order by line_amount desc, line_number
+            ) as line_rank
+
+        from {{ ref('stg_raw__order_lines') }}
+        where order_id in (select first_order_id from customers)
+    ) as ranked_lines
+    where line_rank = 1
 
 ),
 

@@ -39,7 +39,7 @@ customers as (
         count(*) as purchase_days,
         cast(sum(orders) as bigint) as completed_orders,
         sum(revenue) as historic_revenue,
-        arg_min(revenue, order_date) as first_purchase_day_revenue,
+        min_by(revenue, order_date) as first_purchase_day_revenue,
         cast(coalesce(sum(orders) filter (
             where order_date > {{ dbt.dateadd('day', -365, as_of_date()) }}
         ), 0) as bigint) as orders_365d,
@@ -51,9 +51,9 @@ customers as (
         sum(revenue) filter (where {{ in_calibration }}) as calibration_revenue,
         cast(count(*) filter (where {{ in_holdout }}) as bigint) as holdout_purchase_days,
         coalesce(sum(revenue) filter (where {{ in_holdout }}), 0) as holdout_revenue,
-        coalesce(list(
-            {{ dbt.datediff(calibration_end, 'order_date', 'day') }} order by order_date
-        ) filter (where {{ in_holdout }}), []) as holdout_day_offsets
+        {{ ordered_list(
+            dbt.datediff(calibration_end, 'order_date', 'day'), 'order_date', in_holdout
+        ) }} as holdout_day_offsets
 
     from purchase_days
     group by customer_id

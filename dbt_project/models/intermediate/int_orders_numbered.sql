@@ -22,10 +22,11 @@ numbered as (
         *,
         status = 'completed' as is_completed,
         case
-            when status = 'completed' then row_number() over (
+            {#- a bigint in every engine (Spark's row_number is an int) #}
+            when status = 'completed' then cast(row_number() over (
                 partition by customer_id, status = 'completed'
                 order by ordered_at, order_id
-            )
+            ) as bigint)
         end as customer_order_number
 
     from orders

@@ -229,7 +229,7 @@ boundaries as (
         segment_starts.grain,
         segment_starts.dimension,
         segment_starts.dimension_value,
-        unnest(generate_series(segment_starts.first_period, as_of_periods.as_of_period + 1))
+        {{ integer_series('segment_starts.first_period', 'as_of_periods.as_of_period + 1') }}
             as boundary
 
     from (

@@ -20,7 +20,7 @@ latest_responses as (
     select
         customer_id,
         {#- the response id breaks a tie of two responses at the same moment #}
-        arg_max(nps_score, (responded_at, response_id)) as latest_nps_score,
+        max_by(nps_score, {{ row_value(['responded_at', 'response_id']) }}) as latest_nps_score,
         max(responded_at) as latest_nps_at
 
     from {{ ref('stg_raw__survey_responses') }}
@@ -56,7 +56,8 @@ customers as (
         max(order_date) as last_order_date,
         count(*) as completed_orders,
         {{ money('sum(amount)') }} as historic_revenue,
-        arg_max(country, (ordered_at, order_id)) filter (where country is not null) as country
+        max_by(country, {{ row_value(['ordered_at', 'order_id']) }}) filter (where country is not null)
+            as country
 
     from orders
     group by customer_id
@@ -152,9 +153,9 @@ final as (
         recency_score,
         frequency_score,
         monetary_score,
-        cast(recency_score as varchar)
-            || cast(frequency_score as varchar)
-            || cast(monetary_score as varchar) as rfm_segment,
+        cast(recency_score as {{ dbt.type_string() }})
+            || cast(frequency_score as {{ dbt.type_string() }})
+            || cast(monetary_score as {{ dbt.type_string() }}) as rfm_segment,
         latest_scores.latest_nps_score,
         latest_scores.latest_nps_category,
         latest_scores.latest_nps_at,

@@ -15,9 +15,11 @@ latest_lines as (
 
     select
         product_id,
-        arg_max(
-            {'product_name': product_name, 'category': category, 'vendor': vendor},
-            (order_date, order_id, line_number)
+        max_by(
+            {{ struct_value([
+                ('product_name', 'product_name'), ('category', 'category'), ('vendor', 'vendor')
+            ]) }},
+            {{ row_value(['order_date', 'order_id', 'line_number']) }}
         ) as latest
 
     from lines

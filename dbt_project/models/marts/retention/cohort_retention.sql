@@ -86,23 +86,24 @@ cohort_spine as (
 
     {%- for grain in grains %}
     select
-        cohort_sizes.grain,
-        cohort_sizes.dimension,
-        cohort_sizes.dimension_value,
-        cohort_sizes.cohort_start,
-        cohort_sizes.cohort_size,
-        cast(period_offsets.period_number as integer) as period_number,
-        cast({{ dbt.dateadd(grain, 'period_offsets.period_number', 'cohort_sizes.cohort_start') }} as date)
-            as period_start
+        grain,
+        dimension,
+        dimension_value,
+        cohort_start,
+        cohort_size,
+        cast(period_number as integer) as period_number,
+        cast({{ dbt.dateadd(grain, 'period_number', 'cohort_start') }} as date) as period_start
 
-    from cohort_sizes
-    cross join lateral (
-        select unnest(generate_series(
-            0,
-            {{ periods_between(grain, 'cohort_sizes.cohort_start', period_start(grain, as_of_date())) }}
-        )) as period_number
+    from (
+        select
+            *,
+            {{ integer_series(
+                0, periods_between(grain, 'cohort_start', period_start(grain, as_of_date()))
+            ) }} as period_number
+
+        from cohort_sizes
+        where grain = '{{ grain }}'
     ) as period_offsets
-    where cohort_sizes.grain = '{{ grain }}'
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 
@@ -166,7 +167,7 @@ final as (
     from (
         select
             *,
-            max(revenue) filter (where period_number = 0) over (
+            max(case when period_number = 0 then revenue end) over (
                 partition by grain, dimension, dimension_value, cohort_start
             ) as first_period_revenue
 

@@ -34,17 +34,30 @@ customers as (
 
 ),
 
-{#- The last purchase on or before the response day: an as-of join. #}
+{#- The last purchase on or before the response day (an as-of join, as a join of the
+    response's customer's earlier purchase days and their latest). #}
+last_purchases as (
+
+    select
+        responses.response_id,
+        max(purchase_days.order_date) as last_order_date
+
+    from responses
+    inner join purchase_days
+        on responses.customer_id = purchase_days.customer_id
+        and responses.response_date >= purchase_days.order_date
+    group by responses.response_id
+
+),
+
 with_last_purchase as (
 
     select
         responses.*,
-        purchase_days.order_date as last_order_date
+        last_purchases.last_order_date
 
     from responses
-    asof left join purchase_days
-        on responses.customer_id = purchase_days.customer_id
-        and responses.response_date >= purchase_days.order_date
+    left join last_purchases on responses.response_id = last_purchases.response_id
 
 ),
 

@@ -8,7 +8,7 @@
     'overall': "'all'",
     'channel': 'channel',
     'country': 'country',
-    'cohort_month': 'cast(customer_cohort_month as varchar)',
+    'cohort_month': 'cast(customer_cohort_month as ' ~ dbt.type_string() ~ ')',
     'lifecycle_stage': 'customer_lifecycle_stage_at_response',
 } -%}
 {%- set send_dimension_values = {'overall': "'all'", 'country': 'country', 'cohort_month': 'cohort_month'} -%}
@@ -42,7 +42,7 @@ sends as (
     select
         survey_sends.sent_date,
         dim_customers.country,
-        cast(dim_customers.cohort_month as varchar) as cohort_month
+        cast(dim_customers.cohort_month as {{ dbt.type_string() }}) as cohort_month
 
     from {{ ref('stg_raw__survey_sends') }} as survey_sends
     left join {{ ref('dim_customers') }} as dim_customers
@@ -68,16 +68,24 @@ responses_by_period as (
     in the period; anonymous responses always count. #}
 counted_responses as (
 
-    select * from responses_by_period
     {%- if var('nps_count_mode') == 'latest_per_customer' %}
-    qualify customer_id is null or row_number() over (
-        partition by grain, period_start, customer_id
-        order by responded_at desc, response_id desc
-    ) = 1
+    select * from (
+        select
+            *,
+            row_number() over (
+                partition by grain, period_start, customer_id
+                order by responded_at desc, response_id desc
+            ) as customer_response_number
+
+        from responses_by_period
+    ) as numbered_responses
+    where customer_id is null or customer_response_number = 1
     {%- elif var('nps_count_mode') != 'all' %}
     {{ exceptions.raise_compiler_error(
         "var nps_count_mode must be 'all' or 'latest_per_customer', not '" ~ var('nps_count_mode') ~ "'"
     ) }}
+    {%- else %}
+    select * from responses_by_period
     {%- endif %}
 
 ),

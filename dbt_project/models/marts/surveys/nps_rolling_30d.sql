@@ -70,9 +70,7 @@ count_changes as (
 
 days as (
 
-    select cast(unnest(generate_series(
-        min(response_date), {{ as_of_date() }}, interval 1 day
-    )) as date) as day
+    select {{ day_series('min(response_date)', as_of_date()) }} as day
 
     from responses
 

@@ -48,7 +48,7 @@ retention_anchors as (
     select
         customer_id,
         {#- the category of the latest response (ties: the later response id) #}
-        arg_max(nps_category, (responded_at, response_id)) as nps_category,
+        max_by(nps_category, {{ row_value(['responded_at', 'response_id']) }}) as nps_category,
         max(response_date) as response_date
 
     from scored_responses
