@@ -80,6 +80,23 @@ bi: $(BI_STAMP) ## Superset with the Customer Marts dashboard on http://127.0.0.
 bi-lock: ## Re-resolve bi/requirements.lock from bi/requirements.in (needs uv)
 	$(BIN)/uv pip compile bi/requirements.in -p 3.11 --generate-hashes -o bi/requirements.lock
 
+# The dbt project on Apache Spark (docs/engines.md): dbt-spark and pyspark in their own
+# environment, out of the pipeline's locks and the Docker image. Java 17 is Debian's
+# openjdk-17-jre-headless.
+SPARK_VENV  := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
+.PHONY: spark-venv spark-lock
+
+$(SPARK_STAMP): spark/requirements.lock | $(STAMP)
+	@test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(SPARK_VENV)/bin/python spark/requirements.lock
+	@touch $@
+
+spark-venv: $(SPARK_STAMP) ## Create .venv-spark with dbt-spark and pyspark (spark/requirements.lock)
+
+spark-lock: ## Re-resolve spark/requirements.lock from spark/requirements.in (needs uv)
+	$(BIN)/uv pip compile spark/requirements.in -p 3.11 --generate-hashes -c requirements.lock --custom-compile-command "make spark-lock" -o spark/requirements.lock
+
 airflow: $(STAMP) ## The Airflow UI without Docker on http://127.0.0.1:8080 (AIRFLOW_PORT); Ctrl-C stops
 	$(BIN)/python -m tools.airflow_ui
 

@@ -1,0 +1,168 @@
+"""The dbt project's SQL models on Apache Spark (dbt-spark in session mode, Spark in local
+mode) build the same marts as DuckDB from the same raw tables (docs/engines.md).
+
+The small demo's pipeline run (`published_demo`, DuckDB) gives both the raw tables and
+the reference: its raw tables are copied into a Spark warehouse (spark/tables.py), and
+so are the outputs of the CLV step's dbt Python models, which dbt-spark runs only on
+Databricks (they are excluded from the Spark run, and every SQL model downstream of
+them reads DuckDB's outputs of them). `dbt run --target spark` then builds every SQL
+model; each published mart, exported from Spark as Parquet, must equal the published
+DuckDB table: the same columns in the same order with the same types, the same rows,
+numbers within 1e-9 relative. Skipped without Java or the Spark environment
+(`make spark-venv`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_marts.config import Settings
+from tests.conftest import DEMO_AS_OF
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+SPARK_BIN = REPOSITORY / ".venv-spark" / "bin"
+PROJECT = Settings.from_env().dbt_project_dir
+
+pytestmark = [
+    pytest.mark.slow,  # three Spark sessions (~25 s start-up each) and a dbt run on Spark
+    pytest.mark.dbt_build,
+    pytest.mark.skipif(shutil.which("java") is None, reason="no Java (openjdk-17-jre-headless)"),
+    pytest.mark.skipif(
+        not (SPARK_BIN / "dbt").exists(), reason="no Spark environment: make spark-venv"
+    ),
+]
+
+
+def spark_command(root: Path, *command: str) -> str:
+    """Run a command of the Spark environment on the Spark warehouse under `root`;
+    its output (failing the test with it when the command fails)."""
+    env = {
+        **os.environ,
+        "CUSTOMER_MARTS_ENGINE": "spark",
+        "SPARK_DIR": str(root / "spark"),
+        "WAREHOUSE_DIR": str(root / "warehouse"),
+        "CUSTOMER_MARTS_AS_OF_DATE": DEMO_AS_OF.isoformat(),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "SPARK_DRIVER_MEMORY": "2g",
+    }
+    env.pop("DBT_TARGET", None)
+    done = subprocess.run(
+        command, cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def python_models(published_demo: Path) -> list[str]:
+    """The dbt Python models (the CLV step), from the DuckDB run's manifest."""
+    manifest = json.loads((published_demo / "dbt" / "target" / "manifest.json").read_text())
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["language"] == "python"
+    )
+
+
+@pytest.fixture(scope="module")
+def spark_marts(published_demo: Path, python_models, tmp_path_factory) -> Path:
+    """The marts built on Spark, one Parquet file per table."""
+    root = tmp_path_factory.mktemp("spark")
+    (root / "warehouse").mkdir()
+    python = str(SPARK_BIN / "python")
+    build_db = str(published_demo / "build.duckdb")
+    clv_tables = [f"intermediate.{name}" for name in python_models]
+    loaded = spark_command(
+        root, python, "-m", "spark.tables", "load", "--build-db", build_db, "raw.*", *clv_tables
+    )
+    assert "raw.orders: " in loaded
+    dbt = spark_command(
+        root,
+        str(SPARK_BIN / "dbt"),
+        "run",
+        "--project-dir",
+        str(PROJECT),
+        "--profiles-dir",
+        str(PROJECT),
+        "--target-path",
+        str(root / "dbt" / "target"),
+        "--log-path",
+        str(root / "dbt" / "logs"),
+        "--exclude",
+        *python_models,
+    )
+    assert "Completed successfully" in dbt, dbt
+    out = root / "marts"
+    spark_command(
+        root, python, "-m", "spark.tables", "export", "--schema", "marts", "--out", str(out)
+    )
+    return out
+
+
+def published_marts(published_demo: Path) -> dict[str, list[tuple[str, str]]]:
+    """Every published mart: its columns and their DuckDB types, in order."""
+    with duckdb.connect(str(published_demo / "published.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "select table_name, column_name, data_type from duckdb_columns() "
+            "where schema_name = 'marts' order by table_name, column_index"
+        ).fetchall()
+    marts: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        marts.setdefault(table, []).append((column, data_type))
+    return marts
+
+
+def same_value(expected, actual) -> bool:
+    if isinstance(expected, float) and isinstance(actual, float):
+        return math.isclose(expected, actual, rel_tol=1e-9, abs_tol=0.0) or (
+            math.isnan(expected) and math.isnan(actual)
+        )
+    return expected == actual
+
+
+def test_every_sql_model_builds_on_spark_and_every_mart_equals_duckdbs(published_demo, spark_marts):
+    marts = published_marts(published_demo)
+    assert {path.stem for path in spark_marts.glob("*.parquet")} == set(marts)
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"attach '{published_demo / 'published.duckdb'}' as published (read_only)")
+    compared = 0
+    for table, columns in sorted(marts.items()):
+        parquet = spark_marts / f"{table}.parquet"
+        spark_columns = con.execute(
+            f"select column_name, column_type from (describe select * from '{parquet}')"
+        ).fetchall()
+        # Spark's TIMESTAMP is an instant: Parquet marks it UTC-adjusted, DuckDB reads
+        # it as TIMESTAMP WITH TIME ZONE; in UTC it is the published local timestamp.
+        spark_types = [
+            (name, "TIMESTAMP" if kind == "TIMESTAMP WITH TIME ZONE" else kind)
+            for name, kind in spark_columns
+        ]
+        assert spark_types == columns, table
+        names = [name for name, _ in columns]
+        exact_first = [name for name, kind in columns if kind != "DOUBLE"] + [
+            name for name, kind in columns if kind == "DOUBLE"
+        ]
+        select = ", ".join(
+            f"cast({name} as timestamp) as {name}" if kind == "TIMESTAMP" else name
+            for name, kind in columns
+        )
+        order = ", ".join(f"{name} nulls first" for name in exact_first)
+        expected = con.execute(
+            f"select {', '.join(names)} from published.marts.{table} order by {order}"
+        ).fetchall()
+        actual = con.execute(f"select {select} from '{parquet}' order by {order}").fetchall()
+        assert len(actual) == len(expected), table
+        for number, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            for name, left, right in zip(names, want, got, strict=True):
+                assert same_value(left, right), (table, number, name, left, right)
+        compared += len(expected)
+    # the comparison is not vacuous: the demo's marts have rows
+    assert compared > 10_000
