@@ -355,8 +355,15 @@ def build(
     with step(settings, run, "dbt_build"):
         refresh = decide_refresh(settings, run, extra_vars, forced=full_refresh)
         try:
+            # dbt's unit tests test the code: an incremental build's code is the code of the
+            # last successful build, which ran them (a change of code is a full rebuild)
             outcome = transform.build(
-                settings, run.as_of, extra_vars, run_id=run.run_id, full_refresh=refresh.full
+                settings,
+                run.as_of,
+                extra_vars,
+                run_id=run.run_id,
+                full_refresh=refresh.full,
+                unit_tests=refresh.full,
             )
         except BaseException:
             _record_build_end(settings, run, "failed")

@@ -139,17 +139,22 @@ def build(
     extra_vars: dict | None = None,
     run_id: str | None = None,
     full_refresh: bool | None = None,
+    unit_tests: bool = True,
 ) -> DbtOutcome:
     """`dbt build` (models and their tests), with `--full-refresh` if `full_refresh` (None:
     if FULL_REFRESH=1; the pipeline decides it: customer_marts/transform/refresh.py). With
     a run id the tests' results are recorded in audit.check_results. Raises DbtFailure
-    naming what failed."""
+    naming what failed. Without `unit_tests` dbt's unit tests are left out (they test the
+    code, not the data)."""
     results_path = settings.warehouse_dir / "dbt" / "target" / "run_results.json"
     results_path.unlink(missing_ok=True)
     if full_refresh is None:
         full_refresh = os.environ.get(FULL_REFRESH_ENV) == "1"
-    refresh = ("--full-refresh",) if full_refresh else ()
-    returncode, results_path = run_dbt(settings, "build", as_of, *refresh, extra_vars=extra_vars)
+    arguments = ["--full-refresh"] if full_refresh else []
+    if not unit_tests:  # added to what DBT_EXCLUDE_RESOURCE_TYPES leaves out (flags replace it)
+        excluded = set(os.environ.get("DBT_EXCLUDE_RESOURCE_TYPES", "").split()) | {"unit_test"}
+        arguments += ["--exclude-resource-type", *sorted(excluded)]
+    returncode, results_path = run_dbt(settings, "build", as_of, *arguments, extra_vars=extra_vars)
     if not results_path.exists():
         raise DbtFailure(f"dbt build could not run (exit code {returncode}); see the dbt log above")
     outcome = DbtOutcome(success=returncode == 0)
