@@ -145,24 +145,24 @@ final as (
         churned_customers,
         orders,
         revenue,
-        case when orders > 0 then {{ money('revenue / orders') }} end as aov,
+        case when orders > 0 then {{ money('cast(revenue as double) / orders') }} end as aov,
         returning_customers,
         new_customer_orders,
         returning_customer_orders,
         new_customer_revenue,
         returning_customer_revenue,
         case
-            when new_customer_orders > 0 then {{ money('new_customer_revenue / new_customer_orders') }}
+            when new_customer_orders > 0 then {{ money('cast(new_customer_revenue as double) / new_customer_orders') }}
         end as new_customer_aov,
         case
             when returning_customer_orders > 0
-                then {{ money('returning_customer_revenue / returning_customer_orders') }}
+                then {{ money('cast(returning_customer_revenue as double) / returning_customer_orders') }}
         end as returning_customer_aov,
         case
             when new_customer_orders > 0 and returning_customer_orders > 0 and new_customer_revenue > 0
                 then {{ pct(
-                    '100.0 * (returning_customer_revenue / returning_customer_orders)'
-                    ~ ' / (new_customer_revenue / new_customer_orders) - 100'
+                    '100.0 * (cast(returning_customer_revenue as double) / returning_customer_orders)'
+                    ~ ' / (cast(new_customer_revenue as double) / new_customer_orders) - 100'
                 ) }}
         end as returning_aov_premium_pct,
         case

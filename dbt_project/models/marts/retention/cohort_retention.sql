@@ -150,13 +150,13 @@ final as (
         {#- Net revenue retention: the period's revenue over the cohort's revenue in its
             first period (period 0 = 100 %). #}
         case
-            when first_period_revenue > 0 then {{ pct('100.0 * revenue / first_period_revenue') }}
+            when first_period_revenue > 0 then {{ pct('cast(100.0 * revenue as double) / cast(first_period_revenue as double)') }}
         end as revenue_retention_pct,
-        {{ money('sum(revenue) over (
+        {{ money('cast(sum(revenue) over (
             partition by grain, dimension, dimension_value, cohort_start
             order by period_number
             rows between unbounded preceding and current row
-        ) / cohort_size') }} as cumulative_revenue_per_customer,
+        ) as double) / cohort_size') }} as cumulative_revenue_per_customer,
         cohort_size >= {{ var('min_retention_customers') }} as is_reportable,
         case grain
             {%- for grain in grains %}
