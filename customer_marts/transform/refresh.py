@@ -7,7 +7,10 @@ computes, from the rows this build sees. So a build is a full rebuild when:
 - it is forced: FULL_REFRESH=1 (`customer-marts run --full-refresh`) or the DAG run's
   `full_refresh` param;
 - there is no earlier successful build in the build database (a new or recovered one);
-- the last build attempt was a full rebuild that did not finish (the models are a mix);
+- the last build attempt was a full rebuild that did not finish (the models are a mix),
+  or an incremental one as of a later date than this build's (the customers whose rows
+  its later date made visible may be built in, and this build's changes do not cover
+  them);
 - the dbt vars in force differ from the last successful build's (a threshold such as
   `churn_window_days` changes rows already built);
 - the dbt project's code differs (models, macros, tests, seeds, dbt_project.yml, the
@@ -81,6 +84,11 @@ def decide(
     reasons = list(forced or [])
     if latest is not None and latest.full_refresh and latest.status != "success":
         reasons.append(f"the full rebuild of run {latest.run_id} did not finish")
+    elif latest is not None and latest.status != "success" and as_of < latest.as_of:
+        reasons.append(
+            f"the unfinished incremental build of run {latest.run_id} was as of a later date "
+            f"({latest.as_of} -> {as_of}: rows it may have built in must go)"
+        )
     if last_success is None:
         reasons.append("no earlier successful build in this build database")
     else:

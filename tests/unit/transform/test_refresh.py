@@ -150,6 +150,12 @@ def test_an_unfinished_full_rebuild_is_done_again_an_unfinished_incremental_one_
     recorded(project, "r1", AS_OF, inputs, "success")
     recorded(project, "r2", date(2025, 12, 11), inputs, "failed")  # incremental
     assert not decision(project, inputs, date(2025, 12, 11)).full
+    # an earlier date than the failed build's, though not than the last success's: the
+    # rows r2 may have built in for 12-11 are not among this build's changes
+    assert decision(project, inputs, AS_OF).reasons == [
+        "the unfinished incremental build of run r2 was as of a later date "
+        "(2025-12-11 -> 2025-12-10: rows it may have built in must go)"
+    ]
     for status in ("failed", "running"):  # running: killed during its build
         assert recorded(project, "r3", date(2025, 12, 11), inputs, status, full=True).full
         assert decision(project, inputs, date(2025, 12, 11)).reasons == [
