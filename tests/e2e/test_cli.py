@@ -71,7 +71,9 @@ def test_customer_marts_run_shows_every_step_with_its_time_and_figures(
     assert kinds.count(("model", "success")) == len(models)
     tests = sum(kind in ("test", "unit_test") and status == "pass" for kind, status in kinds)
     assert ended["dbt_build"][1] == (
-        f"{len(kinds)}/{len(kinds)} nodes: {len(models)} models built, {tests} tests passed"
+        f"{len(kinds)}/{len(kinds)} nodes: {len(models)} models built, {tests} tests passed; "
+        "full rebuild: asked for: FULL_REFRESH=1 (customer-marts run --full-refresh); "
+        "no earlier successful build in this build database"
     )
     # publish: the tables copied into the published file (all of it but
     # audit.published_tables, which publish writes there afterwards to record the copy)
@@ -89,7 +91,7 @@ def test_customer_marts_run_shows_every_step_with_its_time_and_figures(
     # --full-refresh reached dbt; the full log is in the log file the output names
     [log] = (warehouse / "logs").glob("run_*.log")
     assert f"the full log is {log}" in output
-    [build_line] = [line for line in log.read_text().splitlines() if "] dbt build " in line]
+    [build_line] = [line for line in log.read_text().splitlines() if " dbt build --project" in line]
     assert "--full-refresh" in build_line
 
     # and status lists that run as published
