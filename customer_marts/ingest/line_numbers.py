@@ -57,31 +57,31 @@ def number_lines_exactly(
     """Line numbers of good and rejected records when records span lines, were rejected
     or follow blank lines (`blanks`: path, records before them with the header, lines).
 
-    DuckDB numbers a rejected record by its record number (header = 1, and each blank
-    line counted as one); good rows
-    come in file order. A rejected record's `slot` is how many good rows precede it,
-    so ordering good rows and rejected records by (slot, rejected first) restores
-    the file's order, and a running sum of each record's physical lines gives its
-    first line, plus the blank lines before it: a blank run after k records (the header
-    included) comes before the k-th record of the merged order.
+    DuckDB numbers a rejected record by its record number (header = 1, each blank line
+    counted as one); good rows come in file order. A rejected record's `slot` is how
+    many good rows precede it, so ordering good rows and rejected records by (slot,
+    rejected first) restores the file's order, and a running sum of each record's
+    physical lines gives its first line, plus the blank lines before it: a blank run
+    after k records (the header included) comes before the k-th record of the merged
+    order.
     """
     lines = reader.table("lines", part)
     runs = f"{lines}_blank"
-    reader.con.execute(
-        f"create or replace temp table {runs} as select unnest(?) as filename, "
-        "unnest(?)::bigint as records_before, unnest(?)::bigint as blank_lines",
-        [list(column) for column in zip(*blanks, strict=True)] if blanks else [[], [], []],
-    )
-    # the number DuckDB gives a run's first blank line (as it numbers rejected records)
+    # with the number DuckDB gives a run's first blank line (as it numbers rejected records)
     reader.con.execute(
         f"""
         create or replace temp table {runs} as
+        with given as (
+            select unnest(?) as filename, unnest(?)::bigint as records_before,
+                unnest(?)::bigint as blank_lines
+        )
         select *, records_before + 1 + coalesce(sum(blank_lines) over (
             partition by filename order by records_before
             rows between unbounded preceding and 1 preceding
         ), 0) as first_read_line
-        from {runs}
-        """
+        from given
+        """,
+        [list(column) for column in zip(*blanks, strict=True)] if blanks else [[], [], []],
     )
     by_position = {position: target for target, position in found.items()}
     column_case = " ".join(

@@ -7,8 +7,9 @@ long to be read (DuckDB 2.0 drops a record of 32 MiB or more without a reject).
 A record ends at a line break outside quoted fields, as DuckDB's reader sees them
 (`count_records`). Blank lines are not records (DuckDB skips them), but they are
 lines: the count says where they are, so that the lines after them keep their numbers.
-The header is the first record. The count also says whether any quoted field holds a line feed (a
-record spanning lines), so that the reader numbers lines exactly only then. Memory is
+The header is the first record. The count also says whether any quoted field holds a
+line feed (a record spanning lines): the reader numbers lines exactly only then, or
+when blank lines lie between records. Memory is
 one chunk of RECORD_LIMIT units, whatever the file holds; the work is C-speed string
 operations per chunk plus a step per `"`.
 """
