@@ -86,7 +86,8 @@ def test_first_orders_and_cohorts_come_from_one_customer_grain_model(manifest):
 
 
 def dbt_checks(manifest) -> set[tuple[str, str, str]]:
-    """(model, column or '', kind) of every dbt test on a model."""
+    """(model, column or '', kind) of every dbt test on a model and every not_null
+    constraint of a model's contract."""
     kinds = {"unique": "unique", "not_null": "not_null", "accepted_values": "in_set"}
     kinds |= {"within_range": "between", "expression_is_true": "identity"}
     checks = set()
@@ -100,10 +101,10 @@ def dbt_checks(manifest) -> set[tuple[str, str, str]]:
         if kind and model.startswith("model."):
             name = manifest["nodes"][model]["name"]
             checks.add((name, node.get("column_name") or "", kind))
-    for node in manifest["nodes"].values():  # a mart's not_null constraints are dbt's checks
-        for column in node.get("columns", {}).values() if node["resource_type"] == "model" else []:
+    for name, node in models(manifest).items():
+        for column in node["columns"].values():
             if any(c["type"] == "not_null" for c in column.get("constraints", [])):
-                checks.add((node["name"], column["name"], "not_null"))
+                checks.add((name, column["name"], "not_null"))
     return checks
 
 
