@@ -12,9 +12,10 @@ dbt_build step started, with what it built from and how.
 - `started_at`, `finished_at`.
 
 The next build compares its inputs and as-of date with the last `success` row's to
-decide whether it rebuilds every model. The incremental models read it too: the rows
-to add are those that changed since the last successful build (its `as_of_date`, and
-the runs started after its `started_at`). A retried dbt_build step replaces its run's row.
+decide whether it rebuilds every model. The incremental models read it too
+(int_customers_changed): the rows to add are those that changed since the last
+successful build (dated after its `as_of_date`, noted after its `started_at`). A
+retried dbt_build step replaces its run's row, so a run is never its own reference.
 """
 
 from __future__ import annotations

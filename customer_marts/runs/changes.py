@@ -5,14 +5,17 @@ The nightly dbt build recomputes only these customers' rows of its incremental m
 the ingest's transaction, every row it writes to raw, every row a corrected delivery
 under the same name removes and every row a later file's row supersedes is noted with
 its customer (`note`); an order line has none of its own and is noted with its order.
-At the end of the load `record` writes one row per run, source and customer: a line's
-customer is its order's customer once every source has loaded. A re-delivery that moves
+At the end of the load `record` writes one row per run, source and customer, with the
+time it was noted (UTC): a line's customer is its order's customer once every source
+has loaded. A build reflects the changes noted before it started. A re-delivery that moves
 an order to another customer notes both: the row it removes and the row it writes.
 A survey response without a customer is noted with a NULL customer (the dbt filter
 matches NULL to NULL, so those responses are recomputed too).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -50,13 +53,13 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     ingest's transaction); return how many (run, source, customer) rows."""
     (count,) = con.execute(
         f"""
-        insert into audit.changed_customers (run_id, source, customer_id)
-        select distinct ?, noted.source, coalesce(noted.customer_id, orders.customer_id)
+        insert into audit.changed_customers (run_id, source, customer_id, noted_at)
+        select distinct ?, noted.source, coalesce(noted.customer_id, orders.customer_id), ?
         from {NOTED} as noted
         left join raw.orders as orders on noted.order_id = orders.order_id
         where noted.order_id is null or orders.customer_id is not null
         """,
-        [run_id],
+        [run_id, datetime.now(UTC).replace(tzinfo=None)],
     ).fetchone()
     con.execute(f"drop table {NOTED}")
     return count

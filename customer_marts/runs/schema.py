@@ -71,7 +71,8 @@ AUDIT_TABLES = {
     "changed_customers": """
         run_id varchar,
         source varchar,
-        customer_id varchar
+        customer_id varchar,
+        noted_at timestamp
     """,
     # One row per run whose dbt build started: its inputs' fingerprints, as-of date,
     # whether it rebuilt every model and why (customer_marts/runs/build_state.py).

@@ -16,9 +16,9 @@
     customer who has no row left: a delete by the new rows' key would keep theirs), and
     inserts the new rows, in one transaction. A full refresh (`--full-refresh`, a new
     table) selects every customer. The columns stay as the last full build made them
-    (on_schema_change 'fail'; a change of a model's code rebuilds it fully anyway). The column that names a row's customer in the table
-    is config `customer_key` (default customer_id). NULL matches NULL: survey responses
-    without a customer are one group, recomputed when one of them changes. -#}
+    (on_schema_change 'fail'; a change of a model's code rebuilds it fully anyway).
+    Every such model names a row's customer `customer_id`. NULL matches NULL: survey
+    responses without a customer are one group, recomputed when one of them changes. -#}
 
 {#- A condition on `column` (a customer id): true for the changed customers' rows on
     an incremental run, for every row otherwise. -#}
@@ -46,10 +46,9 @@
     by changed_customers_only) come in. -#}
 {% macro get_incremental_replace_changed_customers_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
-    {%- set key = config.get('customer_key', 'customer_id') -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }} as target_rows
-    where {{ in_changed_customers('target_rows.' ~ key, ref('int_customers_changed')) }};
+    where {{ in_changed_customers('target_rows.customer_id', ref('int_customers_changed')) }};
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}

@@ -20,8 +20,9 @@ import duckdb
 import pytest
 
 from customer_marts.ingest.run import ingest
-from customer_marts.runs import pipeline
+from customer_marts.runs import build_state, pipeline
 from customer_marts.transform.runner import run_dbt
+from customer_marts.warehouse import connect
 from tests.conftest import make_settings, write_csv
 
 pytestmark = pytest.mark.dbt_build
@@ -97,14 +98,38 @@ def land_night_2(landing):
     )
 
 
-def night(settings, as_of: date) -> None:
-    """One night as the pipeline runs it, the dbt build limited to SELECT."""
+def build(settings, run) -> None:
+    """The run's dbt_build step as the pipeline runs it (the refresh decided and the
+    build state recorded), the dbt build limited to SELECT."""
+    with pipeline.step(settings, run, "dbt_build"):
+        refresh = pipeline.decide_refresh(settings, run)
+        full = ("--full-refresh",) if refresh.full else ()
+        code, _ = run_dbt(settings, "build", run.as_of, *SELECT, *full)
+        assert code == 0, "dbt build failed: see the dbt log above"
+        with connect(settings.build_db) as con:
+            build_state.record_end(con, run.run_id, "success")
+
+
+def night(settings, as_of: date, rerun_ingest=None) -> None:
+    """One night: start, ingest, dbt_build; with `rerun_ingest`, the same run's ingest
+    and build again after it has landed more (its tasks cleared in Airflow)."""
     run = pipeline.start_run(settings, as_of)
     pipeline.ingest(settings, run)
-    with pipeline.step(settings, run, "dbt_build"):
-        code, _ = run_dbt(settings, "build", as_of, *SELECT)
-        assert code == 0, "dbt build failed: see the dbt log above"
+    build(settings, run)
+    if rerun_ingest:
+        rerun_ingest(settings.landing_dir)
+        pipeline.ingest(settings, run)
+        build(settings, run)
     pipeline.finish_run(settings, run, "failed", message="the test stops after dbt_build")
+
+
+def correct_early_file(landing):
+    """After night 2's build: o5 (c5's, delivered early) corrected to 55."""
+    write_csv(
+        landing / "orders/early.csv",
+        ORDERS,
+        [["o5", "c5", "2025-01-11T09:00:00Z", "55", "completed"]],
+    )
 
 
 def rows(database, table: str) -> list[tuple]:
@@ -118,8 +143,21 @@ def nights(tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("incremental"))
     land_night_1(settings.landing_dir)
     night(settings, NIGHT_1)
+    # c6 is in no change of night 2: a mark on its built row must survive an incremental
+    # night (a full one would rebuild it); taken off again before the comparisons
+    with connect(settings.build_db) as con:
+        [(channel,)] = con.execute(
+            "select channel from marts.fct_orders where customer_id = 'c6'"
+        ).fetchall()
+        con.execute("update marts.fct_orders set channel = 'mark' where customer_id = 'c6'")
     land_night_2(settings.landing_dir)
-    night(settings, NIGHT_2)
+    night(settings, NIGHT_2, rerun_ingest=correct_early_file)
+    with connect(settings.build_db) as con:
+        [(marked,)] = con.execute(
+            "select channel from marts.fct_orders where customer_id = 'c6'"
+        ).fetchall()
+        con.execute("update marts.fct_orders set channel = ? where customer_id = 'c6'", [channel])
+    assert marked == "mark"
     reference = make_settings(tmp_path_factory.mktemp("full"))
     shutil.rmtree(reference.landing_dir)
     shutil.copytree(settings.landing_dir, reference.landing_dir)
@@ -149,7 +187,8 @@ def test_night_2_recomputes_the_changed_customers(nights):
         ).fetchall()
     # ingested: the corrected file's old and new rows (c1, c2, c3) and lines (c1's o1,
     # c3's o4; o3 is c4's by then), the new file's (c1, c2 whose o3 it supersedes, c4),
-    # the answers (c1, no customer); dated after night 1's as-of date: c1 (o6), c5 (o5)
+    # the answers (c1, no customer); dated after night 1's as-of date: c1 (o6), c5 (o5);
+    # after the build, the same run's second ingest (c5's corrected o5); nothing for c6
     assert changed == [("c1",), ("c2",), ("c3",), ("c4",), ("c5",), (None,)]
     assert orders == [
         ("o1", "c1", "refunded", None, False, "2025-01-01"),

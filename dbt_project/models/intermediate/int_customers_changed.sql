@@ -1,40 +1,33 @@
 {#- One row per customer whose rows the incremental models recompute on this run
     (macros/incremental.sql): the customers whose raw rows an ingest wrote or removed
-    since the last run that completed its dbt build (audit.changed_customers), and the
-    customers with rows that the as-of date's move since that build makes visible
-    (dated after its as-of date, up to this one). With no such build, every customer.
-    The last completed build is taken from the run record: a build that failed left
-    its changes to the next one, which recomputes them again (recomputing a customer
-    is always correct; only missing one is not). -#}
+    after the last successful build started (audit.changed_customers, noted_at), and
+    the customers with rows that the as-of date's move since that build makes visible
+    (dated after its as-of date, up to this one). With no successful build, every
+    customer. The last successful build is the build state's (audit.build_state, the
+    same build the full-rebuild decision compares with; this run's own row was reset
+    to `running` when its build started): a failed build leaves its changes to the next
+    one, and a run whose ingest is rerun after its build counts its changes again
+    (recomputing a customer is always correct; only missing one is not).
+    Survey sends are noted but left out: no incremental model reads them. -#}
 
 with
 
-runs as (
-
-    select run_id, logical_date, started_at, completed_steps
-    from {{ source('audit', 'pipeline_runs') }}
-
-),
-
 last_build as (
 
-    select
-        max(started_at) as started_at,
-        arg_max(logical_date, started_at) as as_of_date
-
-    from runs
-    where list_contains(string_split(coalesce(completed_steps, ''), ','), 'dbt_build')
+    select started_at, as_of_date
+    from {{ source('audit', 'build_state') }}
+    where status = 'success'
+    order by started_at desc
+    limit 1
 
 ),
 
-{#- A change by an ingest outside a recorded run (by hand, in tests) always counts. #}
 ingested as (
 
-    select changes.customer_id
-    from {{ source('audit', 'changed_customers') }} as changes
-    left join runs on changes.run_id = runs.run_id
-    where runs.started_at is null
-        or runs.started_at > coalesce(
+    select customer_id
+    from {{ source('audit', 'changed_customers') }}
+    where source != 'survey_sends'
+        and noted_at > coalesce(
             (select started_at from last_build), cast('-infinity' as timestamp)
         )
 
@@ -47,8 +40,6 @@ newly_visible as (
     select customer_id from {{ ref('stg_raw__orders') }} where order_date > {{ since }}
     union all
     select customer_id from {{ ref('stg_raw__survey_responses') }} where response_date > {{ since }}
-    union all
-    select customer_id from {{ ref('stg_raw__survey_sends') }} where sent_date > {{ since }}
 
 ),
 
