@@ -9,7 +9,7 @@ Builds the Customer Marts for one **as-of date** and publishes them to
 | `start_run` | records the run in `audit.pipeline_runs` (status `running`); a run left `running` whose process is gone (the step lock is free) is recorded failed in the step it was in; while another run's step works it records nothing and is retried | 10 min | 2 |
 | `ingest` | loads new or changed export files from `$LANDING_DIR` into `raw` (bad rows to `audit.quarantine`) | 60 min | 2 |
 | `validate_raw` | Great Expectations suites on `raw` + the quarantine-share check | 30 min | 2 |
-| `dbt_build` | `dbt build` (models, data and unit tests; results in `audit.check_results`) with `as_of_date` = the run's logical date, with `--full-refresh` when the run's `full_refresh` param is set or the build's inputs changed (recorded in `audit.build_state`); records `data_as_of`; generates the dbt docs site if its project or catalog changed | 90 min | 2 |
+| `dbt_build` | `dbt build` (models and data tests, unit tests in a full rebuild; results in `audit.check_results`) with `as_of_date` = the run's logical date, with `--full-refresh` when the run's `full_refresh` param is set or the build's inputs changed (recorded in `audit.build_state`); records `data_as_of`; generates the dbt docs site if its project or catalog changed | 90 min | 2 |
 | `validate_marts` | Great Expectations suites on `marts` | 30 min | 2 |
 | `publish` | copies `marts` + `audit` into `published-<run_id>.duckdb`, exports Parquet, atomically renames it to `published.duckdb`, swaps `docs/` and `parquet/`, prunes old versions, renders the run report | 30 min | 2 |
 

@@ -46,7 +46,10 @@ GATE = re.compile(r"\bquality gate \((\w+)\): (\d+) checks passed")
 QUALITY_WARNING = re.compile(r"\] quality warning: ")
 DBT_NODE = re.compile(r"dbt \| \S+\s+(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP|NO-OP)\b(.*)")
 DBT_DOCS = re.compile(r"\] dbt docs generate ")
-FULL_REBUILD = re.compile(r"\] dbt build with --full-refresh \(every model rebuilt\): (.+?)\s+\[")
+# the reason ends at the logger's name in brackets before `loc=` (a reason may hold brackets)
+FULL_REBUILD = re.compile(
+    r"\] dbt build with --full-refresh \(every model rebuilt\): (.+?)\s+\[[\w.]+\](?:\s+loc=|\s*$)"
+)
 PUBLISHED = re.compile(r"\] published (\S+) \((\d+) tables\)")
 
 

@@ -376,7 +376,7 @@ def build(
         "nodes": outcome.nodes,
         "warnings": outcome.warnings,
         "data_as_of": str(newest),
-        "full_refresh": refresh.reason,
+        "refresh_reason": refresh.reason,
     }
 
 

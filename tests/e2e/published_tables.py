@@ -67,6 +67,16 @@ def differing_columns(first: tuple, second: tuple) -> list[str]:
     return sorted(differing)
 
 
+def schema_models(manifest: Path, schema: str = "marts") -> set[str]:
+    """ "<schema>.<model>" of every model dbt builds in `schema` (dbt's manifest.json)."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return {
+        f"{schema}.{node['alias'] or node['name']}"
+        for node in nodes
+        if node["resource_type"] == "model" and node["schema"] == schema
+    }
+
+
 def declared_keys(manifest: Path, schema: str = "marts") -> dict[str, list[str]]:
     """{"<schema>.<model>": its key columns} of the models of `schema` whose key the dbt
     project declares with a `unique` or `unique_combination` test (dbt's manifest.json)."""

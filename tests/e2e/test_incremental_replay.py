@@ -57,7 +57,12 @@ from customer_marts.ingest.run import ingest
 from customer_marts.runs import pipeline
 from customer_marts.transform.runner import run_dbt
 from tests.conftest import airflow_env, write_csv
-from tests.e2e.published_tables import declared_keys, keyed_differences, table_rows
+from tests.e2e.published_tables import (
+    declared_keys,
+    keyed_differences,
+    schema_models,
+    table_rows,
+)
 
 pytestmark = pytest.mark.dbt_build
 
@@ -281,6 +286,15 @@ def build_states(settings: Settings, run_id: str) -> tuple:
     return state, results["args"].get("full_refresh", False)
 
 
+def changed_and_all_customers(settings: Settings) -> tuple[int, int]:
+    """How many customers the night's incremental build recomputed, and how many there are."""
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        return con.execute(
+            "select (select count(*) from intermediate.int_customers_changed), "
+            "(select count(distinct customer_id) from marts.fct_orders)"
+        ).fetchone()
+
+
 def rebuilt_from_scratch(settings: Settings, night: date, extra_vars: dict | None) -> Path:
     """A fresh build database of the landing folder's files, built by a full `dbt run`
     as of `night`. The folder is reused, its database deleted, so that dbt reuses its
@@ -294,8 +308,11 @@ def rebuilt_from_scratch(settings: Settings, night: date, extra_vars: dict | Non
     return settings.build_db
 
 
-def mart_differences(published: Path, rebuilt: Path, keys: dict) -> dict[str, list[str]]:
-    """{mart: its differences in words} between the published file and the rebuild."""
+def mart_differences(
+    published: Path, rebuilt: Path, keys: dict, marts: set[str]
+) -> dict[str, list[str]]:
+    """{mart: its differences in words} between the published file and the rebuild;
+    a mart of the project (`marts`) in neither is a difference too."""
     with duckdb.connect() as con:
         con.execute(f"attach '{published}' as nightly (read_only)")
         con.execute(f"attach '{rebuilt}' as rebuild (read_only)")
@@ -305,6 +322,7 @@ def mart_differences(published: Path, rebuilt: Path, keys: dict) -> dict[str, li
         table: [f"only in the {'rebuild' if table in rebuild else 'nightly build'}"]
         for table in set(nightly) ^ set(rebuild)
     }
+    differences |= {table: ["in neither"] for table in marts - set(nightly) - set(rebuild)}
     for table in sorted(set(nightly) & set(rebuild)):
         lines = keyed_differences(
             nightly[table], rebuild[table], keys.get(table), ("nightly", "rebuild")
@@ -385,6 +403,7 @@ def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
     plan = deliveries(small_demo)
     rebuild = replace(nightly, warehouse_dir=tmp_path / "rebuild")
     keys: dict[str, list[str]] = {}
+    marts: set[str] = set()
     previous = (None, None)  # the last night's as-of date and run
     runs = [(night, False) for night in sorted(plan | {SILENT_NIGHT: {}})] + [(BACKFILL, True)]
     for night, backfill in runs:
@@ -397,8 +416,9 @@ def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
         run_id = nightly_run(nightly, night, extra_vars, tmp_path / "airflow_home")
         monkeypatch.delenv("FULL_REFRESH", raising=False)
         rebuilt = rebuilt_from_scratch(rebuild, night, extra_vars)
-        keys = keys or declared_keys(rebuilt.parent / "dbt" / "target" / "manifest.json")
-        differences = mart_differences(nightly.published_db, rebuilt, keys)
+        manifest = rebuilt.parent / "dbt" / "target" / "manifest.json"
+        keys, marts = keys or declared_keys(manifest), marts or schema_models(manifest)
+        differences = mart_differences(nightly.published_db, rebuilt, keys, marts)
         assert not differences, f"as of {night} the published marts differ from a rebuild:\n" + (
             "\n".join(
                 f"  {table} (key {', '.join(keys.get(table, ['the whole row']))}):\n"
@@ -417,4 +437,8 @@ def test_every_night_publishes_what_a_full_rebuild_from_scratch_builds(
             )
         full = reason is not None
         assert build_states(nightly, run_id) == ([(full, reason, "success")], full), night
+        if not full:  # recomputed only what the night changed, and something when files came
+            changed, customers = changed_and_all_customers(nightly)
+            assert changed < customers, (night, changed, customers)
+            assert changed > 0 or not plan.get(night), night
         previous = (night, run_id)

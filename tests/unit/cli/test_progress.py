@@ -86,13 +86,14 @@ def test_a_full_rebuild_says_why_on_the_dbt_build_line():
         if "starting task_id=dbt_build" in line:
             lines.append(
                 "2026-12-01T19:18:22.500000Z [info     ] dbt build with --full-refresh "
-                "(every model rebuilt): the dbt vars changed (churn_window_days: 180 -> 150) "
+                "(every model rebuilt): the dbt vars changed (churn_window_days: 180 -> 150, "
+                "ids: [1, 2] -> [1]) "
                 "[customer_marts.runs.pipeline] loc=pipeline.py:300"
             )
     dbt_line = shown(lines, live=False).splitlines()[2 * STEPS.index("dbt_build") + 1]
     assert dbt_line == (
         f"{ENDED[STEPS.index('dbt_build')]}; full rebuild: "
-        "the dbt vars changed (churn_window_days: 180 -> 150)"
+        "the dbt vars changed (churn_window_days: 180 -> 150, ids: [1, 2] -> [1])"
     )
 
 
