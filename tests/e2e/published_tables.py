@@ -9,8 +9,9 @@ from pathlib import Path
 import duckdb
 
 # What names a run rather than the data: its id, its clock times, its published
-# version, Airflow's id for it, when a file was loaded and when the CLV models were
-# fitted (a rerun fits the same parameters again, at another time).
+# version, Airflow's id for it, when a file was loaded, when ingest noted a customer's
+# change and when the CLV models were fitted (a rerun fits the same parameters again,
+# at another time).
 RUN_IDENTITY_COLUMNS = {
     "run_id",
     "started_at",
@@ -18,6 +19,7 @@ RUN_IDENTITY_COLUMNS = {
     "published_version",
     "airflow_run_id",
     "loaded_at",
+    "noted_at",
     "fitted_at",
 }
 
