@@ -8,12 +8,13 @@ from pathlib import Path
 
 import duckdb
 
-# What names a run rather than the data: its id, its clock times, its published
+# What names a run rather than the data: its id (a raw row's `_run_id`), its clock times, its published
 # version, Airflow's id for it, when a file was loaded, when ingest noted a customer's
 # change and when the CLV models were fitted (a rerun fits the same parameters again,
 # at another time).
 RUN_IDENTITY_COLUMNS = {
     "run_id",
+    "_run_id",
     "started_at",
     "finished_at",
     "published_version",
