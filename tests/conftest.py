@@ -10,7 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -60,6 +61,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         first = LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
         rank[name] = min(rank.get(name, (first, 0)), (first, -cost(item)))
     items.sort(key=lambda item: rank[file_of(item)])  # stable: a file's tests keep their order
+
+
+# dbt's data and unit tests left out of a run (a dbt environment variable the runner
+# honours): for runs whose subject is not what those tests check. They read rows and
+# write none, so the marts are the same; the shared published_demo run, tests/dbt and
+# the runs that meet a failing check keep them. About a third of a demo run's CPU.
+DBT_TESTS_LEFT_OUT = {"DBT_EXCLUDE_RESOURCE_TYPES": "test unit_test"}
+
+
+@contextmanager
+def dbt_tests_left_out() -> Iterator[None]:
+    """The runs in this block (in this process or its children) leave dbt's data and
+    unit tests out: DBT_TESTS_LEFT_OUT."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in DBT_TESTS_LEFT_OUT.items():
+            env.setenv(name, value)
+        yield
 
 
 def write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> Path:
