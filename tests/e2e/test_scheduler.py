@@ -172,6 +172,9 @@ def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="True",
         AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="127.0.0.1",
         AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=str(health_port),
+        # dbt's data and unit tests left out of the runs' builds: no test here reads
+        # their results (the DAG's own runs of them: tests/e2e/test_nightly_dag.py)
+        DBT_EXCLUDE_RESOURCE_TYPES="test unit_test",
     )
     for inherited in ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__API_AUTH__JWT_SECRET"):
         env.pop(inherited, None)  # the module's defaults: user admin, airflow.cfg's secret
