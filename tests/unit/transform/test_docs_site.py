@@ -22,9 +22,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.dbt_build]
 
 
 @pytest.fixture
-def settings(published_demo, small_demo, tmp_path) -> Settings:
+def settings(published_demo, small_demo, tmp_path, monkeypatch) -> Settings:
     settings = replace(make_settings(tmp_path), landing_dir=small_demo)
     copy_warehouse(published_demo, settings.warehouse_dir)
+    # the runs leave dbt's data and unit tests out: the site shows the project, not results
+    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
     return settings
 
 
