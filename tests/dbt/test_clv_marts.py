@@ -25,7 +25,7 @@ from customer_marts.gate.validate import run_suites
 from customer_marts.ingest.run import ingest
 from customer_marts.runs.pipeline import run_all
 from customer_marts.transform.runner import run_dbt
-from tests.conftest import make_settings, write_csv
+from tests.conftest import dbt_tests_left_out, make_settings, write_csv
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes imports the deprecated pkg_resources
@@ -102,8 +102,7 @@ def runs(tmp_path_factory, small_demo):
         first = snapshot(con)
     # the second run goes through the gate to publish: the published marts are read;
     # its dbt build leaves dbt's tests out too
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
+    with dbt_tests_left_out():
         run_all(
             settings,
             AS_OF,

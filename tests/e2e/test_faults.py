@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import airflow_env, file_digest
+from tests.conftest import DBT_TESTS_LEFT_OUT, airflow_env, file_digest
 from tests.e2e import test_publish_safety as safety
 
 pytestmark = pytest.mark.slow
@@ -64,11 +64,8 @@ else:
 """
 
 
-# The environment of a run that only has to succeed after a fault (the fault is in an
-# earlier run): dbt's data and unit tests check rows and write none; left out, its dbt
-# build runs the models only (about 4 s of CPU less a run). The runs that meet a fault
-# keep them.
-CHECKS_LEFT_OUT = {"DBT_EXCLUDE_RESOURCE_TYPES": "test unit_test"}
+# A run that only has to succeed after a fault (the fault is in an earlier run) leaves
+# dbt's data and unit tests out (DBT_TESTS_LEFT_OUT); the runs that meet a fault keep them.
 
 
 class Site(safety.Site):
@@ -229,7 +226,7 @@ def test_full_disk_during_ingest(disk_site):
         assert site.raw_counts() == before  # the ingest transaction left nothing behind
     finally:
         filler.free()
-    site.run("all", AS_OF, env=CHECKS_LEFT_OUT)
+    site.run("all", AS_OF, env=DBT_TESTS_LEFT_OUT)
     assert_recorded_by_next_run(site, run_id, "ingest")
     # every 2025 row loaded once: neither lost nor counted twice after the failure
     new_orders = csv_rows(site.landing.glob("orders/*2025-*.csv"))
@@ -257,7 +254,7 @@ def test_full_disk_during_dbt_build(disk_site, tmp_path):
         assert file_digest(site.published) == digest
     finally:
         filler.free()
-    site.run("all", AS_OF, env=CHECKS_LEFT_OUT)
+    site.run("all", AS_OF, env=DBT_TESTS_LEFT_OUT)
     assert_recorded_by_next_run(site, run_id, "dbt_build")
     assert file_digest(site.published) != digest
 
@@ -348,6 +345,6 @@ def test_damaged_build_database_fails_at_once_and_recover_restores_identical_mar
     assert recover.returncode == 0, recover.stdout + recover.stderr
     assert list(site.warehouse.glob("build.duckdb.damaged-*"))  # kept for inspection
     assert site.raw_counts() == raw  # the 2024 rows came back from the archive
-    site.run("all", BASELINE_AS_OF, env=CHECKS_LEFT_OUT)
+    site.run("all", BASELINE_AS_OF, env=DBT_TESTS_LEFT_OUT)
     assert marts_of(site.published) == marts
     assert site.raw_counts() == raw

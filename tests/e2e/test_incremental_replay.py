@@ -60,7 +60,7 @@ from customer_marts.config import PROJECT_ROOT, Settings, config_dir
 from customer_marts.ingest.run import ingest
 from customer_marts.runs import pipeline
 from customer_marts.transform.runner import run_dbt
-from tests.conftest import airflow_env, write_csv
+from tests.conftest import DBT_TESTS_LEFT_OUT, airflow_env, write_csv
 from tests.e2e.published_tables import (
     declared_keys,
     keyed_differences,
@@ -411,7 +411,7 @@ def nightly(tmp_path, monkeypatch) -> Settings:
     landing folder and warehouse under tmp_path, copies of the dbt project and of the
     configuration folder (changed on CODE_NIGHT and SOURCES_NIGHT), no Parquet export.
     dbt's data and unit tests check rows and write none: they are left out of every
-    build here (DBT_EXCLUDE_RESOURCE_TYPES), which halves the cost of each night."""
+    build here (DBT_TESTS_LEFT_OUT), which halves the cost of each night."""
     project = tmp_path / "dbt_project"
     shutil.copytree(
         PROJECT_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs")
@@ -423,7 +423,7 @@ def nightly(tmp_path, monkeypatch) -> Settings:
         "DBT_PROJECT_DIR": project,
         "CUSTOMER_MARTS_CONFIG_DIR": tmp_path / "config",
         "EXPORT_PARQUET": "false",
-        "DBT_EXCLUDE_RESOURCE_TYPES": "test unit_test",
+        **DBT_TESTS_LEFT_OUT,
     }.items():
         monkeypatch.setenv(name, str(value))
     for name in ("FULL_REFRESH", "RUN_DATE", "DBT_TARGET", "CUSTOMER_MARTS_ENGINE"):

@@ -45,7 +45,7 @@ from websockets.sync.client import connect
 from bi import superset_setup
 from customer_marts.config import PROJECT_ROOT
 from customer_marts.runs import pipeline
-from tests.conftest import make_settings
+from tests.conftest import dbt_tests_left_out, make_settings
 from tests.e2e.test_report import CHROMIUM_FLAGS, chromium, png_rgb  # noqa: F401 (fixture)
 
 BUNDLE = superset_setup.BUNDLE_DIR
@@ -379,8 +379,7 @@ class Site:
 
     def publish(self, as_of: date) -> None:
         # dbt's data and unit tests left out: the dashboard reads the marts, not test results
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
+        with dbt_tests_left_out():
             pipeline.run_all(self.settings, as_of)
         self.published.append(as_of)
 

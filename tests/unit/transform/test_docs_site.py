@@ -16,7 +16,7 @@ from customer_marts.publish.files import DOCS_DIR, staged_dir
 from customer_marts.runs.pipeline import run_all
 from customer_marts.transform.docs_site import DOCS_FINGERPRINT, docs_fingerprint, ensure_docs_site
 from customer_marts.warehouse import connect
-from tests.conftest import DEMO_AS_OF, copy_warehouse, make_settings
+from tests.conftest import DBT_TESTS_LEFT_OUT, DEMO_AS_OF, copy_warehouse, make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt_build]
 
@@ -26,7 +26,8 @@ def settings(published_demo, small_demo, tmp_path, monkeypatch) -> Settings:
     settings = replace(make_settings(tmp_path), landing_dir=small_demo)
     copy_warehouse(published_demo, settings.warehouse_dir)
     # the runs leave dbt's data and unit tests out: the site shows the project, not results
-    monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "test unit_test")
+    for name, value in DBT_TESTS_LEFT_OUT.items():
+        monkeypatch.setenv(name, value)
     return settings
 
 
