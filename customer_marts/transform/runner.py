@@ -39,6 +39,9 @@ class DbtOutcome:
 # state every night, and dbt would parse the whole project again instead of reusing
 # partial_parse.msgpack; a var `as_of_date` given by hand still wins.
 AS_OF_ENV = "CUSTOMER_MARTS_AS_OF_DATE"
+# The build database's file name for the profile (dbt_project/profiles.yml), relative to
+# the warehouse folder dbt runs in.
+BUILD_DATABASE_ENV = "CUSTOMER_MARTS_BUILD_DATABASE"
 
 
 def dbt_args(
@@ -84,20 +87,27 @@ def run_dbt(
     connection open for the life of the process, which would lock the build
     database for the steps that follow when Airflow runs tasks in one process
     (`airflow dags test`). dbt's output is logged line by line as it comes.
+
+    It works in the warehouse folder and the profile names the build database
+    relatively (BUILD_DATABASE_ENV): dbt's saved parse depends on the profile, which so
+    does not change when the warehouse is moved, restored or copied.
     """
     target = target_path or settings.warehouse_dir / "dbt" / "target"
     arguments = [*dbt_args(settings, command, extra_vars, target), *args]
     env = {
         **os.environ,
         "WAREHOUSE_DIR": str(settings.warehouse_dir),
+        BUILD_DATABASE_ENV: settings.build_db.name,
         AS_OF_ENV: as_of.isoformat(),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
         "DBT_USE_COLORS": "false",
     }
     log.info("dbt %s (%s=%s)", " ".join(arguments), AS_OF_ENV, as_of.isoformat())
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)  # dbt works in it
     with subprocess.Popen(
         [dbt_executable(), *arguments],
         env=env,
+        cwd=settings.warehouse_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
