@@ -4,7 +4,10 @@ again. Real `dbt parse` runs of the project, read from dbt's own log."""
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -36,14 +39,31 @@ def parse(settings: Settings, as_of: date, **extra_vars) -> str:
     return dbt_log(settings, invoke)
 
 
-@pytest.fixture
-def settings(tmp_path, monkeypatch) -> Settings:
-    monkeypatch.setenv("WAREHOUSE_DIR", str(tmp_path))
-    return Settings.from_env()
-
-
-def test_the_next_nights_as_of_date_reuses_the_saved_parse(settings):
+@pytest.fixture(scope="module")
+def first_parse(tmp_path_factory) -> tuple[Settings, Path, str]:
+    """A new warehouse's first `dbt parse` (a full parse), made once for the module: its
+    settings, a copy of the warehouse folder it left, and what dbt logged."""
+    root = tmp_path_factory.mktemp("parsing")
+    settings = replace(Settings.from_env(), warehouse_dir=root / "warehouse")
+    settings.warehouse_dir.mkdir()
     first = parse(settings, date(2025, 12, 30))
+    shutil.copytree(settings.warehouse_dir, root / "parsed")
+    return settings, root / "parsed", first
+
+
+@pytest.fixture
+def settings(first_parse, monkeypatch) -> Settings:
+    """The warehouse as the first parse left it, in the same folder (dbt's saved parse
+    is kept at the path it was made at): each test starts from that one full parse."""
+    settings, parsed, _ = first_parse
+    shutil.rmtree(settings.warehouse_dir)
+    shutil.copytree(parsed, settings.warehouse_dir)
+    monkeypatch.setenv("WAREHOUSE_DIR", str(settings.warehouse_dir))
+    return settings
+
+
+def test_the_next_nights_as_of_date_reuses_the_saved_parse(first_parse, settings):
+    first = first_parse[2]
     assert "saved manifest not found" in first  # a new warehouse: one full parse
     # The next night, and a rerun of an earlier date: nothing to parse again.
     for as_of in (date(2025, 12, 31), date(2025, 6, 30)):
@@ -52,7 +72,7 @@ def test_the_next_nights_as_of_date_reuses_the_saved_parse(settings):
 
 
 def test_a_changed_var_parses_again_and_the_docs_after_it_reuse_that_parse(settings, tmp_path):
-    parse(settings, date(2025, 12, 30))
+    # the warehouse has the first night's saved parse (first_parse)
     changed = parse(settings, date(2025, 12, 31), churn_window_days=30)
     assert f"{FULL_REPARSE} because config vars" in changed
     # the docs of that build parse with its vars: without them dbt would parse the whole
