@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    DBT_TESTS_LEFT_OUT,
     DEMO_AS_OF,
     copy_warehouse,
     migrated_airflow_home,
@@ -24,10 +25,10 @@ def baseline_2024(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) ->
     the session. Read only: the publish-safety and fault tests each start from a
     `Site.start_from` copy of it. Its build leaves dbt's data and unit tests out: no test
     reads their results of this run (the marts are the same)."""
-    from tests.e2e.test_publish_safety import BASELINE_AS_OF, CHECKS_LEFT_OUT, Site
+    from tests.e2e.test_publish_safety import BASELINE_AS_OF, Site
 
     def run(root: Path) -> None:
-        Site(root, small_demo).run("all", BASELINE_AS_OF, env=CHECKS_LEFT_OUT)
+        Site(root, small_demo).run("all", BASELINE_AS_OF, env=DBT_TESTS_LEFT_OUT)
 
     return shared_by_workers(tmp_path_factory, "baseline_2024", run) / "warehouse"
 
