@@ -46,7 +46,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import copy_warehouse, file_digest
+from tests.conftest import DBT_TESTS_LEFT_OUT, copy_warehouse, file_digest
 
 pytestmark = pytest.mark.slow
 
@@ -60,9 +60,6 @@ RUN_TIMEOUT = 600
 # version, or nearly).
 READ_PAUSE = 1.0
 READ_PAUSE_PUBLISHING = 0.5
-# dbt's data and unit tests left out of a run's build: the run that is killed during
-# validate_marts runs them on the same build (its test checks their results).
-CHECKS_LEFT_OUT = {"DBT_EXCLUDE_RESOURCE_TYPES": "test unit_test"}
 
 # A pipeline run in a child process. mode "all": every step; mode "publish": a new
 # run that publishes the current (validated) build. A non-empty third argument stops
@@ -426,8 +423,9 @@ def test_kill_during_validate_marts_leaves_published_intact(site, readers):
 
 def test_next_run_succeeds_and_records_the_killed_runs(site, readers):
     digest = file_digest(site.published)
-    # its dbt build is the killed validate_marts run's again, whose test checks dbt's tests
-    log = site.run("all", AS_OF, env=CHECKS_LEFT_OUT)
+    # dbt's tests left out: its dbt build is the killed validate_marts run's again, whose
+    # test checks their results
+    log = site.run("all", AS_OF, env=DBT_TESTS_LEFT_OUT)
     site.runs["after_kills"] = final = run_id_in(log)
     assert file_digest(site.published) != digest
     runs = {row[0]: row for row in site.record(site.published)}
