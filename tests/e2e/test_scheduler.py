@@ -43,7 +43,14 @@ import psutil
 import pytest
 
 from customer_marts.config import PROJECT_ROOT
-from tests.conftest import BIN, airflow_env, data_docs_statuses, file_digest, write_csv
+from tests.conftest import (
+    BIN,
+    DBT_TESTS_LEFT_OUT,
+    airflow_env,
+    data_docs_statuses,
+    file_digest,
+    write_csv,
+)
 from tests.webhook import AlertInbox
 from tools.local_airflow import COMPONENTS, free_port
 
@@ -174,7 +181,7 @@ def cluster(small_demo, tmp_path_factory) -> Iterator[Cluster]:
         AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=str(health_port),
         # dbt's data and unit tests left out of the runs' builds: no test here reads
         # their results (the DAG's own runs of them: tests/e2e/test_nightly_dag.py)
-        DBT_EXCLUDE_RESOURCE_TYPES="test unit_test",
+        **DBT_TESTS_LEFT_OUT,
     )
     for inherited in ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__API_AUTH__JWT_SECRET"):
         env.pop(inherited, None)  # the module's defaults: user admin, airflow.cfg's secret
