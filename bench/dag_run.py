@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -65,6 +67,10 @@ class DagRun:
         }
 
 
+# A DAG run that takes longer is stuck: a full run at 10M orders takes about 4 minutes here.
+RUN_TIMEOUT_SECONDS = 3600
+
+
 def migrate(home: Path, landing: Path, warehouse: Path) -> float:
     """A fresh Airflow home with migrated SQLite metadata; returns the seconds it took."""
     shutil.rmtree(home, ignore_errors=True)
@@ -85,14 +91,11 @@ def dag_test(home: Path, landing: Path, warehouse: Path, as_of: date, log_path: 
     log.info("airflow dags test %s %s (log: %s)", DAG_ID, as_of, log_path)
     with log_path.open("w") as output:
         started = time.perf_counter()
-        child = subprocess.Popen(
+        returncode, memory = run_sampled(
             [airflow_command(), "dags", "test", DAG_ID, as_of.isoformat()],
-            env=airflow_env(home, landing, warehouse),
-            stdout=output,
-            stderr=subprocess.STDOUT,
+            airflow_env(home, landing, warehouse),
+            output,
         )
-        with MemorySampler(child.pid) as memory:
-            returncode = child.wait()
         seconds = time.perf_counter() - started
     if returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
@@ -108,6 +111,29 @@ def dag_test(home: Path, landing: Path, warehouse: Path, as_of: date, log_path: 
     run.rows_read = rows_read(warehouse / "build.duckdb")
     log.info("%s: %.1f s, peak RSS %.0f MiB, tasks %s", as_of, seconds, run.peak_rss_mb, run.tasks)
     return run
+
+
+def run_sampled(
+    command: list[str], env: dict[str, str], output, timeout: float = RUN_TIMEOUT_SECONDS
+) -> tuple[int, MemorySampler]:
+    """Run `command` to its end with its memory sampled; its exit code and the sampler.
+    Interrupted (Ctrl-C) or past `timeout`, its whole process group is killed before the
+    exception goes on: nothing of the run is left holding the build database's lock for
+    the next measurement."""
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: dbt's processes included
+    )
+    try:
+        with MemorySampler(child.pid) as memory:
+            return child.wait(timeout=timeout), memory
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
 
 
 def task_windows(metadata: Path) -> dict[str, tuple[float, float]]:

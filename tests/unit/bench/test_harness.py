@@ -4,6 +4,8 @@ here times anything or asserts a speed)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 from datetime import date
 
@@ -329,3 +331,34 @@ def test_dbt_start_up_ends_at_dbt_s_first_node_not_at_the_ingest_s_progress(tmp_
     steps = dag_run.step_durations(log, tmp_path)
     assert steps["dbt_startup_before_first_node"] == 11.5
     assert steps["before_dbt"] == 0.5
+
+
+# A run that starts a grandchild (as `airflow dags test` starts dbt) and then hangs.
+HANGING = "import subprocess, sys, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
+
+
+def test_a_run_past_its_timeout_is_killed_with_every_process_it_started(tmp_path):
+    import psutil
+
+    with (tmp_path / "run.log").open("w") as output:
+        with pytest.raises(subprocess.TimeoutExpired):
+            dag_run.run_sampled([sys.executable, "-c", HANGING], {}, output, timeout=2)
+    # nothing of it is left (the group is the child's own: its pid is the group id)
+    alive = [
+        process
+        for process in psutil.process_iter(["cmdline", "status"])
+        if process.info["cmdline"] in (["sleep", "300"], [sys.executable, "-c", HANGING])
+        and process.info["status"] != psutil.STATUS_ZOMBIE
+    ]
+    assert alive == []
+
+
+def test_a_run_to_its_end_gives_its_exit_code_and_memory(tmp_path):
+    with (tmp_path / "run.log").open("w") as output:
+        code, memory = dag_run.run_sampled(
+            [sys.executable, "-c", "import time; x = bytearray(50_000_000); time.sleep(1)"],
+            {},
+            output,
+        )
+    assert code == 0
+    assert memory.peak_total > 50_000_000
