@@ -25,6 +25,7 @@ computing the draws again when everything they depend on is the same (`DrawSpec.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,6 +114,7 @@ class DrawTerms:
 # At most one: the terms a propagate call kept for the next call in this process, which
 # takes them (so they are held from one dbt model to the next, not longer).
 _kept: list[DrawTerms] = []
+_kept_lock = threading.Lock()  # dbt may run the two models' calls on two threads
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ class DrawSpec:
 
 def _take_kept(key: str) -> DrawTerms | None:
     """The kept terms if they were computed for `key`; none are kept afterwards."""
-    kept = _kept.pop() if _kept else None
+    with _kept_lock:
+        kept = _kept.pop() if _kept else None
     return kept if kept is not None and kept.key == key else None
 
 
@@ -219,7 +222,8 @@ def propagate(
         else:
             discounted, year, spend = kept.discounted, None, kept.spend
         if keep_terms:
-            _kept[:] = [DrawTerms(key, discounted, spend)]
+            with _kept_lock:
+                _kept[:] = [DrawTerms(key, discounted, spend)]
         if customers:
             year_low, year_high = percentile_interval(np.ascontiguousarray(year.T), axis=1)
             clv_low, clv_high = _customer_intervals(layout, m, discounted, spend, margin, run)
