@@ -68,14 +68,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # write none, so the marts are the same; the shared published_demo run, tests/dbt and
 # the runs that meet a failing check keep them. About a third of a demo run's CPU.
 DBT_TESTS_LEFT_OUT = {"DBT_EXCLUDE_RESOURCE_TYPES": "test unit_test"}
+# Only the unit tests (they test the SQL, not the data): for a run whose data tests'
+# results are read.
+DBT_UNIT_TESTS_LEFT_OUT = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
 
 
 @contextmanager
-def dbt_tests_left_out() -> Iterator[None]:
+def dbt_tests_left_out(left_out: dict[str, str] = DBT_TESTS_LEFT_OUT) -> Iterator[None]:
     """The runs in this block (in this process or its children) leave dbt's data and
-    unit tests out: DBT_TESTS_LEFT_OUT."""
+    unit tests out (`left_out`: DBT_TESTS_LEFT_OUT or DBT_UNIT_TESTS_LEFT_OUT)."""
     with pytest.MonkeyPatch.context() as env:
-        for name, value in DBT_TESTS_LEFT_OUT.items():
+        for name, value in left_out.items():
             env.setenv(name, value)
         yield
 

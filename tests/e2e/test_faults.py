@@ -64,13 +64,12 @@ else:
 """
 
 
-# A run that only has to succeed after a fault (the fault is in an earlier run) leaves
-# dbt's data and unit tests out (DBT_TESTS_LEFT_OUT); the runs that meet a fault keep them.
-
-
 class Site(safety.Site):
     """The publish-safety site (a landing folder with the 2025 files held back, a
-    warehouse), with this module's runner and the run's outcome checked either way."""
+    warehouse), with this module's runner and the run's outcome checked either way. A
+    run that only has to succeed after a fault (the fault is in an earlier run) leaves
+    dbt's data and unit tests out (`env=DBT_TESTS_LEFT_OUT`); the runs that meet a fault
+    keep them."""
 
     def run(
         self, mode: str, as_of: str, *args: str, ok: bool = True, env: dict | None = None

@@ -31,7 +31,7 @@ from customer_marts.report.acquisition_charts import MAX_CHANNELS
 from customer_marts.report.charts import MAX_COHORTS
 from customer_marts.report.page import REPORT_DIR, write_report, write_run_report
 from customer_marts.runs import pipeline
-from tests.conftest import make_settings, write_csv
+from tests.conftest import DBT_UNIT_TESTS_LEFT_OUT, dbt_tests_left_out, make_settings, write_csv
 from tests.dbt.test_clv_marts import calibration_summary
 from tests.e2e import test_nightly_dag as nightly
 from tests.e2e.test_nightly_dag import AS_OF, pandas_monthly_retention, pandas_monthly_triangle
@@ -128,10 +128,9 @@ def published(tmp_path_factory, pristine_landing) -> Path:
     settings = dataclasses.replace(make_settings(root), max_quarantine_pct=100.0)
     shutil.copytree(pristine_landing, settings.landing_dir, dirs_exist_ok=True)
     write_csv(settings.landing_dir / "orders" / BAD_FILE, ORDER_HEADER, [BAD_ROW])
-    # dbt's unit tests left out (they test the SQL, not this data; no test here reads
-    # them): its data tests stay, the report's quality summary counts them
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test")
+    # dbt's unit tests left out (no test here reads them): its data tests stay, the
+    # report's quality summary counts them
+    with dbt_tests_left_out(DBT_UNIT_TESTS_LEFT_OUT):
         pipeline.run_all(settings, date.fromisoformat(AS_OF))
     return settings.published_db
 
@@ -212,6 +211,13 @@ class Page(HTMLParser):
             self.marks[self.chart][-1] += data
         if self.section:
             self.sections[self.section] += data + " "  # cells and tags apart
+
+
+def rgb_codes(image: np.ndarray) -> np.ndarray:
+    """Each pixel of an (height, width, 3) image as one integer, 0xRRGGBB: its colours are
+    then np.unique of a flat array (over rows, axis=0, it takes seconds)."""
+    red, green, blue = (image[..., channel].astype(np.int64) for channel in range(3))
+    return (red << 16) | (green << 8) | blue
 
 
 def png_rgb(path: Path) -> np.ndarray:
@@ -493,8 +499,7 @@ def test_screenshot_is_not_blank(report, chromium, tmp_path):
     image = png_rgb(shot)
     assert image.shape == (1500, 550, 3)  # the window at a device scale factor of 0.5
     pixels = image.reshape(-1, 3).astype(int)
-    # each pixel's RGB as one integer (np.unique over rows, axis=0, takes seconds)
-    packed = (pixels[:, 0] << 16) | (pixels[:, 1] << 8) | pixels[:, 2]
+    packed = rgb_codes(image).ravel()
     colours, counts = np.unique(packed, return_counts=True)
     background = colours[counts.argmax()]
     inked = (packed != background).mean()

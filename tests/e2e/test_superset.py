@@ -46,7 +46,12 @@ from bi import superset_setup
 from customer_marts.config import PROJECT_ROOT
 from customer_marts.runs import pipeline
 from tests.conftest import dbt_tests_left_out, make_settings
-from tests.e2e.test_report import CHROMIUM_FLAGS, chromium, png_rgb  # noqa: F401 (fixture)
+from tests.e2e.test_report import (  # noqa: F401 (chromium: a fixture)
+    CHROMIUM_FLAGS,
+    chromium,
+    png_rgb,
+    rgb_codes,
+)
 
 BUNDLE = superset_setup.BUNDLE_DIR
 MARTS_DIR = PROJECT_ROOT / "dbt_project" / "models" / "marts"
@@ -536,9 +541,7 @@ def test_screenshot_of_the_dashboard(view, browser, tmp_path):
     pixels = png_rgb(path)
     assert pixels.shape[:2] == (VIEWPORT[1], VIEWPORT[0])
     # not blank: the heatmap, lines and bars give many colours over much of the page
-    # (each pixel's RGB as one integer: np.unique over rows, axis=0, takes seconds)
-    red, green, blue = (pixels[..., channel].astype(np.int64) for channel in range(3))
-    colours = np.unique((red << 16) | (green << 8) | blue)
+    colours = np.unique(rgb_codes(pixels))
     assert len(colours) > 200
     assert SCREENSHOT.exists(), "docs/images/superset_dashboard.png: run with UPDATE_SCREENSHOTS=1"
 

@@ -6,6 +6,7 @@ demo, after the shared first run's (published_demo)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 
@@ -16,19 +17,18 @@ from customer_marts.publish.files import DOCS_DIR, staged_dir
 from customer_marts.runs.pipeline import run_all
 from customer_marts.transform.docs_site import DOCS_FINGERPRINT, docs_fingerprint, ensure_docs_site
 from customer_marts.warehouse import connect
-from tests.conftest import DBT_TESTS_LEFT_OUT, DEMO_AS_OF, copy_warehouse, make_settings
+from tests.conftest import DEMO_AS_OF, copy_warehouse, dbt_tests_left_out, make_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.dbt_build]
 
 
 @pytest.fixture
-def settings(published_demo, small_demo, tmp_path, monkeypatch) -> Settings:
+def settings(published_demo, small_demo, tmp_path) -> Iterator[Settings]:
     settings = replace(make_settings(tmp_path), landing_dir=small_demo)
     copy_warehouse(published_demo, settings.warehouse_dir)
     # the runs leave dbt's data and unit tests out: the site shows the project, not results
-    for name, value in DBT_TESTS_LEFT_OUT.items():
-        monkeypatch.setenv(name, value)
-    return settings
+    with dbt_tests_left_out():
+        yield settings
 
 
 def published_docs(settings: Settings) -> tuple[str, str]:

@@ -86,14 +86,12 @@ def test_a_changed_var_parses_again_and_the_docs_after_it_reuse_that_parse(setti
     assert FULL_REPARSE not in docs and REUSED in docs
 
 
-def test_a_moved_or_copied_warehouse_keeps_its_saved_parse(first_parse, tmp_path, monkeypatch):
+def test_a_moved_or_copied_warehouse_keeps_its_saved_parse(first_parse, tmp_path):
     # dbt runs in the warehouse folder and the profile names the build database
     # relatively, so the profile, which the saved parse depends on, does not change
     _, parsed, _ = first_parse
     moved = tmp_path / "restored" / "warehouse"
     shutil.copytree(parsed, moved)
-    monkeypatch.setenv("WAREHOUSE_DIR", str(moved))
-    settings = replace(Settings.from_env(), warehouse_dir=moved)
-    night = parse(settings, date(2025, 12, 31))
+    night = parse(replace(first_parse[0], warehouse_dir=moved), date(2025, 12, 31))
     assert FULL_REPARSE not in night and REUSED in night
     assert "profile has changed" not in night
