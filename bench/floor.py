@@ -41,6 +41,19 @@ def dbt_models(target: Path) -> list[dict]:
     return ordered
 
 
+def run_record_sources(target: Path) -> list[tuple[str, str]]:
+    """The (schema, table) of every source outside `raw` that the models read: the run
+    record's tables that tell the incremental models what the last build saw."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    return sorted(
+        {
+            (node["schema"], node["identifier"])
+            for node in manifest["sources"].values()
+            if node["schema"] != "raw"
+        }
+    )
+
+
 def compiled_code(target: Path, node: dict) -> str:
     code = node.get("compiled_code")
     if code:
@@ -98,7 +111,8 @@ def sql_floor(build_db: Path, target: Path, landing: Path, workdir: Path) -> dic
     """The same marts built straight in DuckDB, on the pipeline's raw tables.
 
     A fresh database named like the build database (the compiled SQL names it) gets a
-    copy of the run's raw tables (untimed); then every model of the run's manifest is
+    copy of the run's raw tables and empty run-record tables, as the pipeline's first
+    build saw them (untimed); then every model of the run's manifest is
     built in dependency order in one connection (timed, SQL and Python models apart).
     The floor adds the typed CSV load of the same files (`floor_load`). Every table's
     row count is compared with the pipeline's before the figure is reported.
@@ -118,6 +132,12 @@ def sql_floor(build_db: Path, target: Path, landing: Path, workdir: Path) -> dic
         con.execute("create schema raw")
         for (table,) in raw_tables:
             con.execute(f"create table raw.{table} as select * from pipeline.raw.{table}")
+        for schema, table in run_record_sources(target):
+            # empty, as before the pipeline's first build: every customer is new to it
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(
+                f"create table {schema}.{table} as select * from pipeline.{schema}.{table} limit 0"
+            )
         con.execute("detach pipeline")  # the models see this database only
         for schema in sorted({node["schema"] for node in models}):
             con.execute(f"create schema if not exists {schema}")
