@@ -41,7 +41,7 @@ summed as (
         count(*) as customers,
         {%- for column in clv_columns %}
         {{ money('sum(customer_clv.' ~ column ~ ')') }} as total_{{ column }},
-        {{ money('avg(customer_clv.' ~ column ~ ')') }} as avg_{{ column }}{{ ',' if not loop.last }}
+        {{ money(money_mean('customer_clv.' ~ column)) }} as avg_{{ column }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from customers
@@ -58,8 +58,8 @@ final as (
         {%- set high = 'case when intervals.total_clv_12m_high is not null then greatest(intervals.total_clv_12m_high, summed.total_clv_12m) end' %}
         {{ money(low) }} as total_clv_12m_low,
         {{ money(high) }} as total_clv_12m_high,
-        {{ money('(' ~ low ~ ') / summed.customers') }} as avg_clv_12m_low,
-        {{ money('(' ~ high ~ ') / summed.customers') }} as avg_clv_12m_high
+        {{ money(money_per('(' ~ low ~ ')', 'summed.customers')) }} as avg_clv_12m_low,
+        {{ money(money_per('(' ~ high ~ ')', 'summed.customers')) }} as avg_clv_12m_high
 
     from summed
     left join intervals on

@@ -28,6 +28,19 @@
     cast({{ published_round(expression, decimals) }} as decimal(18, {{ decimals }}))
 {%- endmacro %}
 
+{#- The mean of a money column, and an amount of money per unit of a count, as a DOUBLE
+    computed in one way on every engine: the exact DECIMAL sum, converted once, divided
+    by the count. (DuckDB's avg() and `/` of a DECIMAL give a DOUBLE; Spark's give a
+    DECIMAL already rounded to 6 or more places, which can land a near-tie on the other
+    side once money() rounds it to cents.) -#}
+{% macro money_mean(column) -%}
+    cast(sum({{ column }}) as double) / count({{ column }})
+{%- endmacro %}
+
+{% macro money_per(amount, count) -%}
+    cast({{ amount }} as double) / {{ count }}
+{%- endmacro %}
+
 {#- A percentage (0-100) or NPS points (-100..100), to pct_decimals places. -#}
 {% macro pct(expression) -%}
     {{ published_round('cast(' ~ expression ~ ' as double)', published_decimals('pct')) }}

@@ -105,7 +105,7 @@ final as (
         cast(new_customers as bigint) as new_customers,
         case
             when is_spend_known and channel != '(unknown)' and new_customers > 0
-                then {{ money('coalesce(spend, 0) / new_customers') }}
+                then {{ money(money_per('coalesce(spend, 0)', 'new_customers')) }}
         end as cac,
         is_spend_known,
         period_end <= {{ as_of_date() }} as is_complete

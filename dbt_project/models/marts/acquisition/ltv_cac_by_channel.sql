@@ -73,7 +73,7 @@ final as (
         cac.new_customers,
         cac.spend,
         cac.cac,
-        {{ money('cohort_values.historic_clv / cac.new_customers') }} as avg_historic_clv,
+        {{ money(money_per('cohort_values.historic_clv', 'cac.new_customers')) }} as avg_historic_clv,
         {{ money('cohort_values.avg_clv_12m') }} as avg_clv_12m,
         case
             when cac.cac > 0

@@ -55,7 +55,7 @@ final as (
         cast(channels.cohorts as bigint) as cohorts,
         cast(channels.new_customers as bigint) as new_customers,
         {{ money('channels.spend') }} as spend,
-        {{ money('channels.spend / channels.new_customers') }} as cac,
+        {{ money(money_per('channels.spend', 'channels.new_customers')) }} as cac,
         cast(paid_back.payback_months as integer) as payback_months
 
     from channels

@@ -27,7 +27,7 @@ survey_scores as (
     period that contains that date. #}
 customer_clv as (
 
-    select {{ money('avg(clv_12m)') }} as avg_clv_12m
+    select {{ money(money_mean('clv_12m')) }} as avg_clv_12m
     from {{ ref('customer_clv') }}
 
 ),
@@ -145,18 +145,18 @@ final as (
         churned_customers,
         orders,
         revenue,
-        case when orders > 0 then {{ money('cast(revenue as double) / orders') }} end as aov,
+        case when orders > 0 then {{ money(money_per('revenue', 'orders')) }} end as aov,
         returning_customers,
         new_customer_orders,
         returning_customer_orders,
         new_customer_revenue,
         returning_customer_revenue,
         case
-            when new_customer_orders > 0 then {{ money('cast(new_customer_revenue as double) / new_customer_orders') }}
+            when new_customer_orders > 0 then {{ money(money_per('new_customer_revenue', 'new_customer_orders')) }}
         end as new_customer_aov,
         case
             when returning_customer_orders > 0
-                then {{ money('cast(returning_customer_revenue as double) / returning_customer_orders') }}
+                then {{ money(money_per('returning_customer_revenue', 'returning_customer_orders')) }}
         end as returning_customer_aov,
         case
             when new_customer_orders > 0 and returning_customer_orders > 0 and new_customer_revenue > 0

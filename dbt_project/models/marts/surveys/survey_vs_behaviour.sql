@@ -108,8 +108,8 @@ by_category as (
         coalesce(customers.latest_nps_category, 'no_response') as nps_category,
         count(*) as customers,
         count(*) filter (where customers.lifecycle_stage = 'churned') as churned_customers,
-        {{ money('avg(customer_clv.historic_clv)') }} as avg_historic_clv,
-        {{ money('avg(customer_clv.clv_12m)') }} as avg_clv_12m,
+        {{ money(money_mean('customer_clv.historic_clv')) }} as avg_historic_clv,
+        {{ money(money_mean('customer_clv.clv_12m')) }} as avg_clv_12m,
         {{ quantity('avg(orders_after_latest_response.orders_after_response)') }}
             as avg_orders_after_response
 
