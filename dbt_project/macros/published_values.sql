@@ -34,7 +34,7 @@
     DECIMAL already rounded to 6 or more places, which can land a near-tie on the other
     side once money() rounds it to cents.) -#}
 {% macro money_mean(column) -%}
-    cast(sum({{ column }}) as double) / count({{ column }})
+    {{ money_per('sum(' ~ column ~ ')', 'count(' ~ column ~ ')') }}
 {%- endmacro %}
 
 {% macro money_per(amount, count) -%}

@@ -55,9 +55,9 @@ valued as (
         {{ money('20 * customers.revenue_365d') }} as clv_rule_of_20,
         customers.orders_365d as purchases_per_year,
         lifetime.expected_lifetime_years,
-        {{ money('customers.orders_365d
-            * (cast(customers.historic_revenue as double) / customers.completed_orders)
-            * lifetime.expected_lifetime_years') }} as clv_simple,
+        {{ money('customers.orders_365d * ('
+            ~ money_per('customers.historic_revenue', 'customers.completed_orders')
+            ~ ') * lifetime.expected_lifetime_years') }} as clv_simple,
         customers.frequency,
         customers.recency_days,
         customers.t_days,

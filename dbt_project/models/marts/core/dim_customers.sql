@@ -85,8 +85,6 @@ measured as (
         customers.last_order_at,
         customers.completed_orders,
         customers.historic_revenue,
-        {#- a money amount over a count divides as DOUBLEs, as DuckDB divides a DECIMAL: the
-            same quotient in every engine (macros/published_values.sql) #}
         {{ money(money_per('customers.historic_revenue', 'customers.completed_orders')) }} as aov,
         {{ dbt.datediff('customers.last_order_date', as_of_date(), 'day') }} as days_since_last_order,
         {{ dbt.datediff('acquired.first_order_date', as_of_date(), 'day') }} as days_since_first_order

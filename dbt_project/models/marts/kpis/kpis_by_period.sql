@@ -161,8 +161,8 @@ final as (
         case
             when new_customer_orders > 0 and returning_customer_orders > 0 and new_customer_revenue > 0
                 then {{ pct(
-                    '100.0 * (cast(returning_customer_revenue as double) / returning_customer_orders)'
-                    ~ ' / (cast(new_customer_revenue as double) / new_customer_orders) - 100'
+                    '100.0 * (' ~ money_per('returning_customer_revenue', 'returning_customer_orders') ~ ')'
+                    ~ ' / (' ~ money_per('new_customer_revenue', 'new_customer_orders') ~ ') - 100'
                 ) }}
         end as returning_aov_premium_pct,
         case

@@ -152,11 +152,11 @@ final as (
         case
             when first_period_revenue > 0 then {{ pct('cast(100.0 * revenue as double) / cast(first_period_revenue as double)') }}
         end as revenue_retention_pct,
-        {{ money('cast(sum(revenue) over (
+        {{ money(money_per('sum(revenue) over (
             partition by grain, dimension, dimension_value, cohort_start
             order by period_number
             rows between unbounded preceding and current row
-        ) as double) / cohort_size') }} as cumulative_revenue_per_customer,
+        )', 'cohort_size')) }} as cumulative_revenue_per_customer,
         cohort_size >= {{ var('min_retention_customers') }} as is_reportable,
         case grain
             {%- for grain in grains %}
