@@ -27,7 +27,7 @@ FIGURES = {
     "clv_models_over_single_fit": "CLV: a run's fits and intervals / the single BG/NBD fit",
     "clv_step_seconds": "CLV step alone (`dbt run` of its models on the full run's build), s",
     "clv_step_over_before": "CLV step / the same step before the holdout, models and intervals",
-    "analysis_marts_seconds": "Customer-analysis marts in the full run (their dbt execution times), s",
+    "analysis_marts_seconds": "Customer-analysis marts alone (`dbt run` of their models on the full run's build), s",
     "analysis_marts_share": "Customer-analysis marts / the rest of the full run",
     "ingest_rows_per_second": "CSV ingest throughput (ingest task), rows/s",
     "e2e_scaling": "Scaling of the full run (time ratio)",
