@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,11 +66,14 @@ def _figure_name(key: str) -> str:
     return key
 
 
+COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
 def _verdict(key: str, value: float, targets: dict) -> tuple[str, str]:
     if key not in targets:
         return "", ""
     op, bound = targets[key]["comparison"], targets[key]["bound"]
-    met = value <= bound if op == "<=" else value >= bound
+    met = COMPARISONS[op](value, bound)
     return f"{op} {bound:g}", "met" if met else "**missed**"
 
 

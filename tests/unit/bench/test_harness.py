@@ -296,6 +296,16 @@ def test_the_analysis_marts_figure_sums_the_new_models_of_the_full_run(published
     assert 0 < figure["seconds"] < sum(times.values())
 
 
+def test_a_target_is_met_only_on_its_own_side_of_the_bound():
+    targets = {key: {"comparison": op, "bound": 3.0} for key, op in (("lt", "<"), ("ge", ">="))}
+    # the CLV step's target is "< 3": 3.08 misses it, 3 itself too
+    assert markdown._verdict("lt", 3.08, targets) == ("< 3", "**missed**")
+    assert markdown._verdict("lt", 3.0, targets)[1] == "**missed**"
+    assert markdown._verdict("lt", 2.9, targets)[1] == "met"
+    assert markdown._verdict("ge", 3.0, targets)[1] == "met"
+    assert markdown._verdict("ge", 2.9, targets)[1] == "**missed**"
+
+
 def test_the_report_names_the_analysis_marts_figures():
     assert markdown._figure_name("analysis_marts_share_10m").startswith(
         "Customer-analysis marts / the rest of the full run"
