@@ -52,6 +52,7 @@ def model(dbt, session):
             f"customer_id, {columns}, holdout_purchase_days, holdout_revenue, holdout_day_offsets"
         )
         .order("customer_id")
+        .select(f"{columns}, holdout_purchase_days, holdout_revenue, holdout_day_offsets")
         .to_arrow_table()
     )
     holdout = None
