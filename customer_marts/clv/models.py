@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 # The BTYD inputs, as int_customers_summarised_for_clv names them, in the order the fits
 # and predictions take them: x, t_x, T, monetary value.
 INPUT_COLUMNS = ("frequency", "recency_days", "t_days", "monetary_value")
+# The order in which the dbt models read the customers (SQL `order by`): by their inputs,
+# then by customer. Grouped into distinct combinations (`distinct`), rows in this order
+# need no sort, and every floating-point sum over the customers runs in one fixed order,
+# so a rerun on the same data gives exactly the same figures.
+INPUT_ORDER = ", ".join((*INPUT_COLUMNS, "customer_id"))
 BG_NBD = "bg_nbd"
 MBG_NBD = "mbg_nbd"
 PARETO_NBD = "pareto_nbd"
@@ -71,17 +76,28 @@ def distinct(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray, 
     whole = _distinct_whole_numbers(columns)
     if whole is not None:
         return whole
-    order = np.lexsort(columns[::-1])
+    in_order = _in_order(columns)
+    order = np.arange(n) if in_order else np.lexsort(columns[::-1])
     starts = np.zeros(n, dtype=bool)
     starts[0] = True
     for column in columns:
-        ordered = column[order]
+        ordered = column if in_order else column[order]
         starts[1:] |= ordered[1:] != ordered[:-1]
     back = np.empty(n, dtype=np.intp)
     back[order] = np.cumsum(starts) - 1
     first = order[starts]
     counts = np.diff(np.append(np.flatnonzero(starts), n)).astype(float)
     return tuple(c[first] for c in columns), counts, back
+
+
+def _in_order(columns: tuple[np.ndarray, ...]) -> bool:
+    """Whether the rows of `columns` are already in lexicographic order (a scan, where
+    the sort of `distinct` is about a hundred times slower; NaN is never in order)."""
+    ordered = np.ones(len(columns[0]) - 1, dtype=bool)  # row i <= row i + 1
+    for column in columns[::-1]:
+        this, after = column[:-1], column[1:]
+        ordered = (this < after) | ((this == after) & ordered)
+    return bool(ordered.all())
 
 
 def _distinct_whole_numbers(

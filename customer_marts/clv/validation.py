@@ -25,7 +25,7 @@ import numpy as np
 
 from customer_marts.clv.fitting import MAX_ITERATIONS, Fit, fit_gamma_gamma, fit_purchase_models
 from customer_marts.clv.gamma_gamma import expected_average_order_value
-from customer_marts.clv.models import PURCHASE_MODELS, distinct
+from customer_marts.clv.models import PURCHASE_MODELS, distinct, dot
 from customer_marts.clv.predictions import expected_purchases_if_alive, p_alive
 
 TOP_FREQUENCY = 7  # calibration frequencies of 7 and more share a bucket
@@ -79,7 +79,14 @@ def validate(
     )
     rows: list[dict] = []
     weeks = -(-holdout_days // WEEK)
-    (ux, uT), _, back = distinct(x, T)
+    week_days = [float(min(week * WEEK, holdout_days)) for week in range(1, weeks + 1)]
+    offsets = np.sort(holdout.holdout_day_offsets)
+    actual_by_week = np.searchsorted(offsets, week_days, side="right")
+    # p_alive depends on (x, t_x, T) and the purchases if alive on (x, T): computed per
+    # distinct combination and pair, spread to the customers only for the per-customer
+    # error; the weekly sums are sums over the pairs of p_alive summed per pair.
+    (cx, ct_x, cT), customers, combo = distinct(x, t_x, T)
+    (ux, uT), _, pair = distinct(cx, cT)
     for fit in fit_purchase_models(PURCHASE_MODELS, x, t_x, T, max_iterations):
         model = fit.model
         if not fit.converged:
@@ -87,10 +94,10 @@ def validate(
             rows.append(_row(model, "total", "all", 0, "not_converged", reason, common))
             continue
         params = fit.values()
-        alive = p_alive(params, x, t_x, T, model)
-        predicted = (
-            alive * expected_purchases_if_alive(params, float(holdout_days), ux, uT, model)[back]
-        )
+        alive = p_alive(params, cx, ct_x, cT, model)
+        alive_by_pair = np.bincount(pair, weights=alive * customers, minlength=len(ux))
+        if_alive = expected_purchases_if_alive(params, float(holdout_days), ux, uT, model)
+        predicted = (alive * if_alive[pair])[combo]
         errors[model] = float(np.mean(np.abs(predicted - holdout.holdout_purchases)))
         revenue = predicted * aov
         rows.append(
@@ -126,8 +133,7 @@ def validate(
                     **common,
                 }
             )
-        for week in range(1, weeks + 1):
-            days = float(min(week * WEEK, holdout_days))
+        for week, (days, actual) in enumerate(zip(week_days, actual_by_week, strict=True), 1):
             if_alive = expected_purchases_if_alive(params, days, ux, uT, model)
             rows.append(
                 {
@@ -136,8 +142,8 @@ def validate(
                     "bucket": f"week {week}",
                     "bucket_order": week,
                     "customers": len(x),
-                    "actual_repeat_purchases": float((holdout.holdout_day_offsets <= days).sum()),
-                    "predicted_repeat_purchases": float((alive * if_alive[back]).sum()),
+                    "actual_repeat_purchases": float(actual),
+                    "predicted_repeat_purchases": dot(alive_by_pair, if_alive),
                     "actual_revenue": None,
                     "predicted_revenue": None,
                     **_blank(),

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from customer_marts.clv import validation as clv_validation
-from customer_marts.clv.models import INPUT_COLUMNS
+from customer_marts.clv.models import INPUT_COLUMNS, INPUT_ORDER
 
 SCHEMA = pa.schema(
     [
@@ -44,14 +44,11 @@ def model(dbt, session):
         raise ValueError(f"dbt var clv_holdout_days must be at least 1, not {holdout_days}")
     summary = dbt.ref("int_customers_summarised_for_clv")
     as_of_date, history_days = summary.aggregate("max(as_of_date), max(t_days)").fetchall()[0]
-    # In customer order, as the production fit reads its inputs: reruns fit identically.
+    # In INPUT_ORDER, as the production fit reads its inputs: reruns fit identically.
     columns = ", ".join(INPUT_COLUMNS)
     table = (
         dbt.ref("int_customers_summarised_for_clv_holdout")
-        .select(
-            f"customer_id, {columns}, holdout_purchase_days, holdout_revenue, holdout_day_offsets"
-        )
-        .order("customer_id")
+        .order(INPUT_ORDER)
         .select(f"{columns}, holdout_purchase_days, holdout_revenue, holdout_day_offsets")
         .to_arrow_table()
     )

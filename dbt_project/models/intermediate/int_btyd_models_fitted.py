@@ -10,7 +10,7 @@ are built. This model only moves data between DuckDB and customer_marts.
 import pyarrow as pa
 
 from customer_marts.clv.fitting import fit_gamma_gamma, fit_purchase_models
-from customer_marts.clv.models import INPUT_COLUMNS, PURCHASE_MODELS
+from customer_marts.clv.models import INPUT_COLUMNS, INPUT_ORDER, PURCHASE_MODELS
 from customer_marts.clv.selection import fitted_rows
 
 SCHEMA = pa.schema(
@@ -32,16 +32,14 @@ SCHEMA = pa.schema(
 def model(dbt, session):
     dbt.config(materialized="table")
     max_iterations = int(dbt.config.meta_get("clv_max_iterations"))
-    # In customer order: the table's row order varies with DuckDB's parallel
-    # aggregation, and floating-point sums over another order end the optimiser a few
-    # ulps elsewhere; sorted, a rerun fits exactly the same parameters. The key only
-    # sorts: fetched, 2M customer ids would cost a second as Python strings.
-    columns = ", ".join(INPUT_COLUMNS)
+    # In INPUT_ORDER: the table's row order varies with DuckDB's parallel aggregation,
+    # and floating-point sums over another order end the optimiser a few ulps elsewhere;
+    # sorted, a rerun fits exactly the same parameters. The customer id only sorts:
+    # fetched, 2M ids would cost a second as Python strings.
     inputs = (
         dbt.ref("int_customers_summarised_for_clv")
-        .select(f"customer_id, {columns}")
-        .order("customer_id")
-        .select(columns)
+        .order(INPUT_ORDER)
+        .select(", ".join(INPUT_COLUMNS))
         .fetchnumpy()
     )
     x, t_x, T, m = (inputs[name] for name in INPUT_COLUMNS)

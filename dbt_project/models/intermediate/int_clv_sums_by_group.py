@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from customer_marts.clv import uncertainty as clv_uncertainty
-from customer_marts.clv.models import INPUT_COLUMNS
+from customer_marts.clv.models import INPUT_COLUMNS, INPUT_ORDER
 
 SCHEMA = pa.schema(
     [
@@ -34,7 +34,7 @@ def model(dbt, session):
     rows = dbt.ref("int_btyd_parameters_fitted").to_dicts()
     inputs = dbt.ref("int_customers_summarised_for_clv").set_alias("inputs")
     customers = dbt.ref("dim_customers").set_alias("customers")
-    # In customer order, as the fit reads them: each group's spend is summed in that order.
+    # In INPUT_ORDER, as the fit reads them: each group's spend is summed in that order.
     table = (
         inputs.join(customers, "inputs.customer_id = customers.customer_id")
         .select(
@@ -42,7 +42,7 @@ def model(dbt, session):
             + ", ".join(f"inputs.{name} as {name}" for name in INPUT_COLUMNS)
             + ", customers.cohort_month, customers.lifecycle_stage, customers.is_high_value"
         )
-        .order("customer_id")
+        .order(INPUT_ORDER)
         .to_arrow_table()
     )
     x, t_x, T, m = (table.column(name).to_numpy().astype(float) for name in INPUT_COLUMNS)

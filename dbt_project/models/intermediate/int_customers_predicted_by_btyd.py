@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from customer_marts.clv import uncertainty as clv_uncertainty
-from customer_marts.clv.models import BG_NBD, GAMMA_GAMMA, INPUT_COLUMNS
+from customer_marts.clv.models import BG_NBD, GAMMA_GAMMA, INPUT_COLUMNS, INPUT_ORDER
 from customer_marts.clv.predictions import predict
 from customer_marts.clv.selection import model_in_use, parameters_in_use
 
@@ -43,10 +43,12 @@ def model(dbt, session):
     purchase = parameters_in_use(rows, in_use)
     gamma_gamma = parameters_in_use(rows, GAMMA_GAMMA)
 
-    # In the order DuckDB reads them: every figure is the customer's own (or its distinct
-    # combination's), so no order is needed.
-    customers = dbt.ref("int_customers_summarised_for_clv").select(
-        "customer_id, " + ", ".join(INPUT_COLUMNS)
+    # In INPUT_ORDER: every figure is the customer's own (or its distinct combination's),
+    # and in this order grouping the customers into combinations needs no sort.
+    customers = (
+        dbt.ref("int_customers_summarised_for_clv")
+        .order(INPUT_ORDER)
+        .select("customer_id, " + ", ".join(INPUT_COLUMNS))
     )
     table = customers.to_arrow_table()
     x, t_x, T, m = (table.column(name).to_numpy() for name in INPUT_COLUMNS)

@@ -51,9 +51,9 @@ customers as (
         sum(revenue) filter (where {{ in_calibration }}) as calibration_revenue,
         cast(count(*) filter (where {{ in_holdout }}) as bigint) as holdout_purchase_days,
         coalesce(sum(revenue) filter (where {{ in_holdout }}), 0) as holdout_revenue,
-        {{ ordered_list(
-            dbt.datediff(calibration_end, 'order_date', 'day'), 'order_date', in_holdout
-        ) }} as holdout_day_offsets
+        {#- days after the calibration end grow with the date: sorted, they are in date order -#}
+        {{ sorted_list(dbt.datediff(calibration_end, 'order_date', 'day'), in_holdout) }}
+            as holdout_day_offsets
 
     from purchase_days
     group by customer_id

@@ -289,9 +289,11 @@ def test_weighted_combinations_give_the_per_customer_likelihood(model):
     "kind",
     ["whole days", "float counts", "integers", "fractions", "negative", "negative zero"],
 )
-def test_distinct_rows_counts_and_index_against_python_tuples(kind):
-    # Whole numbers from 0 take one integer sort, anything else the lexicographic one;
-    # both must give Python's sorted set of row tuples, their counts and each row's place.
+@pytest.mark.parametrize("in_order", [False, True], ids=["shuffled", "in order"])
+def test_distinct_rows_counts_and_index_against_python_tuples(kind, in_order):
+    # Whole numbers from 0 take one integer sort, anything else the lexicographic one,
+    # or none where the rows are already in order; each must give Python's sorted set of
+    # row tuples, their counts and each row's place.
     rng = np.random.default_rng(3)
     columns = [rng.integers(0, 40, 5_000).astype(float), rng.integers(0, 700, 5_000) * 1.0]
     if kind == "integers":
@@ -302,6 +304,9 @@ def test_distinct_rows_counts_and_index_against_python_tuples(kind):
         columns[0] = columns[0] - 20
     elif kind == "negative zero":
         columns[0][columns[0] == 0] = -0.0
+    if in_order:
+        order = np.lexsort(columns[::-1])
+        columns = [column[order] for column in columns]
     (values, counts, index) = distinct(*columns)
     rows = list(zip(*(column.tolist() for column in columns), strict=True))
     expected = sorted(set(rows))
