@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import dag_run, data, floor, harness, lifetimes, markdown, measuring
+from bench import clv_before, dag_run, data, floor, harness, lifetimes, markdown, measuring
 from customer_marts.clv.fitting import Fit
 from customer_marts.ingest.run import ingest
 from tests.conftest import copy_warehouse
@@ -265,6 +265,41 @@ def test_the_clv_and_analysis_steps_rerun_exactly_their_models(
     step_results = json.loads((tmp_path / "analysis_step" / "run_results.json").read_text())
     assert step_results["args"]["full_refresh"] is True
     assert analysis["seconds"] > 0
+
+
+@pytest.mark.dbt_build
+def test_the_step_before_runs_that_commit_s_clv_models_on_a_copy_of_the_build(
+    published_demo, small_demo, tmp_path
+):
+    warehouse = copy_warehouse(published_demo, tmp_path / "warehouse")
+    runs = {"warehouse": warehouse, "landing": small_demo, "workdir": tmp_path, "as_of": AS_OF}
+    before = clv_before.clv_step_before(runs, harness.CLV_MODEL)
+    # that commit's CLV models, named by hand: one fit table, no holdout, no intervals
+    assert set(before["models"]) == {
+        "int_customers_summarised_for_clv",
+        "int_btyd_parameters_fitted",
+        "int_customers_predicted_by_btyd",
+        "customer_clv",
+        "clv_model_fit",
+        "clv_by_cohort",
+        "clv_by_segment",
+    }
+    assert before["commit"] == clv_before.BEFORE_COMMIT[:7] and before["seconds"] > 0
+    # it ran on a copy: the run's build still has today's CLV tables, with their columns
+    with duckdb.connect(str(warehouse / "build.duckdb"), read_only=True) as con:
+        columns = {
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns"
+                " where table_name = 'int_btyd_parameters_fitted'"
+            ).fetchall()
+        }
+    assert {"is_selected_model", "std_error"} <= columns
+    assert not (tmp_path / "clv_before" / "warehouse" / "build.duckdb").exists()
+
+
+def test_a_commit_that_is_not_at_hand_gives_no_step_before(tmp_path):
+    assert not clv_before.checkout("0" * 40, tmp_path / "source")
 
 
 @pytest.mark.dbt_build
