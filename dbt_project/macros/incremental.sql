@@ -5,7 +5,7 @@
     materialized 'incremental' with the strategy 'replace_changed_customers':
 
         {{ config(
-            materialized='incremental',
+            materialized=by_customer_materialization(),
             incremental_strategy='replace_changed_customers',
             on_schema_change='fail',
         ) }}
@@ -19,6 +19,26 @@
     (on_schema_change 'fail'; a change of a model's code rebuilds it fully anyway).
     Every such model names a row's customer `customer_id`. NULL matches NULL: survey
     responses without a customer are one group, recomputed when one of them changes. -#}
+
+{#- Whether this engine builds those models incrementally. DuckDB does. Spark builds
+    them in full, as tables, on every run (as a first run builds them on DuckDB): the
+    pipeline keeps its run record (audit.*), which says what changed, in DuckDB only. -#}
+{% macro builds_incrementally() -%}
+    {{ return(adapter.dispatch('builds_incrementally', 'customer_marts')()) }}
+{%- endmacro %}
+
+{% macro default__builds_incrementally() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro spark__builds_incrementally() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{#- The materialization of a model keyed by changed customers on this engine. -#}
+{% macro by_customer_materialization() -%}
+    {{ return('incremental' if builds_incrementally() else 'table') }}
+{%- endmacro %}
 
 {#- A condition on `column` (a customer id): true for the changed customers' rows on
     an incremental run, for every row otherwise. -#}

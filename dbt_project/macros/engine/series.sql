@@ -15,7 +15,7 @@
 {%- endmacro %}
 
 
-{#- The days (dates) from `start` to `stop`, both included. -#}
+{#- The days (dates) from `start` to `stop`, both included (none when stop < start). -#}
 {% macro day_series(start, stop) -%}
     {{ return(adapter.dispatch('day_series', 'customer_marts')(start, stop)) }}
 {%- endmacro %}
@@ -25,5 +25,9 @@
 {%- endmacro %}
 
 {% macro spark__day_series(start, stop) -%}
-    explode(sequence(cast({{ start }} as date), cast({{ stop }} as date), interval 1 day))
+    explode(case
+        when cast({{ stop }} as date) >= cast({{ start }} as date)
+            then sequence(cast({{ start }} as date), cast({{ stop }} as date), interval 1 day)
+        else array()
+    end)
 {%- endmacro %}

@@ -5,7 +5,7 @@
     unknown_if_missing, the label the acquisition marts use too). Incremental
     (macros/incremental.sql): a night recomputes only the changed customers. -#}
 {{ config(
-    materialized='incremental',
+    materialized=by_customer_materialization(),
     incremental_strategy='replace_changed_customers',
     on_schema_change='fail',
 ) }}

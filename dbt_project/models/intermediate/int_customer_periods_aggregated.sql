@@ -3,7 +3,7 @@
     millions of orders (no customer x day rows). Incremental (macros/incremental.sql):
     a night recomputes only the changed customers' periods. -#}
 {{ config(
-    materialized='incremental',
+    materialized=by_customer_materialization(),
     incremental_strategy='replace_changed_customers',
     on_schema_change='fail',
 ) }}

@@ -4,7 +4,7 @@
     customer's first order or cohort refs this one. Incremental
     (macros/incremental.sql): a night recomputes only the changed customers. -#}
 {{ config(
-    materialized='incremental',
+    materialized=by_customer_materialization(),
     incremental_strategy='replace_changed_customers',
     on_schema_change='fail',
 ) }}

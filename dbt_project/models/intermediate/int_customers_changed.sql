@@ -8,7 +8,19 @@
     to `running` when its build started): a failed build leaves its changes to the next
     one, and a run whose ingest is rerun after its build counts its changes again
     (recomputing a customer is always correct; only missing one is not).
-    Survey sends are noted but left out: no incremental model reads them. -#}
+    Survey sends are noted but left out: no incremental model reads them. On an engine
+    that builds every model in full (builds_incrementally), it is every customer. -#}
+
+{%- if not builds_incrementally() %}
+
+select distinct customer_id
+from (
+    select customer_id from {{ ref('stg_raw__orders') }}
+    union all
+    select customer_id from {{ ref('stg_raw__survey_responses') }}
+) as every_customer
+
+{%- else %}
 
 with
 
@@ -55,3 +67,5 @@ final as (
 )
 
 select * from final
+
+{%- endif %}

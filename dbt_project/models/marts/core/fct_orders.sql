@@ -1,7 +1,7 @@
 {#- Incremental (macros/incremental.sql): a night replaces only the changed
     customers' orders. -#}
 {{ config(
-    materialized='incremental',
+    materialized=by_customer_materialization(),
     incremental_strategy='replace_changed_customers',
     on_schema_change='fail',
 ) }}

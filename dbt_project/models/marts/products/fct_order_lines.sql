@@ -5,7 +5,7 @@
     order_lines warns about them before the build). Incremental
     (macros/incremental.sql): a night replaces only the changed customers' lines. -#}
 {{ config(
-    materialized='incremental',
+    materialized=by_customer_materialization(),
     incremental_strategy='replace_changed_customers',
     on_schema_change='fail',
 ) }}

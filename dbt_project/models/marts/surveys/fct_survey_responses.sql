@@ -4,7 +4,7 @@
     Incremental (macros/incremental.sql): a night replaces only the changed customers'
     responses (those without a customer are one group). -#}
 {{ config(
-    materialized='incremental',
+    materialized=by_customer_materialization(),
     incremental_strategy='replace_changed_customers',
     on_schema_change='fail',
 ) }}
