@@ -152,7 +152,9 @@ def test_local_executor_by_default_and_celery_behind_a_profile():
     assert example["AIRFLOW_EXECUTOR"] == "CeleryExecutor"
 
 
-@pytest.mark.parametrize("profiles", [set(), {"celery"}, {"celery", "flower"}])
+@pytest.mark.parametrize(
+    "profiles", [set(), {"celery"}, {"celery", "flower"}, {"spark"}, {"bi", "spark"}]
+)
 def test_no_enabled_service_depends_on_one_its_profiles_leave_out(profiles):
     """Compose rejects the whole project ("depends on undefined service") otherwise."""
     enabled = enabled_services(profiles)
@@ -410,3 +412,56 @@ def test_superset_secrets_come_only_from_env():
     assert default_of(env["SUPERSET_SECRET_KEY"]) == ""  # generated into the volume
     example = env_example()
     assert example["SUPERSET_SECRET_KEY"] == example["SUPERSET_ADMIN_PASSWORD"] == ""
+
+
+SPARK_SERVICES = {"spark-master", "spark-worker", "spark-thrift"}
+
+
+def test_the_spark_cluster_runs_only_in_the_spark_profile():
+    assert enabled_services({"spark"}) == CORE | SPARK_SERVICES
+    assert not SPARK_SERVICES & enabled_services({"celery", "flower", "bi"})
+    assert all(SERVICES[name]["restart"] == "always" for name in SPARK_SERVICES)
+
+
+def test_the_spark_services_use_the_official_image_at_the_pinned_pyspark_s_line():
+    locked = re.search(
+        r"^pyspark==(\d+)\.(\d+)\.",
+        (PROJECT_ROOT / "spark" / "requirements.lock").read_text(),
+        re.M,
+    )
+    images = {SERVICES[name]["image"] for name in SPARK_SERVICES}
+    assert len(images) == 1
+    tag = default_of(images.pop().removeprefix("apache/spark:"))
+    assert tag.startswith(f"{locked.group(1)}.{locked.group(2)}.") and "java17" in tag
+    assert env_example()["SPARK_IMAGE_TAG"] == tag
+
+
+def test_the_worker_and_the_thrift_server_join_the_master_and_share_the_warehouse():
+    master = "spark://spark-master:7077"
+    assert SERVICES["spark-master"]["command"][1] == "org.apache.spark.deploy.master.Master"
+    assert SERVICES["spark-worker"]["command"][-1] == master
+    thrift = SERVICES["spark-thrift"]
+    assert thrift["command"][0] == "/opt/spark/sbin/start-thriftserver.sh"
+    assert thrift["command"][thrift["command"].index("--master") + 1] == master
+    assert thrift["environment"]["SPARK_NO_DAEMONIZE"] == "true"  # the container's process
+    assert "spark.sql.warehouse.dir=/opt/spark/warehouse" in thrift["command"]
+    for name in ("spark-worker", "spark-thrift"):
+        mounts = {
+            target: source for source, target, _ in map(volume_parts, SERVICES[name]["volumes"])
+        }
+        assert mounts["/opt/spark/warehouse"] == "spark-warehouse-volume"
+    assert thrift["depends_on"] == {
+        "spark-master": {"condition": "service_healthy"},
+        "spark-worker": {"condition": "service_healthy"},
+    }
+    assert {"spark-warehouse-volume", "spark-metastore-volume"} <= set(COMPOSE["volumes"])
+
+
+def test_the_spark_ports_listen_on_the_loopback_only_and_are_health_checked():
+    ports = {name: SERVICES[name].get("ports", []) for name in SPARK_SERVICES}
+    assert ports["spark-master"] == ["127.0.0.1:${SPARK_MASTER_UI_PORT:-8090}:8080"]
+    assert ports["spark-thrift"] == ["127.0.0.1:${SPARK_THRIFT_PORT:-10000}:10000"]
+    assert ports["spark-worker"] == []
+    for name, port in (("spark-master", 8080), ("spark-worker", 8081), ("spark-thrift", 10000)):
+        check = " ".join(SERVICES[name]["healthcheck"]["test"])
+        assert str(port) in check, name
