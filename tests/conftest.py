@@ -32,6 +32,7 @@ DEMO_AS_OF = date(2025, 12, 31)  # the small demo's last day
 LONGEST_FILES = (
     "tests/e2e/test_incremental_replay.py",
     "tests/e2e/test_scheduler.py",
+    "tests/spark/test_dbt_on_spark.py",
     "tests/e2e/test_faults.py",
     "tests/e2e/test_superset.py",
     "tests/e2e/test_publish_safety.py",
