@@ -4,9 +4,10 @@ intervals, timed on the same build database as today's step.
 BEFORE_COMMIT's CLV step was one BG/NBD + Gamma-Gamma fit and its predictions. Its dbt
 project and package come out of the repository's history (`git archive`), and its CLV
 models run with this environment's dbt on a copy of a run's build database, with the
-same environment variables as today's step (`run_dbt`'s). So the two steps differ only
-by their code: their ratio compares them on one machine in one session, which a figure
-measured on another day cannot (this machine's speed varies by a third from day to day).
+variables `run_dbt` sets that matter to its speed (one OpenBLAS thread) and its own dbt
+profile (which set no DuckDB memory limit then). So the two steps run on one machine in
+one session, which a figure measured on another day cannot give (this machine's speed
+varies by a third from day to day).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ FIGURES = {
     "clv_intervals_seconds": "CLV: 90 % intervals (customers and groups), s",
     "clv_models_over_single_fit": "CLV: a run's fits and intervals / the single BG/NBD fit",
     "clv_step_seconds": "CLV step alone (`dbt run` of its models on the full run's build), s",
-    "clv_step_before_seconds": "CLV step of commit 900ada8 (one BG/NBD + Gamma-Gamma fit, no holdout, no intervals), timed beside it on the same build, s",
+    "clv_step_before_seconds": "CLV step of commit 900ada8 (one BG/NBD + Gamma-Gamma fit, no holdout, no intervals), timed alternately with today's step on the same build, s",
     "clv_step_over_before": "CLV step / the same step before the holdout, models and intervals",
     "analysis_marts_seconds": "Customer-analysis marts alone (`dbt run` of their models on the full run's build), s",
     "analysis_marts_share": "Customer-analysis marts / the rest of the full run",

@@ -93,7 +93,7 @@ def distinct(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray, 
 def _in_order(columns: tuple[np.ndarray, ...]) -> bool:
     """Whether the rows of `columns` are already in lexicographic order (a scan, where
     the sort of `distinct` is about a hundred times slower; NaN is never in order)."""
-    ordered = np.ones(len(columns[0]) - 1, dtype=bool)  # row i <= row i + 1
+    ordered = np.ones(max(len(columns[0]) - 1, 0), dtype=bool)  # row i <= row i + 1
     for column in columns[::-1]:
         this, after = column[:-1], column[1:]
         ordered = (this < after) | ((this == after) & ordered)

@@ -433,6 +433,7 @@ def test_the_spark_services_use_the_official_image_at_the_pinned_pyspark_s_line(
     assert len(images) == 1
     tag = default_of(images.pop().removeprefix("apache/spark:"))
     assert tag.startswith(f"{locked.group(1)}.{locked.group(2)}.") and "java17" in tag
+    assert "python3" in tag  # the health checks run python3
     assert env_example()["SPARK_IMAGE_TAG"] == tag
 
 
@@ -440,21 +441,28 @@ def test_the_worker_and_the_thrift_server_join_the_master_and_share_the_warehous
     master = "spark://spark-master:7077"
     assert SERVICES["spark-master"]["command"][1] == "org.apache.spark.deploy.master.Master"
     assert SERVICES["spark-worker"]["command"][-1] == master
-    thrift = SERVICES["spark-thrift"]
-    assert thrift["command"][0] == "/opt/spark/sbin/start-thriftserver.sh"
-    assert thrift["command"][thrift["command"].index("--master") + 1] == master
-    assert thrift["environment"]["SPARK_NO_DAEMONIZE"] == "true"  # the container's process
-    assert "spark.sql.warehouse.dir=/opt/spark/warehouse" in thrift["command"]
+    thrift = SERVICES["spark-thrift"]["command"]
+    # spark-submit itself (it execs Java): the server is the container's process
+    assert thrift[:3] == [
+        "/opt/spark/bin/spark-submit",
+        "--class",
+        "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+    ]
+    assert thrift[thrift.index("--master") + 1] == master
+    assert "spark-internal" in thrift
+    # the warehouse in the image's working folder, which belongs to its user (spark): a
+    # new volume mounted there takes that owner, a new folder elsewhere would be root's
+    assert "spark.sql.warehouse.dir=/opt/spark/work-dir/warehouse" in thrift
     for name in ("spark-worker", "spark-thrift"):
         mounts = {
             target: source for source, target, _ in map(volume_parts, SERVICES[name]["volumes"])
         }
-        assert mounts["/opt/spark/warehouse"] == "spark-warehouse-volume"
-    assert thrift["depends_on"] == {
+        assert mounts == {"/opt/spark/work-dir": "spark-data-volume"}
+    assert SERVICES["spark-thrift"]["depends_on"] == {
         "spark-master": {"condition": "service_healthy"},
         "spark-worker": {"condition": "service_healthy"},
     }
-    assert {"spark-warehouse-volume", "spark-metastore-volume"} <= set(COMPOSE["volumes"])
+    assert "spark-data-volume" in COMPOSE["volumes"]
 
 
 def test_the_spark_ports_listen_on_the_loopback_only_and_are_health_checked():

@@ -21,6 +21,7 @@ from customer_marts.clv.models import (
     PARETO_NBD,
     PURCHASE_MODELS,
     Counts,
+    _in_order,
     distinct,
     pareto_nbd_log_likelihood,
 )
@@ -283,6 +284,27 @@ def test_weighted_combinations_give_the_per_customer_likelihood(model):
     assert len(counts.x) < 0.7 * len(x) and counts.w.sum() == len(x)
     per_customer = LOG_LIKELIHOODS[model](fit.values(), x, t_x, T).sum()
     assert fit.log_likelihood == pytest.approx(per_customer, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([(0.0, 0.5), (0.0, 1.5), (1.0, 0.0)], True),
+        ([(0.0, 1.5), (0.0, 0.5)], False),  # only the later column out of order
+        ([(1.0, 0.0), (0.0, 9.0)], False),
+        ([(0.0, 0.5), (0.0, 0.5)], True),  # equal rows
+        ([(-0.0, 1.0), (0.0, 1.0)], True),  # -0.0 == 0.0
+        ([(0.0, float("nan")), (0.0, 1.0)], False),  # NaN is never in order
+        ([(3.0, 2.0)], True),
+        ([], True),
+    ],
+)
+def test_rows_already_in_order_are_recognised(rows, expected):
+    columns = tuple(np.array(column, dtype=float) for column in zip(*rows, strict=True)) or (
+        np.zeros(0),
+        np.zeros(0),
+    )
+    assert _in_order(columns) is expected
 
 
 @pytest.mark.parametrize(
