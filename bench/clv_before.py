@@ -4,8 +4,8 @@ intervals, timed on the same build database as today's step.
 BEFORE_COMMIT's CLV step was one BG/NBD + Gamma-Gamma fit and its predictions. Its dbt
 project and package come out of the repository's history (`git archive`), and its CLV
 models run with this environment's dbt on a copy of a run's build database, with the
-variables `run_dbt` sets that matter to its speed (one OpenBLAS thread) and its own dbt
-profile (which set no DuckDB memory limit then). So the two steps run on one machine in
+defaults every dbt process of the pipeline gets (`dbt_process_defaults`: one OpenBLAS
+thread) and its own dbt profile (which set no DuckDB memory limit then). So the two steps run on one machine in
 one session, which a figure measured on another day cannot give (this machine's speed
 varies by a third from day to day).
 """
@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from customer_marts.transform.runner import BLAS_THREADS_ENV, dbt_executable
+from customer_marts.transform.runner import dbt_executable, dbt_process_defaults
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ def clv_step_before(runs: dict[str, Any], pattern: re.Pattern) -> dict[str, Any]
         **os.environ,
         "WAREHOUSE_DIR": str(warehouse),
         "PYTHONPATH": str(source),  # its dbt Python models import its package
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        BLAS_THREADS_ENV: os.environ.get(BLAS_THREADS_ENV, "1"),
+        **dbt_process_defaults(),
     }
     target = warehouse / "target"
     command = [
@@ -97,9 +96,13 @@ def clv_step_before(runs: dict[str, Any], pattern: re.Pattern) -> dict[str, Any]
     (warehouse / "build.duckdb").unlink()
     if code != 0:
         raise RuntimeError(f"the CLV step of {BEFORE_COMMIT[:7]} failed; see {warehouse}/dbt.log")
-    results = json.loads((target / "run_results.json").read_text())
+    return {"commit": BEFORE_COMMIT[:7], **step_figures(target / "run_results.json")}
+
+
+def step_figures(run_results: Path) -> dict[str, Any]:
+    """A `dbt run`'s elapsed time (without dbt's start-up) and each model's seconds."""
+    results = json.loads(run_results.read_text())
     return {
-        "commit": BEFORE_COMMIT[:7],
         "seconds": round(float(results["elapsed_time"]), 2),
         "models": {
             node["unique_id"].split(".")[-1]: round(float(node["execution_time"]), 2)

@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.clv_before import clv_step_before
+from bench.clv_before import clv_step_before, step_figures
 from bench.dag_run import dag_test, migrate
 from bench.data import dataset, link_tree, write_next_day
 from bench.floor import dbt_models, sql_floor
@@ -161,14 +161,7 @@ def _dbt_step(runs: dict[str, Any], pattern: re.Pattern, name: str, *flags: str)
     )
     if code != 0:
         raise RuntimeError(f"dbt run of the {name} step failed (exit {code}); see the log")
-    run_results = json.loads(results.read_text())
-    return {
-        "seconds": round(float(run_results["elapsed_time"]), 2),
-        "models": {
-            node["unique_id"].split(".")[-1]: round(float(node["execution_time"]), 2)
-            for node in run_results["results"]
-        },
-    }
+    return step_figures(results)
 
 
 def clv_step(runs: dict[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,16 @@ def dbt_args(
     ]
 
 
+def dbt_process_defaults() -> dict[str, str]:
+    """What every dbt child process runs with, unless the environment sets it: no usage
+    stats, no colours in the log, one OpenBLAS thread (BLAS_THREADS_ENV)."""
+    return {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+        "DBT_USE_COLORS": "false",
+        BLAS_THREADS_ENV: os.environ.get(BLAS_THREADS_ENV, "1"),
+    }
+
+
 def dbt_executable() -> str:
     """The `dbt` command of the running interpreter's environment."""
     candidate = Path(sys.executable).parent / "dbt"
@@ -106,9 +116,7 @@ def run_dbt(
         "WAREHOUSE_DIR": str(settings.warehouse_dir),
         BUILD_DATABASE_ENV: settings.build_db.name,
         AS_OF_ENV: as_of.isoformat(),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
-        "DBT_USE_COLORS": "false",
-        BLAS_THREADS_ENV: os.environ.get(BLAS_THREADS_ENV, "1"),
+        **dbt_process_defaults(),
     }
     log.info("dbt %s (%s=%s)", " ".join(arguments), AS_OF_ENV, as_of.isoformat())
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)  # dbt works in it
