@@ -57,6 +57,23 @@ def spark_session():
     return builder.getOrCreate()
 
 
+def spark_timestamps(frame):
+    """A Spark DataFrame with its TIMESTAMP_NTZ columns (UTC without a zone, as DuckDB
+    and Arrow hand them over) cast to Spark's TIMESTAMP, the type the models' contracts
+    name: the session's time zone is UTC, so the values do not move."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import TimestampNTZType
+
+    return frame.select(
+        *(
+            F.col(field.name).cast("timestamp").alias(field.name)
+            if isinstance(field.dataType, TimestampNTZType)
+            else F.col(field.name)
+            for field in frame.schema.fields
+        )
+    )
+
+
 def duckdb_tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
     """The base tables of a schema of a DuckDB database, by name."""
     rows = con.execute(
@@ -72,11 +89,8 @@ def load(build_db: Path, tables: list[str]) -> dict[str, int]:
     into Spark tables of the same names, replacing them; returns each table's rows.
 
     DuckDB's TIMESTAMP (UTC, without a zone) arrives in Parquet as a local timestamp,
-    which Spark reads as TIMESTAMP_NTZ; it is cast to Spark's TIMESTAMP (the session's
-    time zone is UTC), the type the models' contracts name."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import TimestampNTZType
-
+    which Spark reads as TIMESTAMP_NTZ; it is cast to Spark's TIMESTAMP
+    (`spark_timestamps`)."""
     con = duckdb.connect(str(build_db), read_only=True)
     exchange = Path(tempfile.mkdtemp(prefix="spark_tables_"))
     try:
@@ -94,15 +108,7 @@ def load(build_db: Path, tables: list[str]) -> dict[str, int]:
         spark = spark_session()
         counts = {}
         for name, path in files.items():
-            frame = spark.read.parquet(str(path))
-            frame = frame.select(
-                *(
-                    F.col(field.name).cast("timestamp").alias(field.name)
-                    if isinstance(field.dataType, TimestampNTZType)
-                    else F.col(field.name)
-                    for field in frame.schema.fields
-                )
-            )
+            frame = spark_timestamps(spark.read.parquet(str(path)))
             spark.sql(f"create database if not exists {name.split('.')[0]}")
             frame.write.mode("overwrite").format("parquet").saveAsTable(name)
             counts[name] = spark.table(name).count()
