@@ -12,7 +12,9 @@
 4. compares our BTYD inputs (SQL) and fit with lifetimes on the same data, checking the
    results agree before timing them, and times the CLV models of a run on the small
    run's inputs: the three purchase-model fits (BG/NBD, MBG/NBD, Pareto/NBD) + Gamma-Gamma
-   and the parameter-draw intervals, against the single BG/NBD + Gamma-Gamma fit;
+   and the parameter-draw intervals, against the single BG/NBD + Gamma-Gamma fit; and
+   builds the small run's dbt project on Spark in local mode (bench/spark.py), where
+   Java 17 and `.venv-spark` are at hand;
 5. writes `bench/results.json` and `BENCHMARKS.md`.
 
 Figures under MEDIAN_BELOW seconds are medians of several runs. Benchmarks report; they
@@ -40,6 +42,7 @@ from bench.lifetimes import btyd_summary_vs_lifetimes, clv_fit_vs_lifetimes, clv
 from bench.machine import load_average, machine_info, wait_for_quiet
 from bench.markdown import render
 from bench.measuring import SAMPLE_EVERY
+from bench.spark import spark_build
 from customer_marts.config import Settings
 from customer_marts.transform.runner import run_dbt
 
@@ -254,6 +257,9 @@ def run(context: Context) -> dict[str, Any]:
     btyd = btyd_summary_vs_lifetimes(build_db, target, small_runs["as_of"])
     fit = clv_fit_vs_lifetimes(build_db)
     models = clv_models_timing(build_db)
+    small_runs["spark"] = spark_build(
+        build_db, small_runs["workdir"] / "spark", small_runs["as_of"]
+    )
     if not context.keep_runs:
         shutil.rmtree(small_runs["workdir"], ignore_errors=True)
 
@@ -307,6 +313,12 @@ def run(context: Context) -> dict[str, Any]:
         results[f"clv_step_before_seconds_{large}"] = before["seconds"]
         results[f"clv_step_over_before_{large}"] = round(
             large_runs["clv_step"]["seconds"] / before["seconds"], 2
+        )
+    on_spark = small_runs["spark"]
+    if on_spark is not None:
+        results[f"spark_seconds_{small}"] = on_spark["seconds"]
+        results[f"spark_over_duckdb_build_{small}"] = round(
+            on_spark["seconds"] / full_small["tasks"]["dbt_build"], 2
         )
     details = {
         small: _public(small_runs),

@@ -31,6 +31,8 @@ FIGURES = {
     "clv_step_over_before": "CLV step / the same step before the holdout, models and intervals",
     "analysis_marts_seconds": "Customer-analysis marts alone (`dbt run` of their models on the full run's build), s",
     "analysis_marts_share": "Customer-analysis marts / the rest of the full run",
+    "spark_seconds": "The dbt project on Spark in local mode (`spark/build.py`: raw tables in, every model, the CLV step, Parquet out) on the full run's build, s",
+    "spark_over_duckdb_build": "That Spark build / DuckDB's `dbt_build` task of the same run",
     "ingest_rows_per_second": "CSV ingest throughput (ingest task), rows/s",
     "e2e_scaling": "Scaling of the full run (time ratio)",
     "orders_ratio": "Orders ratio of the two sizes",

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,45 +22,24 @@ import duckdb
 import pytest
 
 from customer_marts.config import Settings
+from spark.environment import SPARK_BIN, missing, spark_env
 from tests.conftest import DEMO_AS_OF
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-SPARK_BIN = REPOSITORY / ".venv-spark" / "bin"
 PROJECT = Settings.from_env().dbt_project_dir
-
-
-def java_version() -> int:
-    """The major version of the `java` on PATH (0 without one)."""
-    if shutil.which("java") is None:
-        return 0
-    shown = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    found = re.search(r'version "(\d+)', shown)
-    return int(found.group(1)) if found else 0
 
 
 pytestmark = [
     pytest.mark.slow,  # a Spark session, dbt runs and the CLV step on Spark
     pytest.mark.dbt_build,
-    pytest.mark.skipif(java_version() < 17, reason="no Java 17 (openjdk-17-jre-headless)"),
-    pytest.mark.skipif(
-        not (SPARK_BIN / "dbt").exists(), reason="no Spark environment: make spark-venv"
-    ),
+    pytest.mark.skipif(missing() is not None, reason=str(missing())),
 ]
 
 
 def spark_command(root: Path, *command: str) -> str:
     """Run a command of the Spark environment on the Spark warehouse under `root`;
     its output (failing the test with it when the command fails)."""
-    env = {
-        **os.environ,
-        "CUSTOMER_MARTS_ENGINE": "spark",
-        "SPARK_DIR": str(root / "spark"),
-        "WAREHOUSE_DIR": str(root / "warehouse"),
-        "CUSTOMER_MARTS_AS_OF_DATE": DEMO_AS_OF.isoformat(),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "SPARK_DRIVER_MEMORY": "2g",
-    }
-    env.pop("DBT_TARGET", None)
+    env = spark_env(root / "spark", root / "warehouse", DEMO_AS_OF, SPARK_DRIVER_MEMORY="2g")
     done = subprocess.run(
         command, cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=1800
     )
