@@ -134,6 +134,19 @@ def run_sampled(
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
+            _wait_for_group(child.pid)
+
+
+def _wait_for_group(group: int, timeout: float = 10.0) -> None:
+    """Until no process of a killed process group is left (SIGKILL is delivered, not
+    waited for: on a loaded machine a grandchild can outlive the child for a moment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def task_windows(metadata: Path) -> dict[str, tuple[float, float]]:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
@@ -142,3 +145,85 @@ def test_every_sql_model_builds_on_spark_and_every_mart_equals_duckdbs(published
         compared += len(expected)
     # the comparison is not vacuous: the demo's marts have rows
     assert compared > 10_000
+
+
+# What a BI tool on the Spark engine does (docs/engines.md, "Reading the marts through
+# the Thrift server"): a HiveServer2 client, PyHive here, queries the marts.
+PYHIVE_QUERY = """
+import sys
+from pyhive import hive
+cursor = hive.connect(host="127.0.0.1", port=int(sys.argv[1]), username="bi").cursor()
+cursor.execute("select count(*), sum(new_customers) from marts.kpis_by_period")
+print(*cursor.fetchone())
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_bi_client_reads_the_marts_through_the_spark_thrift_server(
+    published_demo, spark_marts, tmp_path
+):
+    root = spark_marts.parent  # the Spark warehouse and metastore the build left
+    port = free_port()
+    env = spark_env(root / "spark", root / "warehouse", DEMO_AS_OF, SPARK_DRIVER_MEMORY="2g")
+    # spark-submit finds Spark's home through the `python3` on PATH: the Spark environment's
+    env["PATH"] = f"{SPARK_BIN}{os.pathsep}{env['PATH']}"
+    server_settings = subprocess.run(
+        [
+            str(SPARK_BIN / "python"),
+            "-c",
+            "from spark.tables import spark_settings as s; "
+            "print('\\n'.join(f'{k}={v}' for k, v in s().items()))",
+        ],
+        cwd=REPOSITORY,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    command = [
+        str(SPARK_BIN / "spark-submit"),
+        "--class",
+        "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+    ]
+    for setting in server_settings:
+        command += ["--conf", setting]
+    command += [
+        "--hiveconf",
+        f"hive.server2.thrift.port={port}",
+        "--hiveconf",
+        "hive.server2.thrift.bind.host=127.0.0.1",
+        "spark-internal",
+    ]
+    with (tmp_path / "thrift.log").open("w") as log:
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, (tmp_path / "thrift.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the Thrift server did not listen in 180 s"
+            time.sleep(1)
+        shown = subprocess.run(
+            [str(SPARK_BIN / "python"), "-c", PYHIVE_QUERY, str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert shown.returncode == 0, shown.stderr[-3000:]
+        rows, customers = (int(value) for value in shown.stdout.split())
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    with duckdb.connect(str(published_demo / "published.duckdb"), read_only=True) as con:
+        expected = con.execute(
+            "select count(*), sum(new_customers) from marts.kpis_by_period"
+        ).fetchone()
+    assert (rows, customers) == expected and rows > 0
