@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 from customer_marts.clv.steps import STEPS
-from spark.clv import run_steps
+from spark.clv import model_nodes, run_step
 from spark.tables import export, load, spark_session
 
 PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
-log = logging.getLogger(__name__)
 
 
 class BuildFailed(RuntimeError):
@@ -56,16 +55,11 @@ def dbt(target_path: Path, log_path: Path, command: str, *selection: str) -> Non
         raise BuildFailed(f"dbt {' '.join(arguments)} failed: {result.exception or 'see above'}")
 
 
-def waves(manifest: dict) -> list[list[str]]:
+def waves(models: dict[str, dict]) -> list[list[str]]:
     """The SQL models in the order the CLV step lets them build: wave 0 needs no CLV
     model, wave k needs the first k of STEPS (and no later one). Wave k runs after the
     k-th CLV model (int_clv_sums_by_group, the last, reads dim_customers, which is
-    built on the predictions)."""
-    models = {
-        node["name"]: node
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-    }
+    built on the predictions). `models`: spark.clv.model_nodes."""
     by_id = {node["unique_id"]: name for name, node in models.items()}
     steps = [*STEPS]
     needs: dict[str, int] = {}
@@ -99,11 +93,11 @@ def build(build_db: Path, out: Path, target_path: Path, log_path: Path) -> dict[
 
     timed("load_raw", lambda: load(build_db, ["raw.*"]))
     timed("dbt", lambda: dbt(target_path, log_path, "parse"))
-    manifest = json.loads((target_path / "manifest.json").read_text())
-    for position, wave in enumerate(waves(manifest)):
+    nodes = model_nodes(json.loads((target_path / "manifest.json").read_text()))
+    for position, wave in enumerate(waves(nodes)):
         if position:
             step = [*STEPS][position - 1]
-            timed("clv", lambda step=step: run_steps(spark, manifest, [step]))
+            timed("clv", lambda step=step: run_step(spark, nodes, step))
         if wave:
             timed("dbt", lambda wave=wave: dbt(target_path, log_path, "run", "--select", *wave))
     timed("export", lambda: export("marts", out))

@@ -2,8 +2,8 @@
 Python models call on DuckDB, run on the Spark tables (docs/engines.md).
 
 dbt-spark runs Python models only on Databricks, so the Spark build (spark/build.py)
-runs dbt twice around this step: first every model that does not need the CLV models,
-then the models built on them. Each CLV model's inputs are read from Spark as Arrow,
+runs each CLV model between dbt runs: after the SQL models it reads, before those that
+read it. Each CLV model's inputs are read from Spark as Arrow,
 in the order the function asks for, and its output replaces the model's Spark table.
 The models' settings (their `meta`, the dbt vars they name) come from dbt's manifest,
 as dbt hands them to the Python models.
@@ -64,9 +64,10 @@ class SparkInputs:
         return _naive(self.spark.table(self.this).toArrow())
 
 
-def run_steps(spark: Any, manifest: Mapping[str, Any], names: list[str]) -> dict[str, float]:
-    """Build the named CLV models' Spark tables from their inputs, in the order given;
-    returns each model's seconds."""
+def model_nodes(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The dbt project's models, by name, from its manifest; refuses a project whose
+    Python models are not the CLV step's (customer_marts.clv.steps.STEPS), which only
+    this step can build on Spark."""
     nodes = {
         node["name"]: node
         for node in manifest["nodes"].values()
@@ -78,15 +79,15 @@ def run_steps(spark: Any, manifest: Mapping[str, Any], names: list[str]) -> dict
             f"the dbt project's Python models {sorted(python)} are not the CLV step's "
             f"{sorted(STEPS)} (customer_marts.clv.steps.STEPS)"
         )
-    seconds = {}
-    for name in names:
-        step = STEPS[name]
-        started = time.monotonic()
-        node = nodes[name]
-        table = step(SparkInputs(spark, nodes, relation(node)), node["config"].get("meta", {}))
-        frame = spark_timestamps(spark.createDataFrame(table))
-        spark.sql(f"create database if not exists {node['schema']}")
-        frame.write.mode("overwrite").format("parquet").saveAsTable(relation(node))
-        seconds[name] = time.monotonic() - started
-        log.info("%s: %d rows in %.1f s", relation(node), table.num_rows, seconds[name])
-    return seconds
+    return nodes
+
+
+def run_step(spark: Any, nodes: Mapping[str, Mapping[str, Any]], name: str) -> None:
+    """Build one CLV model's Spark table from its inputs."""
+    started = time.monotonic()
+    node = nodes[name]
+    table = STEPS[name](SparkInputs(spark, nodes, relation(node)), node["config"].get("meta", {}))
+    frame = spark_timestamps(spark.createDataFrame(table))
+    spark.sql(f"create database if not exists {node['schema']}")
+    frame.write.mode("overwrite").format("parquet").saveAsTable(relation(node))
+    log.info("%s: %d rows in %.1f s", relation(node), table.num_rows, time.monotonic() - started)

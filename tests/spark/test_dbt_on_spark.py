@@ -25,10 +25,9 @@ import duckdb
 import pytest
 
 from customer_marts.config import Settings
-from spark.environment import SPARK_BIN, missing, spark_env
+from spark.environment import REPOSITORY, SPARK_BIN, missing, spark_env
 from tests.conftest import DEMO_AS_OF
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 PROJECT = Settings.from_env().dbt_project_dir
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from customer_marts.clv.steps import STEPS
 from spark.build import waves
+from spark.clv import model_nodes
 
 pytestmark = pytest.mark.dbt_build  # reads the manifest of the shared demo run
 
@@ -27,7 +28,7 @@ def test_every_model_builds_once_after_everything_it_reads(manifest):
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model"
     }
-    planned = waves(manifest)
+    planned = waves(model_nodes(manifest))
     assert len(planned) == len(STEPS) + 1
     # The build's slots: wave 0, the first CLV model, wave 1, ...; dbt orders the
     # models of one wave itself.
@@ -45,7 +46,7 @@ def test_every_model_builds_once_after_everything_it_reads(manifest):
 
 
 def test_dim_customers_waits_for_the_predictions_and_the_group_sums_for_it(manifest):
-    planned = waves(manifest)
+    planned = waves(model_nodes(manifest))
     steps = list(STEPS)
     assert "int_customers_summarised_for_clv" in planned[0]
     predicted = steps.index("int_customers_predicted_by_btyd") + 1
@@ -54,3 +55,11 @@ def test_dim_customers_waits_for_the_predictions_and_the_group_sums_for_it(manif
     assert {"clv_by_cohort", "clv_by_segment"} <= set(
         planned[steps.index("int_clv_sums_by_group") + 1]
     )
+
+
+def test_a_python_model_the_clv_step_does_not_know_is_refused(manifest):
+    changed = json.loads(json.dumps(manifest))
+    node = next(n for n in changed["nodes"].values() if n["name"] == "dim_customers")
+    node["language"] = "python"
+    with pytest.raises(RuntimeError, match="dim_customers"):
+        model_nodes(changed)
